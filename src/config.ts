@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/** Every environment variable Verity reads (API.md "Environment"), parsed once. */
+const envSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')
+      .optional(),
+    VERITY_DATA_DIR: z.string().min(1).default('.verity'),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    VERITY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    VERITY_ENCRYPTION_KEYS: z.string().min(1).optional(),
+    VERITY_PUBLIC_URL: z.url().optional(),
+    VERITY_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+    VERITY_RUN_WORKERS: z.enum(['true', 'false']).optional(),
+    VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  });
+
+export interface Config {
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  adminToken: string | undefined;
+  encryptionKeys: string | undefined;
+  publicUrl: string;
+  webhookAllowPrivate: boolean;
+  /** Run job workers inside the API process (always in embedded mode). */
+  runWorkers: boolean;
+  bodyLimitBytes: number;
+  logLevel: string;
+  /** Embedded = no DATABASE_URL: PGlite, in-process jobs, in-memory pub/sub. */
+  embedded: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; reports every problem at once (never a secret's value). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.VERITY_DATA_DIR,
+    redisUrl: e.REDIS_URL,
+    adminToken: e.VERITY_ADMIN_TOKEN,
+    encryptionKeys: e.VERITY_ENCRYPTION_KEYS,
+    publicUrl: (e.VERITY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    webhookAllowPrivate: e.VERITY_WEBHOOK_ALLOW_PRIVATE === 'true',
+    runWorkers: e.VERITY_RUN_WORKERS ? e.VERITY_RUN_WORKERS === 'true' : !e.REDIS_URL,
+    bodyLimitBytes: e.VERITY_BODY_LIMIT_BYTES,
+    logLevel: e.LOG_LEVEL,
+    embedded: !e.DATABASE_URL,
+  };
+}

@@ -1,0 +1,64 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../generated/prisma/client.ts';
+import { applyMigrations } from './schema-engine-wasm.ts';
+
+export type { PrismaClient };
+
+export interface Database {
+  prisma: PrismaClient;
+  mode: 'embedded' | 'postgres';
+  /** Throws when the database does not answer (used by /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL URL; unset → embedded PGlite. */
+  databaseUrl?: string | undefined;
+  /** Embedded data directory; unset → in-memory (tests). Ignored with `pglite`. */
+  dataDir?: string | undefined;
+  /** An already opened PGlite (tests load a migrated snapshot). */
+  pglite?: PGlite;
+  /** Apply pending migrations first (default true): the same folder serves both modes. */
+  migrate?: boolean;
+  /** PostgreSQL pool size. */
+  poolSize?: number;
+}
+
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  if (opts.databaseUrl) {
+    const factory = new PrismaPg({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    if (opts.migrate !== false) await applyMigrations(factory);
+    const prisma = new PrismaClient({ adapter: factory });
+    return {
+      prisma,
+      mode: 'postgres',
+      ping: async () => void (await prisma.$queryRaw`SELECT 1`),
+      close: () => prisma.$disconnect(),
+    };
+  }
+  let pglite = opts.pglite;
+  if (!pglite) {
+    const dir = opts.dataDir ? join(opts.dataDir, 'pgdata') : undefined;
+    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+    pglite = await PGlite.create(dir);
+  }
+  const factory = new PrismaPGlite(pglite);
+  if (opts.migrate !== false) await applyMigrations(factory);
+  const prisma = new PrismaClient({ adapter: factory });
+  const db = pglite;
+  return {
+    prisma,
+    mode: 'embedded',
+    ping: async () => void (await db.query('SELECT 1')),
+    close: async () => {
+      await prisma.$disconnect();
+      // PGlite must be closed cleanly or recent writes can be lost (issue #2, item 9).
+      if (!db.closed) await db.close();
+    },
+  };
+}

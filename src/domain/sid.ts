@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+
+/** Twilio SID prefixes (API.md): two letters + 32 lowercase hex. */
+export const SID_PREFIX = {
+  account: 'AC',
+  service: 'VA',
+  entity: 'YE',
+  factor: 'YF',
+  challenge: 'YC',
+  webhook: 'YW',
+} as const;
+
+export type SidKind = keyof typeof SID_PREFIX;
+
+export function newSid(kind: SidKind): string {
+  return SID_PREFIX[kind] + randomBytes(16).toString('hex');
+}
+
+const SID_RE = /^[A-Z]{2}[0-9a-fA-F]{32}$/;
+
+/** True when `value` has the shape of a SID of `kind` (Twilio accepts upper- and lowercase hex). */
+export function isSid(kind: SidKind, value: string): boolean {
+  return SID_RE.test(value) && value.startsWith(SID_PREFIX[kind]);
+}
+
+/** SIDs are stored lowercase; accept either case from clients. */
+export function normalizeSid(value: string): string {
+  return value.slice(0, 2) + value.slice(2).toLowerCase();
+}

@@ -1,0 +1,62 @@
+import { createServer } from 'node:http';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { openRuntime } from './runtime.ts';
+import { createApp } from './server.ts';
+import { ensureFirstAccount } from './services/accounts.ts';
+
+function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+const config = configOrExit();
+const runtime = await openRuntime(config);
+const { logger } = runtime.deps;
+
+if (config.embedded) {
+  const first = await ensureFirstAccount(runtime.deps);
+  if (first) {
+    // Printed once, to the terminal only (never the log): the token is stored as a hash.
+    process.stdout.write(
+      [
+        '',
+        'Verity created your first account. Save these credentials: the token is not shown again.',
+        `  Account SID: ${first.account.sid}`,
+        `  Auth token:  ${first.authToken}`,
+        `  Header:      Authorization: Basic ${Buffer.from(`${first.account.sid}:${first.authToken}`).toString('base64')}`,
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+}
+
+const app = createApp(runtime.deps);
+const server = createServer(app);
+server.listen(config.port, () => {
+  logger.info({ port: config.port, mode: config.embedded ? 'embedded' : 'postgres' }, `Verity listening: GraphiQL at ${config.publicUrl}/graphql`);
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  // Stop accepting, let in-flight requests finish, then close the database (PGlite must close cleanly).
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), 10_000).unref();
+  await closed;
+  clearTimeout(force);
+  await runtime.close();
+  logger.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

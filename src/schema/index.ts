@@ -1,0 +1,12 @@
+// Builds the schema: only imports the per-resource files, which register their types (DESIGN.md).
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './builder.ts';
+import './common.ts';
+import './account.ts';
+import './entity.ts';
+import './service.ts';
+
+export const schema = builder.toSchema();
+
+/** The SDL committed as schema.graphql (sorted so the diff only shows real changes). */
+export const printedSchema = () => printSchema(lexicographicSortSchema(schema)) + '\n';

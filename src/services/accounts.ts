@@ -1,0 +1,96 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Account } from '../generated/prisma/client.ts';
+import { newSid, isSid } from '../domain/sid.ts';
+import { parseInput } from '../domain/validation.ts';
+import { z } from 'zod';
+import type { Deps, Principal } from './context.ts';
+import { requireOperator } from './context.ts';
+import { NotFoundError } from '../domain/errors.ts';
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** 32 random bytes: guessing one is 2^-256 (issue #2: "random ≥ 32-byte tokens"). */
+const newAuthToken = () => randomBytes(32).toString('hex');
+
+const safeEqualHex = (a: string, b: string) =>
+  a.length === b.length && timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+
+const createAccountInput = z.object({
+  friendlyName: z.string().trim().min(1, 'must not be empty').max(64, 'must be at most 64 characters'),
+});
+
+export interface CreatedAccount {
+  account: Account;
+  /** Shown once; only its hash is stored. */
+  authToken: string;
+}
+
+export async function createAccount(deps: Deps, principal: Principal, input: { friendlyName: string }): Promise<CreatedAccount> {
+  requireOperator(principal);
+  const { friendlyName } = parseInput(createAccountInput, input);
+  return insertAccount(deps, friendlyName);
+}
+
+async function insertAccount(deps: Deps, friendlyName: string): Promise<CreatedAccount> {
+  const authToken = newAuthToken();
+  const account = await deps.prisma.account.create({
+    data: { sid: newSid('account'), friendlyName, authTokenHash: hashToken(authToken) },
+  });
+  return { account, authToken };
+}
+
+/**
+ * Embedded first run: with no account at all, create one so a newcomer can start at once.
+ * Returns it (with its token, to print once) or null when accounts already exist.
+ */
+export async function ensureFirstAccount(deps: Deps): Promise<CreatedAccount | null> {
+  if ((await deps.prisma.account.count()) > 0) return null;
+  return insertAccount(deps, 'First account');
+}
+
+export async function getAccount(deps: Deps, accountSid: string): Promise<Account> {
+  const account = await deps.prisma.account.findUnique({ where: { sid: accountSid } });
+  if (!account) throw new NotFoundError('Account', accountSid);
+  return account;
+}
+
+/**
+ * Resolves an Authorization header to a principal. Wrong credentials of any kind give the same
+ * answer (anonymous) so nothing about any tenant is revealed (API.md "Endpoints and authentication").
+ */
+export async function authenticate(deps: Deps, header: string | null | undefined): Promise<Principal> {
+  if (!header) return { kind: 'anonymous' };
+  const [scheme, value = ''] = header.trim().split(/\s+/, 2);
+  if (/^bearer$/i.test(scheme ?? '')) {
+    const admin = deps.config.adminToken;
+    if (admin && safeEqualHex(hashToken(value), hashToken(admin))) return { kind: 'operator' };
+    return { kind: 'anonymous' };
+  }
+  if (!/^basic$/i.test(scheme ?? '')) return { kind: 'anonymous' };
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return { kind: 'anonymous' };
+  const sid = decoded.slice(0, colon);
+  const token = decoded.slice(colon + 1);
+  if (!isSid('account', sid)) return { kind: 'anonymous' };
+  const account = await deps.prisma.account.findUnique({
+    where: { sid: sid.slice(0, 2) + sid.slice(2).toLowerCase() },
+    select: { sid: true, authTokenHash: true, previousAuthTokenHash: true, previousTokenValidUntil: true },
+  });
+  if (!account) {
+    hashToken(token); // same work as a real check: response time says nothing about existence
+    return { kind: 'anonymous' };
+  }
+  const presented = hashToken(token);
+  // Constant-time comparison of hashes: no timing oracle on the token (issue #2).
+  if (safeEqualHex(presented, account.authTokenHash)) return { kind: 'account', accountSid: account.sid };
+  if (
+    account.previousAuthTokenHash &&
+    account.previousTokenValidUntil &&
+    account.previousTokenValidUntil > deps.now() &&
+    safeEqualHex(presented, account.previousAuthTokenHash)
+  ) {
+    return { kind: 'account', accountSid: account.sid };
+  }
+  return { kind: 'anonymous' };
+}

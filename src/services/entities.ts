@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import type { Entity } from '../generated/prisma/client.ts';
+import { ConflictError, NotFoundError } from '../domain/errors.ts';
+import { newSid } from '../domain/sid.ts';
+import { identitySchema, pageArgsSchema, parseInput } from '../domain/validation.ts';
+import { keysetPage } from '../db/paging.ts';
+import type { Tenant } from './context.ts';
+import { findService, getService } from './services.ts';
+import { Prisma } from '../generated/prisma/client.ts';
+
+const identityInput = z.object({ serviceSid: z.string(), identity: identitySchema });
+
+export async function createEntity(t: Tenant, input: { serviceSid: string; identity: string }): Promise<Entity> {
+  const { identity } = parseInput(identityInput, input);
+  const service = await getService(t, input.serviceSid);
+  try {
+    return await t.deps.prisma.entity.create({
+      data: { sid: newSid('entity'), accountSid: t.accountSid, serviceSid: service.sid, identity },
+    });
+  } catch (e) {
+    if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
+      throw new ConflictError(`Entity ${identity} already exists in service ${service.sid}`, undefined);
+    }
+    throw e;
+  }
+}
+
+/** Entities are addressed by identity within a service (Twilio); invalid identities simply match nothing. */
+export async function findEntity(t: Tenant, serviceSid: string, identity: string): Promise<Entity | null> {
+  const service = await findService(t, serviceSid);
+  if (!service || !identitySchema.safeParse(identity).success) return null;
+  return t.deps.prisma.entity.findFirst({ where: { serviceSid: service.sid, identity, accountSid: t.accountSid } });
+}
+
+export async function deleteEntity(t: Tenant, serviceSid: string, identity: string): Promise<{ deletedSid: string }> {
+  const entity = await findEntity(t, serviceSid, identity);
+  if (!entity) throw new NotFoundError('Entity', identity);
+  // Factors and challenges go with it (foreign keys cascade).
+  await t.deps.prisma.entity.delete({ where: { sid: entity.sid } });
+  return { deletedSid: entity.sid };
+}
+
+export async function listEntities(t: Tenant, serviceSid: string, args: { first?: number | null; after?: string | null }) {
+  const page = parseInput(pageArgsSchema, args);
+  return keysetPage(t.deps.prisma.entity, { serviceSid, accountSid: t.accountSid }, page);
+}

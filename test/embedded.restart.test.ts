@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, runEntry } from './support/process.ts';
+
+// The README's start command, as a newcomer runs it: embedded PGlite in a data dir, first-run
+// credentials printed once, data kept across a graceful restart.
+const dataDir = mkdtempSync(join(tmpdir(), 'verity-embedded-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+async function gql(port: number, auth: string, query: string) {
+  const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: auth },
+    body: JSON.stringify({ query }),
+  });
+  return (await res.json()) as { data?: any; errors?: unknown[] };
+}
+
+describe.skipIf(!!process.env.DATABASE_URL)('embedded mode (npm start)', () => {
+  it('prints first-run credentials once; data survives SIGTERM and restart', async () => {
+    const port = await freePort();
+    const env = { VERITY_DATA_DIR: dataDir, PORT: String(port), DATABASE_URL: '', REDIS_URL: '' };
+    const first = runEntry('src/main.ts', env);
+    const [, sid] = await first.waitFor(/Account SID: (AC[0-9a-f]{32})/);
+    const [, token] = await first.waitFor(/Auth token: +([0-9a-f]{64})/);
+    await first.waitFor(/Verity listening/);
+    const auth = `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
+    const created = await gql(port, auth, 'mutation { createService(input: { friendlyName: "Survives" }) { sid } }');
+    const serviceSid = created.data.createService.sid as string;
+    expect(await first.stop()).toBe(0);
+    expect(first.output()).toMatch(/shutting down/);
+
+    const second = runEntry('src/main.ts', env);
+    await second.waitFor(/Verity listening/);
+    expect(second.output()).not.toMatch(/Auth token/); // printed once only
+    const read = await gql(port, auth, `{ viewer { sid } service(sid: "${serviceSid}") { friendlyName } }`);
+    expect(read.data).toEqual({ viewer: { sid }, service: { friendlyName: 'Survives' } });
+    expect(await second.stop('SIGINT')).toBe(0);
+  });
+});
+
+describe('configuration', () => {
+  it('an invalid environment prints every problem at once and exits non-zero', async () => {
+    const p = runEntry('src/main.ts', { PORT: 'abc', REDIS_URL: 'http://nope', VERITY_ADMIN_TOKEN: 'short', DATABASE_URL: 'mysql://x' });
+    const code = await p.exited;
+    expect(code).not.toBe(0);
+    const out = p.output();
+    for (const v of ['PORT', 'REDIS_URL', 'VERITY_ADMIN_TOKEN', 'DATABASE_URL']) expect(out).toContain(v);
+    expect(out).not.toContain('short'); // never echoes a secret's value
+  });
+});

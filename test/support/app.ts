@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { print } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { openDatabase, type Database } from '../../src/db/client.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createApp, type App, type AppDeps } from '../../src/server.ts';
+import { createAccount } from '../../src/services/accounts.ts';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+
+/** A fresh, migrated database for one test file: a clone of the template (PostgreSQL) or of the snapshot (PGlite). */
+export async function freshDatabase(): Promise<Database & { url?: string }> {
+  const templateUrl = inject('pgTemplateUrl');
+  if (templateUrl) {
+    const template = new URL(templateUrl).pathname.slice(1);
+    const name = `verity_t_${randomBytes(6).toString('hex')}`;
+    const serverUrl = process.env.DATABASE_URL!;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+    await admin.end();
+    const u = new URL(templateUrl);
+    u.pathname = `/${name}`;
+    const db = await openDatabase({ databaseUrl: u.toString(), migrate: false, poolSize: 20 });
+    return {
+      ...db,
+      url: u.toString(),
+      close: async () => {
+        await db.close();
+        const c = new pg.Client({ connectionString: serverUrl });
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.end();
+      },
+    };
+  }
+  const snapshot = inject('pgliteSnapshot')!;
+  const pglite = await PGlite.create({ loadDataDir: new Blob([await readFile(snapshot)]) });
+  return openDatabase({ pglite, migrate: false });
+}
+
+/** A controllable clock: tests move time instead of sleeping. */
+export class TestClock {
+  constructor(public current = new Date()) {}
+  now = () => new Date(this.current);
+  advance(ms: number) {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+  set(d: Date) {
+    this.current = new Date(d);
+  }
+}
+
+export interface GqlResult<T> {
+  data?: T | null;
+  errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[];
+  status: number;
+}
+
+export interface TestApp {
+  app: App;
+  deps: AppDeps;
+  db: Database;
+  clock: TestClock;
+  config: Config;
+  /** Runs a typed document in-process with the given Authorization header (or none). */
+  gql<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null): Promise<GqlResult<R>>;
+  /** Like gql, but fails the test on any error and returns data. */
+  ok<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null): Promise<R>;
+  /** A new tenant: its SID, token and Basic header. */
+  newAccount(name?: string): Promise<Tenant>;
+  close(): Promise<void>;
+}
+
+export interface Tenant {
+  sid: string;
+  token: string;
+  auth: string;
+}
+
+export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
+
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({ VERITY_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', ...env });
+  const db = await freshDatabase();
+  const clock = new TestClock();
+  const deps: AppDeps = {
+    config,
+    prisma: db.prisma,
+    logger: createLogger(config.logLevel),
+    now: clock.now,
+    ready: () => db.ping(),
+  };
+  const app = createApp(deps);
+  async function gql<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null) {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (authorization) headers.authorization = authorization;
+    const res = await app.fetch('http://verity.test/graphql', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query: print(doc), variables }),
+    });
+    const body = (await res.json()) as GqlResult<R>;
+    return { ...body, status: res.status };
+  }
+  return {
+    app,
+    deps,
+    db,
+    clock,
+    config,
+    gql,
+    async ok(doc, variables, authorization) {
+      const r = await gql(doc, variables, authorization);
+      if (r.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(r.errors)}`);
+      return r.data!;
+    },
+    async newAccount(name = 'Tenant') {
+      const { account, authToken } = await createAccount(deps, { kind: 'operator' }, { friendlyName: name });
+      return { sid: account.sid, token: authToken, auth: basic(account.sid, authToken) };
+    },
+    close: () => db.close(),
+  };
+}
