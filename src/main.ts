@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openRuntime } from './runtime.ts';
 import { createApp } from './server.ts';
 import { ensureFirstAccount } from './services/accounts.ts';
+import { KeyConfigError } from './services/keys.ts';
 
 function configOrExit(): Config {
   try {
@@ -17,7 +18,13 @@ function configOrExit(): Config {
 }
 
 const config = configOrExit();
-const runtime = await openRuntime(config);
+const runtime = await openRuntime(config).catch((e: unknown) => {
+  if (e instanceof KeyConfigError) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  throw e;
+});
 const { logger } = runtime.deps;
 
 if (config.embedded) {

@@ -1,7 +1,8 @@
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 import type { AppDeps } from './server.ts';
+import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
 
 /** Everything a process (API or worker) opens from its config, and how to close it again. */
 export interface Runtime {
@@ -10,14 +11,24 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, overrides: { now?: () => Date } = {}): Promise<Runtime> {
-  const logger = createLogger(config.logLevel);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+export interface RuntimeOptions {
+  now?: () => Date;
+  logger?: Logger;
+  /** An already opened database (tests clone a migrated one). */
+  db?: Database;
+}
+
+export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const keyring = loadKeyring(config); // before the database: a missing key fails fast
+  const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const deps: AppDeps = {
     config,
     prisma: db.prisma,
     logger,
-    now: overrides.now ?? (() => new Date()),
+    now: opts.now ?? (() => new Date()),
+    keyring,
+    fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
     ready: () => db.ping(),
   };
   return {

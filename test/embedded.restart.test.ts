@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,8 @@ describe.skipIf(!!process.env.DATABASE_URL)('embedded mode (npm start)', () => {
     const auth = `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
     const created = await gql(port, auth, 'mutation { createService(input: { friendlyName: "Survives" }) { sid } }');
     const serviceSid = created.data.createService.sid as string;
+    // The generated seed key is private to the owner (issue #3).
+    expect(statSync(join(dataDir, 'encryption-keys')).mode & 0o777).toBe(0o600);
     expect(await first.stop()).toBe(0);
     expect(first.output()).toMatch(/shutting down/);
 
@@ -49,5 +51,12 @@ describe('configuration', () => {
     const out = p.output();
     for (const v of ['PORT', 'REDIS_URL', 'VERITY_ADMIN_TOKEN', 'DATABASE_URL']) expect(out).toContain(v);
     expect(out).not.toContain('short'); // never echoes a secret's value
+  });
+
+  it('production (DATABASE_URL) without VERITY_ENCRYPTION_KEYS refuses to start, saying how to make a key', async () => {
+    const p = runEntry('src/main.ts', { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/postgres', VERITY_ENCRYPTION_KEYS: '' });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toMatch(/VERITY_ENCRYPTION_KEYS is required/);
+    expect(p.output()).toMatch(/randomBytes\(32\)/);
   });
 });

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import {
-  CreateEntity, CreateService, DeleteEntity, DeleteService, GetEntity, GetService, ListEntities, ListServices, UpdateService, Viewer,
+  CreateEntity, CreateService, CreateTotpFactor, DeleteEntity, DeleteFactor, DeleteService, GetEntity, GetFactor, GetService,
+  ListEntities, ListFactors, ListServices, UpdateFactor, UpdateService, VerifyFactor, Viewer,
 } from './support/documents.ts';
+import { oathCode, unix } from './support/oath.ts';
 import { expectError } from './support/expect.ts';
 
 // Every operation, run by tenant B against tenant A's resources: B must see exactly what it would
@@ -11,6 +13,7 @@ let t: TestApp;
 let a: Tenant;
 let b: Tenant;
 let aService: string;
+let aFactor: { sid: string; secret: string };
 const missing = 'VA' + 'f'.repeat(32);
 
 beforeAll(async () => {
@@ -20,6 +23,8 @@ beforeAll(async () => {
   aService = (await t.ok(CreateService, { input: { friendlyName: 'A service' } }, a.auth)).createService.sid;
   await t.ok(CreateEntity, { input: { serviceSid: aService, identity: 'alice-0001' } }, a.auth);
   await t.ok(CreateService, { input: { friendlyName: 'B service' } }, b.auth);
+  const f = await t.ok(CreateTotpFactor, { input: { serviceSid: aService, identity: 'alice-0001', friendlyName: 'Alice phone' } }, a.auth);
+  aFactor = { sid: f.createTotpFactor.factor.sid, secret: f.createTotpFactor.binding.secret };
 });
 afterAll(() => t.close());
 
@@ -64,5 +69,28 @@ describe('tenant isolation (two tenants)', () => {
     const { services } = await t.ok(ListServices, { first: 1 }, a.auth);
     const r = await t.ok(ListServices, { after: services.pageInfo.endCursor }, b.auth);
     expect(r.services.edges.every((e) => e.node.sid !== aService)).toBe(true);
+  });
+
+  it('createTotpFactor in another tenant’s service → NOT_FOUND, nothing written', async () => {
+    const before = await t.db.prisma.factor.count();
+    expectError(await t.gql(CreateTotpFactor, { input: { serviceSid: aService, identity: 'alice-0001', friendlyName: 'evil' } }, b.auth), 'NOT_FOUND');
+    expect(await t.db.prisma.factor.count()).toBe(before);
+  });
+
+  it('factor / verifyFactor / updateFactor / deleteFactor / entity.factors: another tenant’s factor does not exist', async () => {
+    const code = oathCode(aFactor.secret, {}, unix(t.clock.now()));
+    expect((await t.ok(GetFactor, { sid: aFactor.sid }, b.auth)).factor).toBeNull();
+    const missingFactor = 'YF' + '0'.repeat(32);
+    for (const sid of [aFactor.sid, missingFactor]) {
+      const v = expectError(await t.gql(VerifyFactor, { input: { factorSid: sid, authPayload: code } }, b.auth), 'NOT_FOUND', { twilioCode: 60390 });
+      expect(v.message).toBe(`Factor ${sid} not found`);
+      expectError(await t.gql(UpdateFactor, { input: { factorSid: sid, friendlyName: 'pwned' } }, b.auth), 'NOT_FOUND');
+      expectError(await t.gql(DeleteFactor, { sid }, b.auth), 'NOT_FOUND');
+    }
+    expect((await t.ok(ListFactors, { serviceSid: aService, identity: 'alice-0001' }, b.auth)).entity).toBeNull();
+    // A's factor is untouched: still unverified, same name, and A's code still works for A.
+    const mine = (await t.ok(GetFactor, { sid: aFactor.sid }, a.auth)).factor!;
+    expect(mine).toMatchObject({ status: 'UNVERIFIED', friendlyName: 'Alice phone' });
+    expect((await t.ok(VerifyFactor, { input: { factorSid: aFactor.sid, authPayload: code } }, a.auth)).verifyFactor.status).toBe('VERIFIED');
   });
 });

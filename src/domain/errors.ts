@@ -80,3 +80,10 @@ export class TooManyAttemptsError extends VerityError {
     super('TOO_MANY_ATTEMPTS', twilioCode, 429, message, retryAfter === undefined ? {} : { retryAfter });
   }
 }
+
+/** A seed that cannot be decrypted with the configured keys: fail loudly, never accept a code. */
+export class SeedUnavailableError extends VerityError {
+  constructor(keyId: string) {
+    super('SEED_UNAVAILABLE', undefined, 500, `This factor's secret cannot be decrypted with the configured keys (key id "${keyId}"): check VERITY_ENCRYPTION_KEYS`);
+  }
+}

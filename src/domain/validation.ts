@@ -56,6 +56,15 @@ export const stringMapSchema = z
   .record(z.string(), z.string('values must be strings'))
   .refine((o) => JSON.stringify(o).length <= LIMITS.jsonChars, `must be at most ${LIMITS.jsonChars} characters serialised`);
 
+/** Twilio AuthPayload for TOTP: 3–8 digits. */
+export const authPayloadSchema = z.string().regex(/^[0-9]{3,8}$/, 'must be 3–8 digits');
+
+export const totpAlgSchema = z.enum(['sha1', 'sha256', 'sha512']);
+
+export const factorConfigSchema = z
+  .object({ alg: totpAlgSchema.nullish(), timeStep: timeStepSchema.nullish(), codeLength: codeLengthSchema.nullish(), skew: skewSchema.nullish() })
+  .strict();
+
 export const pageArgsSchema = z.object({
   first: int(1, LIMITS.pageSizeMax).nullish(),
   after: z.string().max(200).nullish(),

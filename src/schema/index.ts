@@ -5,6 +5,8 @@ import './common.ts';
 import './account.ts';
 import './entity.ts';
 import './service.ts';
+import './factor.ts';
+import './entity-lists.ts';
 
 export const schema = builder.toSchema();
 

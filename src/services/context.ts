@@ -1,13 +1,20 @@
 import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/client.ts';
 import { ForbiddenError, UnauthenticatedError } from '../domain/errors.ts';
+import type { Keyring } from '../domain/seed-crypto.ts';
+import type { Logger } from '../logger.ts';
 
 /** Long-lived collaborators every use case may need; built once per process. */
 export interface Deps {
   config: Config;
   prisma: PrismaClient;
+  logger: Logger;
   /** The clock: every time-dependent rule reads it here, so tests control time. */
   now: () => Date;
+  /** Seed encryption keys; never logged, never leave the process. */
+  keyring: Keyring;
+  /** Stable HMAC key for seed fingerprints (duplicate detection without decrypting). */
+  fingerprintKey: Uint8Array;
 }
 
 export type Principal =

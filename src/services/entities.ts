@@ -25,6 +25,26 @@ export async function createEntity(t: Tenant, input: { serviceSid: string; ident
   }
 }
 
+/**
+ * The entity for `identity`, created if missing (factor enrolment creates it, as Twilio does).
+ * Concurrent callers race on the unique (service, identity) index; the loser reads the winner's row.
+ */
+export async function ensureEntity(t: Tenant, serviceSid: string, identity: string): Promise<Entity> {
+  const where = { serviceSid_identity: { serviceSid, identity } };
+  const existing = await t.deps.prisma.entity.findUnique({ where });
+  if (existing) return existing;
+  try {
+    return await t.deps.prisma.entity.create({
+      data: { sid: newSid('entity'), accountSid: t.accountSid, serviceSid, identity },
+    });
+  } catch (e) {
+    if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
+      return t.deps.prisma.entity.findUniqueOrThrow({ where });
+    }
+    throw e;
+  }
+}
+
 /** Entities are addressed by identity within a service (Twilio); invalid identities simply match nothing. */
 export async function findEntity(t: Tenant, serviceSid: string, identity: string): Promise<Entity | null> {
   const service = await findService(t, serviceSid);

@@ -7,11 +7,13 @@ import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/client.ts';
-import { createLogger } from '../../src/logger.ts';
+import { openRuntime } from '../../src/runtime.ts';
 import { createApp, type App, type AppDeps } from '../../src/server.ts';
 import { createAccount } from '../../src/services/accounts.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+/** A fresh seed-encryption key per test process. */
+export const TEST_KEYS = `t1:${randomBytes(32).toString('base64')}`;
 
 /** A fresh, migrated database for one test file: a clone of the template (PostgreSQL) or of the snapshot (PGlite). */
 export async function freshDatabase(): Promise<Database & { url?: string }> {
@@ -86,16 +88,15 @@ export interface Tenant {
 export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
 
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const config = loadConfig({ VERITY_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', ...env });
+  const config = loadConfig({
+    VERITY_ADMIN_TOKEN: ADMIN_TOKEN,
+    VERITY_ENCRYPTION_KEYS: TEST_KEYS,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...env,
+  });
   const db = await freshDatabase();
   const clock = new TestClock();
-  const deps: AppDeps = {
-    config,
-    prisma: db.prisma,
-    logger: createLogger(config.logLevel),
-    now: clock.now,
-    ready: () => db.ping(),
-  };
+  const { deps } = await openRuntime(config, { db, now: clock.now });
   const app = createApp(deps);
   async function gql<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null) {
     const headers: Record<string, string> = { 'content-type': 'application/json' };

@@ -75,3 +75,53 @@ export const ListEntities = graphql(`
     }
   }
 `);
+
+export const CreateTotpFactor = graphql(`
+  mutation CreateTotpFactor($input: CreateTotpFactorInput!) {
+    createTotpFactor(input: $input) {
+      factor {
+        sid accountSid serviceSid entitySid identity friendlyName status factorType
+        config { alg skew codeLength timeStep } metadata dateCreated dateUpdated
+        entity { sid identity }
+        compatibilityWarnings { code message apps }
+      }
+      binding { secret uri qrCodeSvg }
+    }
+  }
+`);
+
+export const VerifyFactor = graphql(`
+  mutation VerifyFactor($input: VerifyFactorInput!) {
+    verifyFactor(input: $input) { sid status dateUpdated }
+  }
+`);
+
+export const UpdateFactor = graphql(`
+  mutation UpdateFactor($input: UpdateFactorInput!) {
+    updateFactor(input: $input) { sid friendlyName status config { alg skew codeLength timeStep } metadata }
+  }
+`);
+
+export const DeleteFactor = graphql(`
+  mutation DeleteFactor($sid: ID!) {
+    deleteFactor(sid: $sid) { deletedSid }
+  }
+`);
+
+export const GetFactor = graphql(`
+  query GetFactor($sid: ID!) {
+    factor(sid: $sid) { sid friendlyName status identity config { alg skew codeLength timeStep } metadata entity { sid identity } }
+  }
+`);
+
+export const ListFactors = graphql(`
+  query ListFactors($serviceSid: ID!, $identity: String!, $first: Int, $after: String) {
+    entity(serviceSid: $serviceSid, identity: $identity) {
+      factors(first: $first, after: $after) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { sid friendlyName status } }
+      }
+    }
+  }
+`);

@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import type { Factor, Service } from '../generated/prisma/client.ts';
+import { Prisma } from '../generated/prisma/client.ts';
+import {
+  ConflictError, FactorLimitReachedError, InvalidArgumentError, NotFoundError, SeedUnavailableError, TooManyAttemptsError,
+} from '../domain/errors.ts';
+import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
+import {
+  DEFAULT_TOTP_CONFIG, buildKeyUri, encodeBase32, generateSeed, parseBase32Secret, verifyCode, type TotpConfig,
+} from '../domain/totp.ts';
+import { SeedDecryptionError, decryptSeed, encryptSeed, fingerprintSeed } from '../domain/seed-crypto.ts';
+import { qrCodeSvg } from '../domain/qr.ts';
+import {
+  LIMITS, authPayloadSchema, factorConfigSchema, factorFriendlyNameSchema, identitySchema, pageArgsSchema, parseInput, stringMapSchema,
+} from '../domain/validation.ts';
+import { keysetPage } from '../db/paging.ts';
+import type { Tenant } from './context.ts';
+import { getService } from './services.ts';
+import { ensureEntity } from './entities.ts';
+
+/** Twilio 60310: a TOTP factor gets 5 verification attempts; then create a new factor. */
+export const FACTOR_VERIFY_ATTEMPTS = 5;
+
+export interface FactorConfigInput {
+  alg?: 'sha1' | 'sha256' | 'sha512' | null;
+  timeStep?: number | null;
+  codeLength?: number | null;
+  skew?: number | null;
+}
+
+export interface CreateTotpFactorInput {
+  serviceSid: string;
+  identity: string;
+  friendlyName: string;
+  secret?: string | null;
+  config?: FactorConfigInput | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface TotpBinding {
+  secret: string;
+  uri: string;
+  qrCodeSvg: string;
+}
+
+const createInput = z.object({
+  serviceSid: z.string(),
+  identity: identitySchema,
+  friendlyName: factorFriendlyNameSchema,
+  secret: z.string().max(256).nullish(),
+  config: factorConfigSchema.nullish(),
+  metadata: stringMapSchema.nullish(),
+});
+
+const updateInput = z.object({
+  factorSid: z.string(),
+  friendlyName: factorFriendlyNameSchema.nullish(),
+  config: factorConfigSchema.nullish(),
+  metadata: stringMapSchema.nullish(),
+});
+
+export const configOf = (f: Pick<Factor, 'alg' | 'codeLength' | 'timeStep' | 'skew'>): TotpConfig => ({
+  alg: f.alg, codeLength: f.codeLength, timeStep: f.timeStep, skew: f.skew,
+});
+
+/** Factor input → service defaults → Twilio defaults (SHA1, 6 digits, 30 s, skew 1). */
+function resolveConfig(input: FactorConfigInput | null | undefined, service: Service): TotpConfig {
+  return {
+    alg: input?.alg ?? DEFAULT_TOTP_CONFIG.alg,
+    timeStep: input?.timeStep ?? service.totpTimeStep ?? DEFAULT_TOTP_CONFIG.timeStep,
+    codeLength: input?.codeLength ?? service.totpCodeLength ?? DEFAULT_TOTP_CONFIG.codeLength,
+    skew: input?.skew ?? service.totpSkew ?? DEFAULT_TOTP_CONFIG.skew,
+  };
+}
+
+function importSecret(secret: string): Uint8Array {
+  const r = parseBase32Secret(secret);
+  if (r.ok) return r.seed;
+  const why = {
+    empty: 'is empty',
+    invalid_character: 'is not Base32 (A–Z, 2–7)',
+    invalid_length: 'has a length no Base32 encoder produces',
+    too_short: 'must decode to at least 16 bytes (RFC 4226 §4 R6: 128-bit secrets)',
+    too_long: 'must decode to at most 64 bytes',
+  }[r.reason];
+  throw new InvalidArgumentError('secret', why);
+}
+
+const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002';
+
+/**
+ * Enrols a TOTP factor. The entity is created if missing (Twilio's quickstarts never create it
+ * first). The seed is returned here, once, as the binding, and never again.
+ */
+export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput): Promise<{ factor: Factor; binding: TotpBinding }> {
+  const data = parseInput(createInput, input);
+  const service = await getService(t, data.serviceSid);
+  const { prisma, keyring, fingerprintKey } = t.deps;
+  const cfg = resolveConfig(data.config, service);
+  const seed = data.secret != null ? importSecret(data.secret) : generateSeed();
+  const sid = newSid('factor');
+  const { keyId, ciphertext } = encryptSeed(keyring, seed, sid);
+  // Keyed fingerprint: finds the same seed on this entity without decrypting every seed (Twilio 60317).
+  const fingerprint = fingerprintSeed(fingerprintKey, seed);
+
+  const entity = await ensureEntity(t, service.sid, data.identity);
+  const factor = await prisma.$transaction(async (tx) => {
+    // Serialise enrolments per entity so the 100-factor cap holds under concurrency.
+    await tx.$executeRaw`SELECT 1 FROM "Entity" WHERE "sid" = ${entity.sid} FOR UPDATE`;
+    const count = await tx.factor.count({ where: { entitySid: entity.sid } });
+    if (count >= LIMITS.factorsPerEntity) throw new FactorLimitReachedError(LIMITS.factorsPerEntity);
+    const dup = await tx.factor.findFirst({ where: { entitySid: entity.sid, secretFingerprint: fingerprint }, select: { sid: true } });
+    if (dup) throw new ConflictError('Factor already exists: this entity has a factor with the same secret', 60317);
+    return tx.factor.create({
+      data: {
+        sid, accountSid: t.accountSid, serviceSid: service.sid, entitySid: entity.sid, identity: entity.identity,
+        friendlyName: data.friendlyName.trim(), ...cfg, metadata: data.metadata ?? undefined,
+        secretCiphertext: new Uint8Array(ciphertext), secretKeyId: keyId, secretFingerprint: fingerprint,
+      },
+    });
+  // Enrolments on one entity queue on its row lock: allow a burst to wait rather than fail.
+  }, { maxWait: 10_000, timeout: 10_000 }).catch((e: unknown) => {
+    if (isUniqueViolation(e)) throw new ConflictError('Factor already exists: this entity has a factor with the same secret', 60317);
+    throw e;
+  });
+
+  const secret = encodeBase32(seed);
+  seed.fill(0);
+  // Twilio: issuer = Service.totp.issuer, else the service's friendly name; account name = factor friendlyName.
+  const uri = buildKeyUri({
+    issuer: service.totpIssuer ?? service.friendlyName, accountName: factor.friendlyName, secretBase32: secret,
+    alg: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep,
+  });
+  return { factor, binding: { secret, uri, qrCodeSvg: await qrCodeSvg(uri) } };
+}
+
+export async function findFactor(t: Tenant, sid: string): Promise<Factor | null> {
+  if (!isSid('factor', sid)) return null;
+  return t.deps.prisma.factor.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+}
+
+export async function getFactor(t: Tenant, sid: string): Promise<Factor> {
+  const f = await findFactor(t, sid);
+  if (!f) throw new NotFoundError('Factor', sid);
+  return f;
+}
+
+/** The seed, decrypted for one check and wiped by the caller. A wrong key fails loudly: never a wrong code accepted. */
+export function factorSeed(t: Tenant, f: Pick<Factor, 'sid' | 'secretKeyId' | 'secretCiphertext'>): Uint8Array {
+  try {
+    return decryptSeed(t.deps.keyring, f.secretKeyId, f.secretCiphertext, f.sid);
+  } catch (e) {
+    if (e instanceof SeedDecryptionError) {
+      t.deps.logger.error({ factorSid: f.sid, keyId: f.secretKeyId, reason: e.reason }, 'seed decryption failed');
+      throw new SeedUnavailableError(f.secretKeyId);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Verifies enrolment: a correct code inside the skew window makes the factor VERIFIED and uses up
+ * its time step; a wrong one is a result (still UNVERIFIED), and after 5 wrong codes the factor is
+ * spent (Twilio 60310). Verifying a verified factor changes nothing.
+ */
+export async function verifyFactor(t: Tenant, input: { factorSid: string; authPayload: string }): Promise<Factor> {
+  const code = parseInput(authPayloadSchema, input.authPayload, 'authPayload');
+  const factor = await getFactor(t, input.factorSid);
+  if (factor.status === 'verified') return factor;
+  if (factor.verifyAttempts >= FACTOR_VERIFY_ATTEMPTS) {
+    throw new TooManyAttemptsError(60310, 'Factor verification attempts reached: create a new factor');
+  }
+  const now = t.deps.now();
+  const seed = factorSeed(t, factor);
+  const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
+  seed.fill(0);
+  const { prisma } = t.deps;
+  if (result.valid) {
+    const step = BigInt(result.timeStep);
+    // RFC 6238 §5.2: consume the step in the same conditional write that verifies.
+    const won = await prisma.factor.updateMany({
+      where: {
+        sid: factor.sid, status: 'unverified', verifyAttempts: { lt: FACTOR_VERIFY_ATTEMPTS },
+        OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }],
+      },
+      data: { status: 'verified', lastUsedTimeStep: step, failureStreak: 0, throttledUntil: null },
+    });
+    if (won.count === 1) return getFactor(t, factor.sid);
+  } else {
+    await prisma.factor.updateMany({
+      where: { sid: factor.sid, status: 'unverified' },
+      data: { verifyAttempts: { increment: 1 } },
+    });
+  }
+  return getFactor(t, factor.sid);
+}
+
+/** When the time step length changes, keep every instant already used unusable (RFC 6238 §5.2). */
+function convertLastStep(last: bigint | null, from: number, to: number): bigint | null {
+  if (last === null || from === to) return last;
+  const endOfUsed = (last + 1n) * BigInt(from); // first second after the used step
+  return (endOfUsed - 1n) / BigInt(to);
+}
+
+export async function updateFactor(
+  t: Tenant,
+  input: { factorSid: string; friendlyName?: string | null; config?: FactorConfigInput | null; metadata?: Record<string, unknown> | null },
+): Promise<Factor> {
+  const data = parseInput(updateInput, input);
+  const factor = await getFactor(t, data.factorSid);
+  const c = data.config;
+  const timeStep = c?.timeStep ?? factor.timeStep;
+  const updated = await t.deps.prisma.factor.updateMany({
+    where: { sid: factor.sid, dateUpdated: factor.dateUpdated },
+    data: {
+      friendlyName: data.friendlyName?.trim() ?? undefined,
+      alg: c?.alg ?? undefined,
+      codeLength: c?.codeLength ?? undefined,
+      skew: c?.skew ?? undefined,
+      timeStep,
+      lastUsedTimeStep: convertLastStep(factor.lastUsedTimeStep, factor.timeStep, timeStep),
+      metadata: data.metadata === null ? Prisma.DbNull : (data.metadata ?? undefined),
+    },
+  });
+  // A concurrent verification changed the row between our read and write: apply again on fresh data.
+  if (updated.count === 0) return updateFactor(t, input);
+  return getFactor(t, factor.sid);
+}
+
+export async function deleteFactor(t: Tenant, sid: string): Promise<{ deletedSid: string }> {
+  const deleted = await t.deps.prisma.factor.deleteMany({
+    where: { sid: isSid('factor', sid) ? normalizeSid(sid) : '', accountSid: t.accountSid },
+  });
+  if (deleted.count === 0) throw new NotFoundError('Factor', sid);
+  return { deletedSid: normalizeSid(sid) };
+}
+
+export async function listFactors(t: Tenant, entitySid: string, args: { first?: number | null; after?: string | null }) {
+  const page = parseInput(pageArgsSchema, args);
+  return keysetPage(t.deps.prisma.factor, { entitySid, accountSid: t.accountSid }, page);
+}
