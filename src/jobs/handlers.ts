@@ -1,0 +1,20 @@
+import type { Deps } from '../services/context.ts';
+import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenges.ts';
+import type { JobEngine, JobHandler } from './types.ts';
+
+/** The job handlers, the same for both back ends; each delegates to a service. */
+export function jobHandlers(deps: Deps): Record<string, JobHandler> {
+  return {
+    [EXPIRE_JOB]: async (data) => expireChallengeJob(deps, String(data.challengeSid)),
+    [RECONCILE_JOB]: async () => {
+      const n = await reconcileExpiry(deps);
+      if (n > 0) deps.logger.info({ expired: n }, 'reconciliation expired overdue challenges');
+    },
+  };
+}
+
+/** Starts this process's workers and (re)registers the repeating reconciliation job. */
+export async function startWorkers(deps: Deps, jobs: JobEngine, opts: { reconcileEveryMs: number; concurrency?: number }) {
+  await jobs.startWorkers(jobHandlers(deps), { concurrency: opts.concurrency ?? 8 });
+  await jobs.repeat(RECONCILE_JOB, opts.reconcileEveryMs);
+}

@@ -1,0 +1,13 @@
+import { createBullJobEngine } from './bullmq.ts';
+import { createLocalJobEngine } from './local.ts';
+import type { JobEngine, JobErrorListener } from './types.ts';
+
+export type { EnqueueOptions, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
+export { createBullJobEngine, type BullJobEngineOptions } from './bullmq.ts';
+export { createLocalJobEngine, type LocalJobEngineOptions } from './local.ts';
+
+/** Production (REDIS_URL set) gets BullMQ; embedded mode the in-process scheduler, same handlers either way. */
+export function createJobEngine(config: { redisUrl?: string; prefix?: string; onError?: JobErrorListener }): JobEngine {
+  const { redisUrl, prefix, onError } = config;
+  return redisUrl ? createBullJobEngine({ redisUrl, prefix, onError }) : createLocalJobEngine({ onError });
+}
