@@ -18,6 +18,7 @@ const envSchema = z
     VERITY_PUBLIC_URL: z.url().optional(),
     VERITY_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
     VERITY_RUN_WORKERS: z.enum(['true', 'false']).optional(),
+    VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
@@ -34,6 +35,8 @@ export interface Config {
   /** Run job workers inside the API process (always in embedded mode). */
   runWorkers: boolean;
   bodyLimitBytes: number;
+  /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
+  reconcileIntervalMs: number;
   logLevel: string;
   /** Embedded = no DATABASE_URL: PGlite, in-process jobs, in-memory pub/sub. */
   embedded: boolean;
@@ -65,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookAllowPrivate: e.VERITY_WEBHOOK_ALLOW_PRIVATE === 'true',
     runWorkers: e.VERITY_RUN_WORKERS ? e.VERITY_RUN_WORKERS === 'true' : !e.REDIS_URL,
     bodyLimitBytes: e.VERITY_BODY_LIMIT_BYTES,
+    reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
     embedded: !e.DATABASE_URL,
   };

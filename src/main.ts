@@ -44,6 +44,10 @@ if (config.embedded) {
   }
 }
 
+// Embedded mode runs the job workers here; with Redis they run in `npm run worker` unless
+// VERITY_RUN_WORKERS=true.
+if (config.runWorkers) await runtime.startWorkers();
+
 const app = createApp(runtime.deps);
 const server = createServer(app);
 server.listen(config.port, () => {

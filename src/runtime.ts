@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
+import { createLocalEventBus, type EventBus } from './events/index.ts';
+import { createJobEngine, type JobEngine } from './jobs/index.ts';
+import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { AppDeps } from './server.ts';
 import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
@@ -8,6 +12,8 @@ import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
 export interface Runtime {
   deps: AppDeps;
   db: Database;
+  /** Start job workers in this process (embedded mode always; `npm run worker` in production). */
+  startWorkers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -16,12 +22,21 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** An already opened database (tests clone a migrated one). */
   db?: Database;
+  /** Key prefix for BullMQ and Redis channels: tests isolate parallel runs with it. */
+  redisPrefix?: string;
+  events?: EventBus;
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyring = loadKeyring(config); // before the database: a missing key fails fast
   const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const jobs: JobEngine = createJobEngine({
+    redisUrl: config.redisUrl,
+    prefix: opts.redisPrefix ?? 'verity',
+    onError: (err, job) => logger.warn({ err, job }, 'job failed'),
+  });
+  const events = opts.events ?? createLocalEventBus((err) => logger.warn({ err }, 'event publish failed'));
   const deps: AppDeps = {
     config,
     prisma: db.prisma,
@@ -29,13 +44,20 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     now: opts.now ?? (() => new Date()),
     keyring,
     fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
+    events,
+    jobs,
     ready: () => db.ping(),
   };
   return {
     deps,
     db,
+    startWorkers: () => startWorkers(deps, jobs, { reconcileEveryMs: config.reconcileIntervalMs }),
     close: async () => {
+      await jobs.close(); // lets running handlers finish before the database goes
+      await events.close();
       await db.close();
     },
   };
 }
+
+export const randomPrefix = (base = 'verity-test') => `${base}-${randomBytes(4).toString('hex')}`;

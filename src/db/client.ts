@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { applyMigrations } from './schema-engine-wasm.ts';
 
 export type { PrismaClient };
@@ -27,13 +28,22 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
   /** PostgreSQL pool size. */
   poolSize?: number;
+  /** Called for every SQL statement Prisma sends (tests and benchmarks count round trips). */
+  onQuery?: (sql: string) => void;
+}
+
+function client(factory: SqlDriverAdapterFactory, onQuery?: (sql: string) => void): PrismaClient {
+  if (!onQuery) return new PrismaClient({ adapter: factory });
+  const prisma = new PrismaClient({ adapter: factory, log: [{ emit: 'event', level: 'query' }] });
+  prisma.$on('query', (e) => onQuery(e.query));
+  return prisma;
 }
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
     const factory = new PrismaPg({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
     if (opts.migrate !== false) await applyMigrations(factory);
-    const prisma = new PrismaClient({ adapter: factory });
+    const prisma = client(factory, opts.onQuery);
     return {
       prisma,
       mode: 'postgres',
@@ -49,7 +59,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   }
   const factory = new PrismaPGlite(pglite);
   if (opts.migrate !== false) await applyMigrations(factory);
-  const prisma = new PrismaClient({ adapter: factory });
+  const prisma = client(factory, opts.onQuery);
   const db = pglite;
   return {
     prisma,

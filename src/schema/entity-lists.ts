@@ -4,11 +4,25 @@ import { builder } from './builder.ts';
 import { EntityType } from './entity.ts';
 import { FactorConnection } from './factor.ts';
 import { listFactors } from '../services/factors.ts';
+import { ChallengeConnection, ChallengeStatusEnum } from './challenge.ts';
+import { OrderEnum } from './common.ts';
+import { listChallenges } from '../services/challenges.ts';
 
 builder.prismaObjectFields(EntityType, (t) => ({
   factors: t.field({
     type: FactorConnection,
     args: { first: t.arg.int(), after: t.arg.string() },
     resolve: (e, args, ctx) => listFactors(ctx.tenant(), e.sid, args),
+  }),
+  challenges: t.field({
+    type: ChallengeConnection,
+    args: {
+      first: t.arg.int(),
+      after: t.arg.string(),
+      factorSid: t.arg.id(),
+      status: t.arg({ type: ChallengeStatusEnum }),
+      order: t.arg({ type: OrderEnum, description: 'By creation; default ASC (Twilio)' }),
+    },
+    resolve: (e, args, ctx) => listChallenges(ctx.tenant(), e.sid, { ...args, factorSid: args.factorSid == null ? null : String(args.factorSid) }),
   }),
 }));

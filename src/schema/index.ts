@@ -6,6 +6,7 @@ import './account.ts';
 import './entity.ts';
 import './service.ts';
 import './factor.ts';
+import './challenge.ts';
 import './entity-lists.ts';
 
 export const schema = builder.toSchema();

@@ -3,6 +3,8 @@ import type { PrismaClient } from '../db/client.ts';
 import { ForbiddenError, UnauthenticatedError } from '../domain/errors.ts';
 import type { Keyring } from '../domain/seed-crypto.ts';
 import type { Logger } from '../logger.ts';
+import type { EventBus } from '../events/index.ts';
+import type { JobEngine } from '../jobs/index.ts';
 
 /** Long-lived collaborators every use case may need; built once per process. */
 export interface Deps {
@@ -13,6 +15,10 @@ export interface Deps {
   now: () => Date;
   /** Seed encryption keys; never logged, never leave the process. */
   keyring: Keyring;
+  /** Status changes, published after commit (subscriptions, webhooks). */
+  events: EventBus;
+  /** Delayed and repeating jobs (expiry, reconciliation). */
+  jobs: JobEngine;
   /** Stable HMAC key for seed fingerprints (duplicate detection without decrypting). */
   fingerprintKey: Uint8Array;
 }

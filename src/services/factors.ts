@@ -15,8 +15,13 @@ import {
 } from '../domain/validation.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { Tenant } from './context.ts';
+import type { VerityEvent } from '../events/index.ts';
 import { getService } from './services.ts';
 import { ensureEntity } from './entities.ts';
+
+const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): VerityEvent => ({
+  type, accountSid: f.accountSid, serviceSid: f.serviceSid, identity: f.identity, factorSid: f.sid,
+});
 
 /** Twilio 60310: a TOTP factor gets 5 verification attempts; then create a new factor. */
 export const FACTOR_VERIFY_ATTEMPTS = 5;
@@ -124,6 +129,7 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
     throw e;
   });
 
+  await t.deps.events.publish(factorEvent('factor.created', factor));
   const secret = encodeBase32(seed);
   seed.fill(0);
   // Twilio: issuer = Service.totp.issuer, else the service's friendly name; account name = factor friendlyName.
@@ -167,30 +173,30 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
   const code = parseInput(authPayloadSchema, input.authPayload, 'authPayload');
   const factor = await getFactor(t, input.factorSid);
   if (factor.status === 'verified') return factor;
-  if (factor.verifyAttempts >= FACTOR_VERIFY_ATTEMPTS) {
+  const { prisma } = t.deps;
+  // Charge the attempt before looking at the code, conditionally: concurrent guesses cannot
+  // exceed the 5 that Twilio allows (60310) through a check-then-act gap.
+  const charged = await prisma.factor.updateMany({
+    where: { sid: factor.sid, status: 'unverified', verifyAttempts: { lt: FACTOR_VERIFY_ATTEMPTS } },
+    data: { verifyAttempts: { increment: 1 } },
+  });
+  if (charged.count === 0) {
+    const fresh = await getFactor(t, factor.sid);
+    if (fresh.status === 'verified') return fresh;
     throw new TooManyAttemptsError(60310, 'Factor verification attempts reached: create a new factor');
   }
   const now = t.deps.now();
   const seed = factorSeed(t, factor);
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
   seed.fill(0);
-  const { prisma } = t.deps;
   if (result.valid) {
     const step = BigInt(result.timeStep);
     // RFC 6238 §5.2: consume the step in the same conditional write that verifies.
     const won = await prisma.factor.updateMany({
-      where: {
-        sid: factor.sid, status: 'unverified', verifyAttempts: { lt: FACTOR_VERIFY_ATTEMPTS },
-        OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }],
-      },
+      where: { sid: factor.sid, status: 'unverified', OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }] },
       data: { status: 'verified', lastUsedTimeStep: step, failureStreak: 0, throttledUntil: null },
     });
-    if (won.count === 1) return getFactor(t, factor.sid);
-  } else {
-    await prisma.factor.updateMany({
-      where: { sid: factor.sid, status: 'unverified' },
-      data: { verifyAttempts: { increment: 1 } },
-    });
+    if (won.count === 1) await t.deps.events.publish(factorEvent('factor.verified', factor));
   }
   return getFactor(t, factor.sid);
 }
@@ -224,15 +230,16 @@ export async function updateFactor(
   });
   // A concurrent verification changed the row between our read and write: apply again on fresh data.
   if (updated.count === 0) return updateFactor(t, input);
+  await t.deps.events.publish(factorEvent('factor.updated', factor));
   return getFactor(t, factor.sid);
 }
 
 export async function deleteFactor(t: Tenant, sid: string): Promise<{ deletedSid: string }> {
-  const deleted = await t.deps.prisma.factor.deleteMany({
-    where: { sid: isSid('factor', sid) ? normalizeSid(sid) : '', accountSid: t.accountSid },
-  });
+  const factor = await getFactor(t, sid);
+  const deleted = await t.deps.prisma.factor.deleteMany({ where: { sid: factor.sid, accountSid: t.accountSid } });
   if (deleted.count === 0) throw new NotFoundError('Factor', sid);
-  return { deletedSid: normalizeSid(sid) };
+  await t.deps.events.publish(factorEvent('factor.deleted', factor));
+  return { deletedSid: factor.sid };
 }
 
 export async function listFactors(t: Tenant, entitySid: string, args: { first?: number | null; after?: string | null }) {

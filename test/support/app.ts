@@ -7,7 +7,7 @@ import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/client.ts';
-import { openRuntime } from '../../src/runtime.ts';
+import { openRuntime, randomPrefix, type Runtime } from '../../src/runtime.ts';
 import { createApp, type App, type AppDeps } from '../../src/server.ts';
 import { createAccount } from '../../src/services/accounts.ts';
 
@@ -16,7 +16,7 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 export const TEST_KEYS = `t1:${randomBytes(32).toString('base64')}`;
 
 /** A fresh, migrated database for one test file: a clone of the template (PostgreSQL) or of the snapshot (PGlite). */
-export async function freshDatabase(): Promise<Database & { url?: string }> {
+export async function freshDatabase(opts: { onQuery?: (sql: string) => void } = {}): Promise<Database & { url?: string }> {
   const templateUrl = inject('pgTemplateUrl');
   if (templateUrl) {
     const template = new URL(templateUrl).pathname.slice(1);
@@ -28,7 +28,7 @@ export async function freshDatabase(): Promise<Database & { url?: string }> {
     await admin.end();
     const u = new URL(templateUrl);
     u.pathname = `/${name}`;
-    const db = await openDatabase({ databaseUrl: u.toString(), migrate: false, poolSize: 20 });
+    const db = await openDatabase({ databaseUrl: u.toString(), migrate: false, poolSize: 20, onQuery: opts.onQuery });
     return {
       ...db,
       url: u.toString(),
@@ -43,7 +43,7 @@ export async function freshDatabase(): Promise<Database & { url?: string }> {
   }
   const snapshot = inject('pgliteSnapshot')!;
   const pglite = await PGlite.create({ loadDataDir: new Blob([await readFile(snapshot)]) });
-  return openDatabase({ pglite, migrate: false });
+  return openDatabase({ pglite, migrate: false, onQuery: opts.onQuery });
 }
 
 /** A controllable clock: tests move time instead of sleeping. */
@@ -76,6 +76,7 @@ export interface TestApp {
   ok<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null): Promise<R>;
   /** A new tenant: its SID, token and Basic header. */
   newAccount(name?: string): Promise<Tenant>;
+  runtime: Runtime;
   close(): Promise<void>;
 }
 
@@ -87,16 +88,17 @@ export interface Tenant {
 
 export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { onQuery?: (sql: string) => void } = {}): Promise<TestApp> {
   const config = loadConfig({
     VERITY_ADMIN_TOKEN: ADMIN_TOKEN,
     VERITY_ENCRYPTION_KEYS: TEST_KEYS,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const db = await freshDatabase();
+  const db = await freshDatabase(opts);
   const clock = new TestClock();
-  const { deps } = await openRuntime(config, { db, now: clock.now });
+  const runtime = await openRuntime(config, { db, now: clock.now, redisPrefix: randomPrefix() });
+  const { deps } = runtime;
   const app = createApp(deps);
   async function gql<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null) {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -125,6 +127,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       const { account, authToken } = await createAccount(deps, { kind: 'operator' }, { friendlyName: name });
       return { sid: account.sid, token: authToken, auth: basic(account.sid, authToken) };
     },
-    close: () => db.close(),
+    runtime,
+    close: () => runtime.close(),
   };
 }

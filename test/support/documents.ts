@@ -125,3 +125,41 @@ export const ListFactors = graphql(`
     }
   }
 `);
+
+export const ChallengeFields = graphql(`
+  fragment ChallengeFields on Challenge {
+    sid accountSid serviceSid entitySid identity factorSid status respondedReason
+    details { message date fields { label value } } hiddenDetails metadata factorType
+    expirationDate dateResponded dateCreated dateUpdated
+  }
+`);
+
+export const CreateChallenge = graphql(`
+  mutation CreateChallenge($input: CreateChallengeInput!) {
+    createChallenge(input: $input) { ...ChallengeFields }
+  }
+`);
+
+export const VerifyChallenge = graphql(`
+  mutation VerifyChallenge($input: VerifyChallengeInput!) {
+    verifyChallenge(input: $input) { ...ChallengeFields }
+  }
+`);
+
+export const GetChallenge = graphql(`
+  query GetChallenge($sid: ID!) {
+    challenge(sid: $sid) { ...ChallengeFields factor { sid status } }
+  }
+`);
+
+export const ListChallenges = graphql(`
+  query ListChallenges($serviceSid: ID!, $identity: String!, $first: Int, $after: String, $factorSid: ID, $status: ChallengeStatus, $order: Order) {
+    entity(serviceSid: $serviceSid, identity: $identity) {
+      challenges(first: $first, after: $after, factorSid: $factorSid, status: $status, order: $order) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { sid status factorSid dateCreated factor { sid friendlyName } } }
+      }
+    }
+  }
+`);

@@ -1,0 +1,198 @@
+import { z } from 'zod';
+import type { Challenge, Factor } from '../generated/prisma/client.ts';
+import { FactorNotVerifiedError, NotFoundError, TooManyAttemptsError } from '../domain/errors.ts';
+import { effectiveStatus, resolveExpiration, transition, type ChallengeStatus } from '../domain/challenge.ts';
+import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
+import { retryAfterSeconds } from '../domain/throttle.ts';
+import { verifyCode } from '../domain/totp.ts';
+import { LIMITS, authPayloadSchema, pageArgsSchema, parseInput, stringMapSchema } from '../domain/validation.ts';
+import { approveWithStep, chargeChallengeAttempt, expireOne, expireOverdueBatch } from '../db/attempts.ts';
+import { keysetPage } from '../db/paging.ts';
+import type { VerityEvent } from '../events/index.ts';
+import type { Deps, Tenant } from './context.ts';
+import { configOf, factorSeed, getFactor } from './factors.ts';
+
+export const EXPIRE_JOB = 'expire-challenge';
+export const RECONCILE_JOB = 'reconcile-expiry';
+
+const jsonObjectSchema = z
+  .record(z.string(), z.unknown())
+  .refine((o) => JSON.stringify(o).length <= LIMITS.jsonChars, `must be at most ${LIMITS.jsonChars} characters serialised`);
+
+const detailsSchema = z.object({
+  message: z.string().max(LIMITS.detailsMessage, `must be at most ${LIMITS.detailsMessage} characters`).nullish(),
+  fields: z
+    .array(
+      z.object({
+        label: z.string().min(1, 'must not be empty').max(LIMITS.detailsLabel, `must be at most ${LIMITS.detailsLabel} characters`),
+        value: z.string().max(LIMITS.detailsValue, `must be at most ${LIMITS.detailsValue} characters`),
+      }),
+    )
+    .max(LIMITS.detailsFields, `at most ${LIMITS.detailsFields} fields`)
+    .nullish(),
+});
+
+const createInput = z.object({
+  factorSid: z.string(),
+  authPayload: authPayloadSchema.nullish(),
+  expirationDate: z.date().nullish(),
+  details: detailsSchema.nullish(),
+  hiddenDetails: jsonObjectSchema.nullish(),
+  metadata: stringMapSchema.nullish(),
+});
+
+const verifyInput = z.object({ challengeSid: z.string(), authPayload: authPayloadSchema, metadata: stringMapSchema.nullish() });
+
+/** Unvalidated, as a client sends it: parseInput checks every field. */
+export type CreateChallengeInput = Omit<z.input<typeof createInput>, 'metadata'> & { metadata?: Record<string, unknown> | null };
+
+const challengeEvent = (type: 'challenge.created' | 'challenge.approved' | 'challenge.expired', c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>): VerityEvent => ({
+  type, accountSid: c.accountSid, serviceSid: c.serviceSid, identity: c.identity, factorSid: c.factorSid, challengeSid: c.sid,
+});
+
+/** A challenge as every reader sees it: overdue pending reads EXPIRED whether or not a job ran. */
+export function withEffectiveStatus<C extends Pick<Challenge, 'status' | 'expirationDate'>>(c: C, now: Date): C {
+  const status = effectiveStatus(c, now);
+  return status === c.status ? c : { ...c, status };
+}
+
+export async function findChallenge(t: Tenant, sid: string): Promise<Challenge | null> {
+  if (!isSid('challenge', sid)) return null;
+  const c = await t.deps.prisma.challenge.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+  return c && withEffectiveStatus(c, t.deps.now());
+}
+
+export async function getChallenge(t: Tenant, sid: string): Promise<Challenge> {
+  const c = await findChallenge(t, sid);
+  if (!c) throw new NotFoundError('Challenge', sid);
+  return c;
+}
+
+/**
+ * Checks one code against a pending challenge: charge the attempt first (caps and throttle hold
+ * under concurrency), then evaluate, then approve-and-consume-the-step atomically. A wrong or
+ * replayed code is a result: the challenge stays PENDING.
+ */
+async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code: string): Promise<Challenge> {
+  const { prisma } = t.deps;
+  const now = t.deps.now();
+  if (!(await chargeChallengeAttempt(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, now }))) {
+    const fresh = await getChallenge(t, challenge.sid);
+    transition(fresh, 'fail', now); // throws the precise error: expired, responded, or attempts exhausted
+    const f = await getFactor(t, factor.sid);
+    const until = f.throttledUntil && f.throttledUntil > now ? f.throttledUntil : new Date(now.getTime() + 1000);
+    // Per-factor guessing throttle (exponential backoff, no permanent lock): Twilio 60308 semantics.
+    throw new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfterSeconds(until, now));
+  }
+  const seed = factorSeed(t, factor);
+  const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
+  seed.fill(0);
+  if (result.valid && (await approveWithStep(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now }))) {
+    const approved = await getChallenge(t, challenge.sid);
+    await publish(t.deps, challengeEvent('challenge.approved', approved));
+    return approved;
+  }
+  return getChallenge(t, challenge.sid);
+}
+
+export async function createChallenge(t: Tenant, input: CreateChallengeInput): Promise<Challenge> {
+  const data = parseInput(createInput, input);
+  const factor = await getFactor(t, data.factorSid);
+  // Twilio 60318: challenges need a verified factor.
+  if (factor.status !== 'verified') throw new FactorNotVerifiedError();
+  const now = t.deps.now();
+  const expirationDate = resolveExpiration(data.expirationDate, now);
+  const challenge = await t.deps.prisma.challenge.create({
+    data: {
+      sid: newSid('challenge'), accountSid: t.accountSid, serviceSid: factor.serviceSid, entitySid: factor.entitySid,
+      identity: factor.identity, factorSid: factor.sid, expirationDate, dateCreated: now, dateUpdated: now,
+      detailsMessage: data.details?.message ?? null, detailsFields: data.details?.fields ?? undefined,
+      hiddenDetails: (data.hiddenDetails as object | null | undefined) ?? undefined, metadata: data.metadata ?? undefined,
+    },
+  });
+  await scheduleExpiry(t.deps, challenge);
+  await publish(t.deps, challengeEvent('challenge.created', challenge));
+  if (!data.authPayload) return challenge;
+  return attemptCode(t, challenge, factor, data.authPayload);
+}
+
+export async function verifyChallenge(t: Tenant, input: { challengeSid: string; authPayload: string; metadata?: Record<string, unknown> | null }): Promise<Challenge> {
+  const data = parseInput(verifyInput, input);
+  const challenge = await getChallenge(t, data.challengeSid);
+  const now = t.deps.now();
+  if (challenge.status === 'expired') await markExpired(t.deps, challenge, now); // persist what readers already see
+  transition(challenge, 'fail', now); // guards: expired 60323, responded 60322, cap 60308
+  if (data.metadata) {
+    await t.deps.prisma.challenge.update({ where: { sid: challenge.sid }, data: { metadata: data.metadata } });
+  }
+  const factor = await getFactor(t, challenge.factorSid);
+  return attemptCode(t, challenge, factor, data.authPayload);
+}
+
+export async function listChallenges(
+  t: Tenant,
+  entitySid: string,
+  args: { first?: number | null; after?: string | null; factorSid?: string | null; status?: ChallengeStatus | null; order?: 'asc' | 'desc' | null },
+) {
+  const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
+  const now = t.deps.now();
+  // Status filters use the effective status: PENDING excludes overdue rows, EXPIRED includes them.
+  const statusWhere =
+    args.status === 'pending' ? { status: 'pending' as const, expirationDate: { gt: now } }
+    : args.status === 'expired' ? { OR: [{ status: 'expired' as const }, { status: 'pending' as const, expirationDate: { lte: now } }] }
+    : args.status ? { status: args.status }
+    : {};
+  const where = {
+    entitySid, accountSid: t.accountSid, ...statusWhere,
+    ...(args.factorSid ? { factorSid: isSid('factor', args.factorSid) ? normalizeSid(args.factorSid) : '' } : {}),
+  };
+  const result = await keysetPage(t.deps.prisma.challenge, where, { ...page, order: args.order ?? 'asc' });
+  return { ...result, nodes: result.nodes.map((c) => withEffectiveStatus(c, now)) };
+}
+
+// ------------------------------------------------------------------ expiry (jobs)
+
+async function publish(deps: Deps, event: VerityEvent) {
+  await deps.events.publish(event);
+}
+
+/** One delayed job per challenge; its id comes from the SID, so retries and duplicates are harmless. */
+async function scheduleExpiry(deps: Deps, c: Challenge) {
+  try {
+    await deps.jobs.enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}`, runAt: c.expirationDate, attempts: 5, backoffMs: 1000 });
+  } catch (err) {
+    // The queue being down never fails a request: reconciliation expires it anyway.
+    deps.logger.warn({ err, challengeSid: c.sid }, 'could not schedule expiry; reconciliation will catch it');
+  }
+}
+
+async function markExpired(deps: Deps, c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>, now: Date) {
+  if (await expireOne(deps.prisma, c.sid, now)) await publish(deps, challengeEvent('challenge.expired', c));
+}
+
+/** The delayed job's handler: conditional (only PENDING → EXPIRED), so early, late or repeated runs are safe. */
+export async function expireChallengeJob(deps: Deps, challengeSid: string): Promise<void> {
+  const c = await deps.prisma.challenge.findUnique({
+    where: { sid: challengeSid },
+    select: { sid: true, accountSid: true, serviceSid: true, identity: true, factorSid: true, status: true, expirationDate: true },
+  });
+  if (!c || c.status !== 'pending') return;
+  const now = deps.now();
+  if (c.expirationDate > now) {
+    // Ran early (clock skew between hosts): try again at the right time.
+    await scheduleExpiry(deps, c as Challenge);
+    return;
+  }
+  await markExpired(deps, c, now);
+}
+
+/** The repeating job: expires every overdue pending challenge in batches, whatever happened to the delayed jobs. */
+export async function reconcileExpiry(deps: Deps, batchSize = 1000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const rows = await expireOverdueBatch(deps.prisma, deps.now(), batchSize);
+    for (const r of rows) await publish(deps, challengeEvent('challenge.expired', r));
+    total += rows.length;
+    if (rows.length < batchSize) return total;
+  }
+}

@@ -1,0 +1,36 @@
+// `npm run worker`: job workers as their own process (production). Stateless: run as many as you
+// like; BullMQ hands each job to one of them. Job data is SIDs only.
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { openRuntime } from '../src/runtime.ts';
+import { KeyConfigError } from '../src/services/keys.ts';
+
+let runtime;
+try {
+  const config = loadConfig();
+  if (!config.redisUrl) {
+    console.error('npm run worker needs REDIS_URL: in embedded mode the server runs the workers itself.');
+    process.exit(2);
+  }
+  runtime = await openRuntime(config);
+} catch (e) {
+  if (e instanceof ConfigError || e instanceof KeyConfigError) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  throw e;
+}
+const { logger } = runtime.deps;
+await runtime.startWorkers();
+logger.info('Verity worker started');
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'worker shutting down');
+  await runtime!.close(); // waits for running jobs, then closes Redis and the database
+  logger.info('worker stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
