@@ -19,7 +19,7 @@ async function gql(port: number, auth: string, query: string) {
 }
 
 describe.skipIf(!!process.env.DATABASE_URL)('embedded mode (npm start)', () => {
-  it('prints first-run credentials once; data survives SIGTERM and restart', async () => {
+  it('prints first-run credentials once; data survives SIGTERM and restart', { timeout: 120_000 }, async () => {
     const port = await freePort();
     const env = { VERITY_DATA_DIR: dataDir, PORT: String(port), DATABASE_URL: '', REDIS_URL: '' };
     const first = runEntry('src/main.ts', env);
