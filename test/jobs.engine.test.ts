@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createBullJobEngine, createLocalJobEngine, type JobData, type JobEngine, type JobMeta } from '../src/jobs/index.ts';
 import { freePort } from './support/process.ts';
 
@@ -205,24 +206,47 @@ describe.each(backends)('job engine: $kind', ({ make }) => {
   });
 });
 
-describe('bullmq producer fails fast', () => {
-  it('rejects enqueue promptly when Redis is unreachable from the start, and closes', async () => {
+describe('local engine', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("holds a job due in 30 days (past setTimeout's 24.8-day limit) until it is due", async () => {
+    vi.useFakeTimers();
+    const jobs = createLocalJobEngine({ onError: () => {} });
+    const ran: number[] = [];
+    await jobs.startWorkers({ later: async () => void ran.push(Date.now()) });
+    const day = 86_400_000;
+    const runAt = Date.now() + 30 * day;
+    await jobs.enqueue('later', {}, { runAt: new Date(runAt) });
+    await vi.advanceTimersByTimeAsync(30 * day - 1);
+    expect(ran).toEqual([]);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(ran).toHaveLength(1);
+    expect(ran[0]! - runAt).toBeGreaterThanOrEqual(0);
+    expect(ran[0]! - runAt).toBeLessThan(10);
+    await jobs.close();
+  });
+});
+
+describe('bullmq engine and Redis outages', () => {
+  it('rejects enqueue promptly when Redis is unreachable from the start, and closes promptly', async () => {
     const port = await freePort(); // nothing listens there
     const jobs = createBullJobEngine({ redisUrl: `redis://127.0.0.1:${port}`, prefix, timeoutMs: 500, onError: () => {} });
+    await jobs.startWorkers({ expire: async () => {} });
     const t0 = Date.now();
     await expect(jobs.enqueue('expire', { challengeSid: 'YC9' }, { jobId: 'expire-YC9' })).rejects.toThrow(/timed out/);
     expect(Date.now() - t0).toBeLessThan(1_500);
-    await within(jobs.close(), 3_000, 'close while Redis is unreachable');
+    await within(jobs.close(), 2_000, 'close while Redis is unreachable');
   });
 
   it.skipIf(!REDIS_URL)('rejects enqueue during an outage and recovers after it', async () => {
-    const upstream = new URL(REDIS_URL!);
-    const proxy = await tcpProxy(Number(upstream.port || 6379), upstream.hostname);
-    const jobs = createBullJobEngine({ redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix, queueName: `q${++queueSeq}`, timeoutMs: 1_000, onError: () => {} });
+    const proxy = await tcpProxy(REDIS_URL!);
+    const jobs = createBullJobEngine({ redisUrl: proxy.url, prefix, queueName: `q${++queueSeq}`, timeoutMs: 1_000, onError: () => {} });
     engines.push(jobs);
     await jobs.enqueue('expire', { n: 1 }, { runAt: new Date(Date.now() + 60_000) });
 
-    await proxy.cut();
+    proxy.cut();
     const t0 = Date.now();
     await expect(jobs.enqueue('expire', { n: 2 })).rejects.toThrow();
     expect(Date.now() - t0).toBeLessThan(1_500);
@@ -241,19 +265,84 @@ describe('bullmq producer fails fast', () => {
       10_000,
       'enqueue after the outage',
     );
-    expect(await jobs.pendingCount()).toBe(2);
-    await proxy.cut(); // stop listening so the test leaves nothing open
+    expect(await jobs.pendingCount()).toBe(2); // n1 and n3: the rejected n2 was not stored after all
+    proxy.cut();
+  });
+
+  it.skipIf(!REDIS_URL)('close() during an outage still waits for the running handler, then returns promptly', async () => {
+    const proxy = await tcpProxy(REDIS_URL!);
+    const jobs = createBullJobEngine({ redisUrl: proxy.url, prefix, queueName: `q${++queueSeq}`, onError: () => {} });
+    let started!: () => void;
+    const startedP = new Promise<void>((r) => (started = r));
+    let finished = false;
+    await jobs.startWorkers({
+      slow: async () => {
+        started();
+        await sleep(300);
+        finished = true;
+      },
+    });
+    await jobs.enqueue('slow', {});
+    await within(startedP, 5_000, 'handler start');
+    proxy.cut();
+    const t0 = Date.now();
+    await within(jobs.close(), 3_000, 'close during the outage');
+    expect(finished).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(1_500);
+  });
+
+  it.skipIf(!REDIS_URL)('a repeating job comes back after Redis loses its keys', async () => {
+    const queueName = `q${++queueSeq}`;
+    const jobs = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
+    engines.push(jobs);
+    const rec = recorder();
+    await jobs.startWorkers({ reconcile: async (d, m) => rec.record(d, m) });
+    await jobs.repeat('reconcile', 200);
+    await rec.count(1);
+    const redis = new Redis(REDIS_URL!);
+    const keys = await redis.keys(`${prefix}:${queueName}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys); // what a Redis restart without persistence does to the scheduler
+    await redis.quit();
+    const seen = rec.runs.length;
+    await rec.count(seen + 2, undefined, 3_000);
+  });
+
+  it.skipIf(!REDIS_URL)('close() lets BullMQ record the outcome of a job that finishes during shutdown', async () => {
+    const queueName = `q${++queueSeq}`;
+    const jobs = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
+    let started!: () => void;
+    const startedP = new Promise<void>((r) => (started = r));
+    await jobs.startWorkers({
+      slow: async () => {
+        started();
+        await sleep(300);
+      },
+    });
+    await jobs.enqueue('slow', {}, { jobId: 'slow-1' });
+    await within(startedP, 5_000, 'handler start');
+    await within(jobs.close(), 5_000, 'close');
+    // Not left active (it would stall and run again): completed and removed (removeOnComplete).
+    const redis = new Redis(REDIS_URL!);
+    const queue = new Queue(queueName, { connection: redis, prefix });
+    expect(await queue.getJobCounts('active', 'wait', 'delayed', 'failed', 'completed')).toEqual({
+      active: 0, wait: 0, delayed: 0, failed: 0, completed: 0,
+    });
+    expect(await queue.getJob('slow-1')).toBeUndefined();
+    await queue.close();
+    await redis.quit();
   });
 });
 
 /** A TCP proxy to Redis whose link can be cut and restored, to simulate an outage. */
-async function tcpProxy(targetPort: number, targetHost: string) {
+async function tcpProxy(redisUrl: string) {
+  const target = new URL(redisUrl);
   const port = await freePort();
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   const listen = async () => {
     server = createServer((client) => {
-      const up = connect(targetPort, targetHost);
+      const up = connect(Number(target.port || 6379), target.hostname);
       for (const s of [client, up]) {
         sockets.add(s);
         s.on('close', () => sockets.delete(s)).on('error', () => {});
@@ -264,11 +353,11 @@ async function tcpProxy(targetPort: number, targetHost: string) {
   };
   await listen();
   return {
-    port,
-    async cut() {
+    url: `redis://127.0.0.1:${port}`,
+    cut() {
       server?.close();
-      for (const s of sockets) s.destroy();
       server = undefined;
+      for (const s of sockets) s.destroy();
     },
     restore: listen,
   };

@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { EnqueueOptions, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
 
 export interface BullJobEngineOptions {
@@ -16,26 +16,13 @@ export interface BullJobEngineOptions {
 // connected has already closed, so during an outage that timer alone would hold the process open.
 const connOpts = { disconnectTimeout: 200 };
 
-/**
- * A Worker never uses the connection it is given: it runs on duplicates it makes and owns. Recording
- * them lets close() end them itself when BullMQ's own close is stuck waiting for a dead Redis.
- */
-class TrackedRedis extends Redis {
-  readonly copies: Redis[] = [];
-  override duplicate(override?: Partial<RedisOptions>): Redis {
-    const copy = super.duplicate(override);
-    this.copies.push(copy);
-    return copy;
-  }
-}
-
 // BullMQ joins keys with ':' and rejects custom job ids containing it (STACK-NOTES §7).
 const safeId = (id: string) => id.replaceAll(':', '-');
 
 /**
  * Production back end: one queue, jobs told apart by name. The producer connection fails fast
- * (going-to-production guide): callers catch and rely on reconciliation, so an API request must
- * never hang on an outage. Workers, on the other hand, wait out outages indefinitely.
+ * (BullMQ's going-to-production guide): callers catch and rely on reconciliation, so an API request
+ * must never hang on an outage. Workers, on the other hand, wait outages out.
  */
 export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   const { redisUrl, prefix = 'verity', queueName = 'verity-jobs', timeoutMs = 2_000 } = opts;
@@ -45,9 +32,13 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       listener(err, job);
     } catch {}
   };
+  const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
 
   // enableOfflineQueue: false makes commands reject at once while disconnected instead of queueing.
   const producerConn = new Redis(redisUrl, { ...connOpts, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // Errors reach onError through the Queue/Worker 'error' events; these listeners only keep ioredis
+  // from printing "Unhandled error event" once BullMQ has detached during close().
+  producerConn.on('error', () => {});
   let queue: Queue;
   try {
     queue = new Queue(queueName, {
@@ -55,7 +46,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       prefix,
       defaultJobOptions: {
         removeOnComplete: true,
-        // Kept for inspection; note their ids stay taken (dedup) until trimmed.
+        // Kept for inspection; their ids stay taken (dedup) until trimmed.
         removeOnFail: { age: 7 * 24 * 3600, count: 1000 },
       },
     });
@@ -66,21 +57,47 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   // Without a listener BullMQ's re-emitted connection errors would throw.
   queue.on('error', (err) => onError(err));
 
-  let workerConn: TrackedRedis | undefined;
+  let workerConn: Redis | undefined;
   let worker: Worker | undefined;
-  const running = new Set<Promise<void>>(); // our handlers, awaited by close() whatever BullMQ manages
   let closing: Promise<void> | undefined;
+  const running = new Set<Promise<void>>(); // our handlers, so close() can wait for them itself
+  const unrecorded = new Set<string>(); // ids of started jobs whose outcome BullMQ has not yet written
+  let onRecorded = () => {};
 
   // The offline queue being off still leaves one hang: BullMQ waits for the first 'ready' forever
-  // when Redis is down at start-up. The timer bounds that; the abandoned call is harmless (jobIds dedup).
-  const bounded = <T>(what: string, p: Promise<T>): Promise<T> => {
-    if (closing) return Promise.reject(new Error('job engine is closed'));
+  // when Redis is down at start-up. The timer bounds that; the abandoned call may still land once
+  // Redis is back, which jobIds make harmless.
+  const bounded = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    if (closing) throw new Error('job engine is closed');
+    const p = call();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`jobs: ${what} timed out after ${timeoutMs} ms (Redis unreachable?)`)), timeoutMs);
     });
     p.catch(() => {}); // a late rejection after the timeout has nobody left to hear it
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  };
+
+  // A scheduler lives only in Redis: if Redis loses its keys (restart without persistence, FLUSHALL),
+  // the repeating job would silently stop until some process calls repeat() again. So each process
+  // that registered one checks every period and re-creates it if it went missing.
+  const schedules = new Map<string, { everyMs: number; data: JobData }>();
+  let healer: NodeJS.Timeout | undefined;
+  let healing = false;
+  const upsert = (name: string, everyMs: number, data: JobData) =>
+    bounded('repeat', () => queue.upsertJobScheduler(safeId(name), { every: everyMs }, { name, data }));
+  const heal = async () => {
+    if (healing || closing) return;
+    healing = true;
+    try {
+      for (const [name, { everyMs, data }] of schedules) {
+        if (!(await bounded('repeat check', () => queue.getJobScheduler(safeId(name))))) await upsert(name, everyMs, data);
+      }
+    } catch {
+      // Redis unreachable: the connection errors are reported already; try again next period.
+    } finally {
+      healing = false;
+    }
   };
 
   const meta = (job: Job): JobMeta => ({
@@ -93,20 +110,22 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
     kind: 'bullmq',
 
     async enqueue(name: string, data: JobData, o: EnqueueOptions = {}): Promise<void> {
-      const attempts = Math.max(1, o.attempts ?? 1);
-      await bounded(
-        'enqueue',
+      await bounded('enqueue', () =>
         queue.add(name, data, {
           jobId: o.jobId === undefined ? undefined : safeId(o.jobId),
           delay: o.runAt ? Math.max(0, o.runAt.getTime() - Date.now()) : 0,
-          attempts,
+          attempts: Math.max(1, o.attempts ?? 1),
           backoff: o.backoffMs ? { type: 'exponential', delay: o.backoffMs } : undefined,
         }),
       );
     },
 
     async repeat(name: string, everyMs: number, data: JobData = {}): Promise<void> {
-      await bounded('repeat', queue.upsertJobScheduler(safeId(name), { every: everyMs }, { name, data }));
+      await upsert(name, everyMs, data);
+      schedules.set(name, { everyMs, data });
+      clearInterval(healer);
+      // unref: checking alone is no reason to keep a process alive.
+      healer = setInterval(heal, Math.min(...[...schedules.values()].map((s) => s.everyMs))).unref();
     },
 
     async startWorkers(handlers: Record<string, JobHandler>, o: { concurrency?: number } = {}): Promise<void> {
@@ -114,12 +133,13 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       if (worker) throw new Error('workers already started');
       // maxRetriesPerRequest: null is mandatory for a Worker's connection (BullMQ throws otherwise);
       // the offline queue stays on so a worker rides out outages.
-      const conn = new TrackedRedis(redisUrl, { ...connOpts, maxRetriesPerRequest: null });
+      const conn = new Redis(redisUrl, { ...connOpts, maxRetriesPerRequest: null }).on('error', () => {});
       try {
         worker = new Worker(
           queueName,
           async (job: Job) => {
             const m = meta(job);
+            unrecorded.add(m.jobId);
             try {
               const handler = handlers[job.name];
               if (!handler) throw new Error(`no handler for job "${job.name}"`);
@@ -127,7 +147,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
               running.add(run);
               await run.finally(() => running.delete(run));
             } catch (err) {
-              onError(err instanceof Error ? err : new Error(String(err)), m);
+              onError(asError(err), m);
               throw err; // BullMQ decides between retry (with backoff) and failed
             }
           },
@@ -139,47 +159,45 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       }
       workerConn = conn;
       worker.on('error', (err) => onError(err));
+      // Emitted once the outcome (done, retry or failed) is written to Redis.
+      const recorded = (job?: Job) => {
+        if (job?.id) unrecorded.delete(job.id);
+        onRecorded();
+      };
+      worker.on('completed', recorded).on('failed', recorded);
     },
 
     async pendingCount(): Promise<number> {
-      return bounded('pendingCount', queue.getJobCountByTypes('waiting', 'delayed', 'prioritized'));
+      return bounded('pendingCount', () => queue.getJobCountByTypes('waiting', 'delayed', 'prioritized'));
     },
 
     close(): Promise<void> {
       closing ??= (async () => {
-        if (worker && workerConn) {
-          // Worker first. With Redis up, close() stops fetching, waits for active jobs and records their
-          // outcome, so nothing is left to stall. With Redis down it would wait for a reconnect that may
-          // never come, so force it; outcomes can't be recorded then anyway (the jobs stall and rerun).
-          const conns = [workerConn, ...workerConn.copies];
-          const closed = conns.every((c) => c.status === 'ready') ? worker.close() : worker.close(true);
-          closed.catch((err: unknown) => onError(err instanceof Error ? err : new Error(String(err))));
-          await Promise.allSettled([...running]);
-          // Redis dying mid-close can still wedge the graceful path: bound it, then drop every socket.
-          if (!(await settlesWithin(closed, 5_000))) {
-            for (const c of conns) endNow(c);
-            await settlesWithin(closed, 1_000);
-          }
+        clearInterval(healer);
+        if (worker) {
+          // BullMQ's graceful close() waits on Redis (and on ioredis 'end' events that a client caught
+          // between reconnects never emits, redis/ioredis#1247), so an outage during shutdown wedges it
+          // for good. Drain ourselves instead, then force-close: stop fetching, let running handlers
+          // finish, give BullMQ a bounded moment to record their outcomes (a job whose outcome is lost
+          // stalls and runs again elsewhere; handlers are idempotent), then drop the connections.
+          await settlesWithin(worker.pause(true), 1_000);
+          while (running.size) await Promise.allSettled([...running]);
+          const allRecorded = new Promise<void>((resolve) => {
+            onRecorded = () => void (unrecorded.size || resolve());
+            onRecorded();
+          });
+          await settlesWithin(allRecorded, workerConn?.status === 'ready' ? 5_000 : 0);
+          await settlesWithin(worker.close(true), 5_000);
         }
         await settlesWithin(queue.close(), 5_000);
         // BullMQ never closes connections it was handed; we created them, we end them.
         await Promise.all([producerConn, workerConn].map((c) => c && quit(c)));
+        // A job fetched just as we paused may have started meanwhile: still wait for it.
+        while (running.size) await Promise.allSettled([...running]);
       })();
       return closing;
     },
   };
-}
-
-/**
- * disconnect() on a client that is between reconnect attempts never emits 'end' and leaves its
- * status at 'reconnecting' (redis/ioredis#1247), so BullMQ, which waits for 'end', would wait forever.
- * Finish the job ioredis leaves undone, as BullMQ itself does for status.
- */
-function endNow(conn: Redis): void {
-  conn.disconnect();
-  if (conn.status === 'end') return;
-  conn.status = 'end';
-  conn.emit('end');
 }
 
 /** True when p settled (either way) within ms. */
@@ -191,9 +209,9 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   return result;
 }
 
-/** QUIT, but never wait on a dead server: fall back to dropping the socket. */
+/** QUIT (lets replies in flight arrive), but never wait on a dead server: drop the socket instead. */
 async function quit(conn: Redis): Promise<void> {
-  if (conn.status !== 'end') await settlesWithin(conn.quit(), 1_000);
+  if (conn.status === 'ready') await settlesWithin(conn.quit(), 1_000);
   conn.disconnect();
 }
 

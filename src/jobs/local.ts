@@ -100,9 +100,12 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
     }
   };
 
+  const repeatIds = new Set<string>();
   const startRepeat = (name: string, r: Repeat): void => {
     // A fixed jobId keeps a slow run from overlapping the next one: the tick is a no-op while it is pending or running.
-    const tick = () => void engine.enqueue(name, r.data, { jobId: `repeat:${name}` }).catch(() => {});
+    const jobId = `repeat:${name}`;
+    repeatIds.add(jobId);
+    const tick = () => void engine.enqueue(name, r.data, { jobId }).catch(() => {});
     r.timer = setInterval(tick, r.everyMs);
     tick();
   };
@@ -134,6 +137,13 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
       assertOpen();
       if (!(everyMs >= 1 && everyMs <= MAX_TIMEOUT_MS)) throw new RangeError(`repeat every ${everyMs} ms is out of range`);
       clearInterval(repeats.get(name)?.timer);
+      // Replace a run still waiting with the old data, as BullMQ's upsert replaces the next job.
+      const waiting = jobs.get(`repeat:${name}`);
+      if (waiting && !active.has(waiting.id)) {
+        clearTimeout(waiting.timer);
+        jobs.delete(waiting.id);
+        if (ready.includes(waiting)) ready.splice(ready.indexOf(waiting), 1);
+      }
       const r: Repeat = { everyMs, data: { ...data } };
       repeats.set(name, r);
       if (handlers) startRepeat(name, r);
@@ -150,7 +160,10 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
     },
 
     async pendingCount(): Promise<number> {
-      return jobs.size - active.size;
+      // Like BullMQ, where a repeating job's next run always sits in the delayed set: one per repeat.
+      let n = repeats.size;
+      for (const job of jobs.values()) if (!active.has(job.id) && !repeatIds.has(job.id)) n++;
+      return n;
     },
 
     async close(): Promise<void> {

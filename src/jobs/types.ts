@@ -31,17 +31,22 @@ export type JobErrorListener = (err: Error, job?: JobMeta) => void;
 
 export interface JobEngine {
   readonly kind: 'bullmq' | 'local';
-  /** Idempotent when jobId is given (see EnqueueOptions.jobId). Rejects promptly when the back end is unreachable. */
+  /**
+   * Idempotent when jobId is given (see EnqueueOptions.jobId). Rejects promptly when the back end is
+   * unreachable; callers log and rely on reconciliation. A rejected call may still be stored once
+   * Redis is back, so give a jobId wherever a duplicate would matter.
+   */
   enqueue(name: string, data: JobData, opts?: EnqueueOptions): Promise<void>;
   /**
    * A repeating job: first run now (BullMQ's `every` schedulers do the same), then every everyMs.
    * Runs never overlap an earlier run of the same name that is still pending or running on the local engine.
-   * Re-calling with the same name replaces it.
+   * Re-calling with the same name replaces it. On BullMQ the schedule lives in Redis (one per name,
+   * whatever the number of processes) and is re-created if Redis loses it.
    */
   repeat(name: string, everyMs: number, data?: JobData): Promise<void>;
   /** Start processing with these handlers (by job name). Only processes that run workers call it, once. */
   startWorkers(handlers: Record<string, JobHandler>, opts?: { concurrency?: number }): Promise<void>;
-  /** Jobs waiting or delayed, including the next run of each repeating job (for metrics/tests). */
+  /** Jobs waiting or delayed (not running), counting one next run per repeating job (for metrics/tests). */
   pendingCount(): Promise<number>;
   /** Graceful: stop taking new jobs, wait for running handlers to finish, close connections. */
   close(): Promise<void>;
