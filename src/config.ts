@@ -13,12 +13,14 @@ const envSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
       .optional(),
+    VERITY_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('verity'),
     VERITY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_ENCRYPTION_KEYS: z.string().min(1).optional(),
     VERITY_PUBLIC_URL: z.url().optional(),
     VERITY_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
     VERITY_RUN_WORKERS: z.enum(['true', 'false']).optional(),
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
+    VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
@@ -28,6 +30,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  /** Namespace for BullMQ keys and pub/sub channels (several deployments can share one Redis). */
+  redisPrefix: string;
   adminToken: string | undefined;
   encryptionKeys: string | undefined;
   publicUrl: string;
@@ -35,6 +39,8 @@ export interface Config {
   /** Run job workers inside the API process (always in embedded mode). */
   runWorkers: boolean;
   bodyLimitBytes: number;
+  /** WebSocket subscriptions one connection may hold at once. */
+  maxSubscriptionsPerConnection: number;
   /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
   reconcileIntervalMs: number;
   logLevel: string;
@@ -62,12 +68,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     dataDir: e.VERITY_DATA_DIR,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.VERITY_REDIS_PREFIX,
     adminToken: e.VERITY_ADMIN_TOKEN,
     encryptionKeys: e.VERITY_ENCRYPTION_KEYS,
     publicUrl: (e.VERITY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     webhookAllowPrivate: e.VERITY_WEBHOOK_ALLOW_PRIVATE === 'true',
     runWorkers: e.VERITY_RUN_WORKERS ? e.VERITY_RUN_WORKERS === 'true' : !e.REDIS_URL,
     bodyLimitBytes: e.VERITY_BODY_LIMIT_BYTES,
+    maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
     embedded: !e.DATABASE_URL,

@@ -1,7 +1,7 @@
-import { createServer } from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openRuntime } from './runtime.ts';
 import { createApp } from './server.ts';
+import { listen } from './http.ts';
 import { ensureFirstAccount } from './services/accounts.ts';
 import { KeyConfigError } from './services/keys.ts';
 
@@ -49,10 +49,8 @@ if (config.embedded) {
 if (config.runWorkers) await runtime.startWorkers();
 
 const app = createApp(runtime.deps);
-const server = createServer(app);
-server.listen(config.port, () => {
-  logger.info({ port: config.port, mode: config.embedded ? 'embedded' : 'postgres' }, `Verity listening: GraphiQL at ${config.publicUrl}/graphql`);
-});
+const http = await listen(app, { port: config.port, maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection });
+logger.info({ port: http.port, mode: config.embedded ? 'embedded' : 'postgres' }, `Verity listening: GraphiQL at ${config.publicUrl}/graphql`);
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -60,11 +58,7 @@ async function shutdown(signal: string) {
   stopping = true;
   logger.info({ signal }, 'shutting down');
   // Stop accepting, let in-flight requests finish, then close the database (PGlite must close cleanly).
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const force = setTimeout(() => server.closeAllConnections(), 10_000).unref();
-  await closed;
-  clearTimeout(force);
+  await http.close();
   await runtime.close();
   logger.info('stopped');
   process.exit(0);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
-import { createLocalEventBus, type EventBus } from './events/index.ts';
+import { createLocalEventBus, createRedisEventBus, type EventBus } from './events/index.ts';
 import { createJobEngine, type JobEngine } from './jobs/index.ts';
 import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -12,6 +12,8 @@ import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
 export interface Runtime {
   deps: AppDeps;
   db: Database;
+  /** The Redis namespace this process uses for jobs and events. */
+  redisPrefix: string;
   /** Start job workers in this process (embedded mode always; `npm run worker` in production). */
   startWorkers(): Promise<void>;
   close(): Promise<void>;
@@ -33,10 +35,13 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const jobs: JobEngine = createJobEngine({
     redisUrl: config.redisUrl,
-    prefix: opts.redisPrefix ?? 'verity',
+    prefix: opts.redisPrefix ?? config.redisPrefix,
     onError: (err, job) => logger.warn({ err, job }, 'job failed'),
   });
-  const events = opts.events ?? createLocalEventBus((err) => logger.warn({ err }, 'event publish failed'));
+  const onEventError = (err: unknown) => logger.warn({ err }, 'event bus error');
+  const events =
+    opts.events ??
+    (config.redisUrl ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError) : createLocalEventBus(onEventError));
   const deps: AppDeps = {
     config,
     prisma: db.prisma,
@@ -46,11 +51,15 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
     events,
     jobs,
-    ready: () => db.ping(),
+    ready: async () => {
+      await db.ping();
+      await events.ping();
+    },
   };
   return {
     deps,
     db,
+    redisPrefix: opts.redisPrefix ?? config.redisPrefix,
     startWorkers: () => startWorkers(deps, jobs, { reconcileEveryMs: config.reconcileIntervalMs }),
     close: async () => {
       await jobs.close(); // lets running handlers finish before the database goes

@@ -80,8 +80,16 @@ export function createApp(deps: AppDeps): App {
     logging: deps.logger.child({ component: 'yoga' }),
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
     plugins: [httpRoutes(deps)],
-    context: async ({ request }): Promise<GraphQLContext> => {
-      const principal = await authenticate(deps, request.headers.get('authorization'));
+    context: async (initial): Promise<GraphQLContext> => {
+      // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
+      // upgrade request's Authorization header.
+      const i = initial as { request?: Request; connectionParams?: Record<string, unknown>; req?: { headers: Record<string, unknown> } };
+      const fromParams = i.connectionParams?.authorization ?? i.connectionParams?.Authorization;
+      const header =
+        i.request?.headers.get('authorization') ??
+        (typeof fromParams === 'string' ? fromParams : undefined) ??
+        (typeof i.req?.headers.authorization === 'string' ? i.req.headers.authorization : undefined);
+      const principal = await authenticate(deps, header);
       return { deps, principal, tenant: () => tenantOf(deps, principal) };
     },
   });

@@ -45,7 +45,8 @@ export class InvalidArgumentError extends VerityError {
 }
 
 export class ConflictError extends VerityError {
-  constructor(message: string, twilioCode = 60317) {
+  /** twilioCode: 60317 for a duplicate factor; none for other duplicates (Twilio documents none). */
+  constructor(message: string, twilioCode?: number) {
     super('CONFLICT', twilioCode, 409, message);
   }
 }

@@ -1,48 +1,102 @@
-import { createPubSub } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 
 /**
  * A status change, published after its transaction commits (never for a rolled-back change).
- * Carries SIDs only: subscribers re-read the resource, scoped to their account.
+ * Carries SIDs (and, for a deleted factor, its public fields): never a seed or a token.
+ * Subscribers re-read the resource, scoped to their own account.
  */
-export type VerityEvent =
-  | {
-      type: 'challenge.created' | 'challenge.approved' | 'challenge.denied' | 'challenge.expired';
-      accountSid: string;
-      serviceSid: string;
-      identity: string;
-      factorSid: string;
-      challengeSid: string;
-    }
-  | {
-      type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted';
-      accountSid: string;
-      serviceSid: string;
-      identity: string;
-      factorSid: string;
-    };
+export interface ChallengeEvent {
+  type: 'challenge.created' | 'challenge.approved' | 'challenge.denied' | 'challenge.expired';
+  accountSid: string;
+  serviceSid: string;
+  identity: string;
+  factorSid: string;
+  challengeSid: string;
+}
+
+export interface FactorEvent {
+  type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted';
+  accountSid: string;
+  serviceSid: string;
+  identity: string;
+  factorSid: string;
+  /** factor.deleted only: the last public state, since there is nothing left to re-read. */
+  snapshot?: Record<string, unknown>;
+}
+
+export type VerityEvent = ChallengeEvent | FactorEvent;
 
 export interface EventBus {
   /** Never throws: a lost event must not fail the request whose change already committed. */
   publish(event: VerityEvent): Promise<void>;
-  /** Every event of one account, as they are published. */
-  subscribe(accountSid: string): AsyncIterable<VerityEvent>;
+  /**
+   * Every event of one account, as published (on any instance, with Redis). A consumer more than
+   * `buffer` events behind loses the oldest ones rather than stalling publishers or growing
+   * without bound (a reconciliation burst can publish thousands at once).
+   */
+  subscribe(accountSid: string, buffer?: number): AsyncIterableIterator<VerityEvent>;
+  /** Live subscribe() iterators in this process (metrics; tests await it instead of sleeping). */
+  activeSubscriptions(): number;
+  /** Throws when the transport (Redis) does not answer. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-type Topics = { 'verity:events': [accountSid: string, event: VerityEvent] };
+type Target = EventTarget;
 
-/** In-process pub/sub (embedded mode). */
-export function createLocalEventBus(onError: (err: unknown) => void = () => {}): EventBus {
-  const pubSub = createPubSub<Topics>();
+function busOver(target: Target, topicPrefix: string, onError: (err: unknown) => void, extra: Pick<EventBus, 'ping' | 'close'>): EventBus {
+  const topic = (accountSid: string) => `${topicPrefix}:events:${accountSid}`;
+  let active = 0;
   return {
+    activeSubscriptions: () => active,
     async publish(event) {
       try {
-        pubSub.publish('verity:events', event.accountSid, event);
+        target.dispatchEvent(new CustomEvent(topic(event.accountSid), { detail: event }));
       } catch (err) {
         onError(err);
       }
     },
-    subscribe: (accountSid) => pubSub.subscribe('verity:events', accountSid),
-    close: async () => {},
+    subscribe(accountSid, buffer = 10_000) {
+      return new Repeater<VerityEvent>(async (push, stop) => {
+        const listener = (e: Event) => void push((e as CustomEvent<VerityEvent>).detail).catch(onError);
+        target.addEventListener(topic(accountSid), listener);
+        active++;
+        await stop;
+        active--;
+        target.removeEventListener(topic(accountSid), listener);
+      }, new SlidingBuffer(buffer));
+    },
+    ...extra,
   };
+}
+
+/** In-process pub/sub (embedded mode: one process serves everything). */
+export function createLocalEventBus(onError: (err: unknown) => void = () => {}): EventBus {
+  return busOver(new EventTarget(), 'verity', onError, { ping: async () => {}, close: async () => {} });
+}
+
+/**
+ * Redis pub/sub (@graphql-yoga/redis-event-target): an event published by any API instance or
+ * worker reaches subscribers on every instance. `prefix` namespaces channels (tests, tenants of Redis).
+ */
+export function createRedisEventBus(redisUrl: string, prefix: string, onError: (err: unknown) => void = () => {}): EventBus {
+  // Publishing fails fast during an outage (the change is committed; reconciliation and re-reads
+  // cover a lost event); subscribing waits for Redis to come back, then resubscribes.
+  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  for (const c of [publishClient, subscribeClient]) c.on('error', (err) => onError(err));
+  // redis-event-target does not await publish(): catch here, or an outage is an unhandled rejection.
+  const publisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(onError) };
+  const target = createRedisEventTarget<CustomEvent>({
+    publishClient: publisher as unknown as Redis,
+    subscribeClient,
+  }) as unknown as Target;
+  return busOver(target, prefix, onError, {
+    ping: async () => void (await publishClient.ping()),
+    close: async () => {
+      await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
+    },
+  });
 }

@@ -3,6 +3,7 @@ import { compatibilityWarnings } from '../domain/totp.ts';
 import { builder } from './builder.ts';
 import { connectionOf, DeletePayload } from './common.ts';
 import { EntityType } from './entity.ts';
+import { getEntityBySid } from '../services/entities.ts';
 import {
   configOf, createTotpFactor, deleteFactor, findFactor, updateFactor, verifyFactor, type TotpBinding,
 } from '../services/factors.ts';
@@ -50,7 +51,8 @@ export const FactorType = builder.prismaObject('Factor', {
     metadata: t.field({ type: 'JSONObject', nullable: true, resolve: (f) => f.metadata }),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
     dateUpdated: t.expose('dateUpdated', { type: 'DateTime' }),
-    entity: t.relation('entity', { type: EntityType }),
+    // By SID rather than through the factor row, so a deleted factor's last state still resolves.
+    entity: t.field({ type: EntityType, resolve: (f, _a, ctx) => getEntityBySid(ctx.tenant(), f.entitySid) }),
     compatibilityWarnings: t.field({ type: [CompatibilityWarning], resolve: (f) => compatibilityWarnings(configOf(f)) }),
   }),
 });

@@ -69,6 +69,24 @@ export async function getChallenge(t: Tenant, sid: string): Promise<Challenge> {
 }
 
 /**
+ * A challenge addressed the way Twilio's REST paths address it (`…/Entities/{identity}/Challenges/{YC}`):
+ * Twilio 60391 scopes the lookup by ServiceSid + Identity + Sid, so a mismatch is NOT_FOUND.
+ */
+export async function findEntityChallenge(t: Tenant, ref: { serviceSid: string; identity: string; challengeSid: string }): Promise<Challenge | null> {
+  if (!isSid('challenge', ref.challengeSid) || !isSid('service', ref.serviceSid)) return null;
+  const c = await t.deps.prisma.challenge.findFirst({
+    where: { sid: normalizeSid(ref.challengeSid), serviceSid: normalizeSid(ref.serviceSid), identity: ref.identity, accountSid: t.accountSid },
+  });
+  return c && withEffectiveStatus(c, t.deps.now());
+}
+
+export async function getEntityChallenge(t: Tenant, ref: { serviceSid: string; identity: string; challengeSid: string }): Promise<Challenge> {
+  const c = await findEntityChallenge(t, ref);
+  if (!c) throw new NotFoundError('Challenge', ref.challengeSid);
+  return c;
+}
+
+/**
  * Checks one code against a pending challenge: charge the attempt first (caps and throttle hold
  * under concurrency), then evaluate, then approve-and-consume-the-step atomically. A wrong or
  * replayed code is a result: the challenge stays PENDING.
@@ -179,8 +197,12 @@ export async function expireChallengeJob(deps: Deps, challengeSid: string): Prom
   if (!c || c.status !== 'pending') return;
   const now = deps.now();
   if (c.expirationDate > now) {
-    // Ran early (clock skew between hosts): try again at the right time.
-    await scheduleExpiry(deps, c as Challenge);
+    // Ran early (clock skew between hosts): try again at the right time. A new job id, since this
+    // running job still holds `expire-<sid>` and a same-id enqueue would be ignored.
+    const runAt = new Date(Date.now() + (c.expirationDate.getTime() - now.getTime()));
+    await deps.jobs
+      .enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}-${runAt.getTime()}`, runAt, attempts: 5, backoffMs: 1000 })
+      .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
     return;
   }
   await markExpired(deps, c, now);

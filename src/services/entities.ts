@@ -19,7 +19,7 @@ export async function createEntity(t: Tenant, input: { serviceSid: string; ident
     });
   } catch (e) {
     if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
-      throw new ConflictError(`Entity ${identity} already exists in service ${service.sid}`, undefined);
+      throw new ConflictError(`Entity ${identity} already exists in service ${service.sid}`);
     }
     throw e;
   }
@@ -52,6 +52,20 @@ export async function findEntity(t: Tenant, serviceSid: string, identity: string
   return t.deps.prisma.entity.findFirst({ where: { serviceSid: service.sid, identity, accountSid: t.accountSid } });
 }
 
+/** Like findEntity, but an entity that is not there (in this account and service) is NOT_FOUND (Twilio 60392). */
+export async function getEntity(t: Tenant, serviceSid: string, identity: string): Promise<Entity> {
+  const entity = await findEntity(t, serviceSid, identity);
+  if (!entity) throw new NotFoundError('Entity', identity);
+  return entity;
+}
+
+/** By SID within the caller's account; findUnique calls in one tick are batched by Prisma (no N+1). */
+export async function getEntityBySid(t: Tenant, sid: string): Promise<Entity> {
+  const e = await t.deps.prisma.entity.findUnique({ where: { sid } });
+  if (!e || e.accountSid !== t.accountSid) throw new NotFoundError('Entity', sid);
+  return e;
+}
+
 export async function deleteEntity(t: Tenant, serviceSid: string, identity: string): Promise<{ deletedSid: string }> {
   const entity = await findEntity(t, serviceSid, identity);
   if (!entity) throw new NotFoundError('Entity', identity);
@@ -60,7 +74,12 @@ export async function deleteEntity(t: Tenant, serviceSid: string, identity: stri
   return { deletedSid: entity.sid };
 }
 
-export async function listEntities(t: Tenant, serviceSid: string, args: { first?: number | null; after?: string | null }) {
-  const page = parseInput(pageArgsSchema, args);
-  return keysetPage(t.deps.prisma.entity, { serviceSid, accountSid: t.accountSid }, page);
+/** `order` (default asc, by creation) lets the REST facade page backwards (Twilio previous_page_url). */
+export async function listEntities(
+  t: Tenant,
+  serviceSid: string,
+  args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null },
+) {
+  const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
+  return keysetPage(t.deps.prisma.entity, { serviceSid, accountSid: t.accountSid }, { ...page, order: args.order ?? 'asc' });
 }

@@ -15,13 +15,19 @@ import {
 } from '../domain/validation.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { Tenant } from './context.ts';
-import type { VerityEvent } from '../events/index.ts';
+import type { FactorEvent } from '../events/index.ts';
 import { getService } from './services.ts';
 import { ensureEntity } from './entities.ts';
 
-const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): VerityEvent => ({
+const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): FactorEvent => ({
   type, accountSid: f.accountSid, serviceSid: f.serviceSid, identity: f.identity, factorSid: f.sid,
 });
+
+/** A factor without its secret columns: safe to put in an event (a deleted factor's last state). */
+export function publicFactor(f: Factor): Record<string, unknown> {
+  const { secretCiphertext: _c, secretKeyId: _k, secretFingerprint: _f, lastUsedTimeStep: _s, ...rest } = f;
+  return rest;
+}
 
 /** Twilio 60310: a TOTP factor gets 5 verification attempts; then create a new factor. */
 export const FACTOR_VERIFY_ATTEMPTS = 5;
@@ -151,6 +157,23 @@ export async function getFactor(t: Tenant, sid: string): Promise<Factor> {
   return f;
 }
 
+/**
+ * A factor addressed the way Twilio's REST paths address it, `Services/{VA}/Entities/{identity}/Factors/{YF}`:
+ * the service and identity must match too, else NOT_FOUND (60390) — the same answer as a SID that does not exist.
+ */
+export async function findEntityFactor(t: Tenant, ref: { serviceSid: string; identity: string; factorSid: string }): Promise<Factor | null> {
+  if (!isSid('factor', ref.factorSid) || !isSid('service', ref.serviceSid)) return null;
+  return t.deps.prisma.factor.findFirst({
+    where: { sid: normalizeSid(ref.factorSid), serviceSid: normalizeSid(ref.serviceSid), identity: ref.identity, accountSid: t.accountSid },
+  });
+}
+
+export async function getEntityFactor(t: Tenant, ref: { serviceSid: string; identity: string; factorSid: string }): Promise<Factor> {
+  const f = await findEntityFactor(t, ref);
+  if (!f) throw new NotFoundError('Factor', ref.factorSid);
+  return f;
+}
+
 /** The seed, decrypted for one check and wiped by the caller. A wrong key fails loudly: never a wrong code accepted. */
 export function factorSeed(t: Tenant, f: Pick<Factor, 'sid' | 'secretKeyId' | 'secretCiphertext'>): Uint8Array {
   try {
@@ -238,11 +261,16 @@ export async function deleteFactor(t: Tenant, sid: string): Promise<{ deletedSid
   const factor = await getFactor(t, sid);
   const deleted = await t.deps.prisma.factor.deleteMany({ where: { sid: factor.sid, accountSid: t.accountSid } });
   if (deleted.count === 0) throw new NotFoundError('Factor', sid);
-  await t.deps.events.publish(factorEvent('factor.deleted', factor));
+  await t.deps.events.publish({ ...factorEvent('factor.deleted', factor), snapshot: publicFactor(factor) });
   return { deletedSid: factor.sid };
 }
 
-export async function listFactors(t: Tenant, entitySid: string, args: { first?: number | null; after?: string | null }) {
-  const page = parseInput(pageArgsSchema, args);
-  return keysetPage(t.deps.prisma.factor, { entitySid, accountSid: t.accountSid }, page);
+/** `order` (default asc, by creation) lets the REST facade page backwards (Twilio previous_page_url). */
+export async function listFactors(
+  t: Tenant,
+  entitySid: string,
+  args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null },
+) {
+  const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
+  return keysetPage(t.deps.prisma.factor, { entitySid, accountSid: t.accountSid }, { ...page, order: args.order ?? 'asc' });
 }

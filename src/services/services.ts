@@ -76,7 +76,8 @@ export async function deleteService(t: Tenant, sid: string): Promise<{ deletedSi
   return { deletedSid: normalizeSid(sid) };
 }
 
-export async function listServices(t: Tenant, args: { first?: number | null; after?: string | null }) {
-  const page = parseInput(pageArgsSchema, args);
-  return keysetPage(t.deps.prisma.service, { accountSid: t.accountSid }, page);
+/** `order` (default asc, by creation) lets the REST facade page backwards (Twilio previous_page_url). */
+export async function listServices(t: Tenant, args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null }) {
+  const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
+  return keysetPage(t.deps.prisma.service, { accountSid: t.accountSid }, { ...page, order: args.order ?? 'asc' });
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { print } from 'graphql';
@@ -128,6 +129,24 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { onQ
       return { sid: account.sid, token: authToken, auth: basic(account.sid, authToken) };
     },
     runtime,
-    close: () => runtime.close(),
+    close: async () => {
+      await runtime.close();
+      if (config.redisUrl) await deleteRedisPrefix(config.redisUrl, runtime.redisPrefix);
+    },
   };
+}
+
+/** Removes every Redis key of one test run's prefix (BullMQ queues, schedulers). */
+export async function deleteRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = nextCursor;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }

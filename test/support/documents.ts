@@ -163,3 +163,15 @@ export const ListChallenges = graphql(`
     }
   }
 `);
+
+export const ChallengeUpdated = graphql(`
+  subscription ChallengeUpdated($challengeSid: ID, $serviceSid: ID, $identity: String) {
+    challengeUpdated(challengeSid: $challengeSid, serviceSid: $serviceSid, identity: $identity) { sid status identity factor { sid } }
+  }
+`);
+
+export const FactorUpdated = graphql(`
+  subscription FactorUpdated($factorSid: ID, $serviceSid: ID, $identity: String) {
+    factorUpdated(factorSid: $factorSid, serviceSid: $serviceSid, identity: $identity) { sid status friendlyName entity { identity } }
+  }
+`);

@@ -1,0 +1,59 @@
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
+import { createClient as createSseClient, type Client as SseClient } from 'graphql-sse';
+
+/** Waits for `cond` (checked every 20 ms), failing after `timeoutMs`: for states with no event to await. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The next value of a subscription, or a failure after `timeoutMs`. */
+export async function next<T>(it: AsyncIterator<T>, timeoutMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const r = await Promise.race([it.next(), timeout]);
+    if (r.done) throw new Error('subscription ended');
+    return r.value;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function wsClient(port: number, opts: { authorization?: string; viaHeader?: boolean } = {}): WsClient {
+  const { authorization, viaHeader } = opts;
+  class AuthWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, viaHeader && authorization ? { headers: { authorization } } : {});
+    }
+  }
+  return createWsClient({
+    url: `ws://127.0.0.1:${port}/graphql`,
+    webSocketImpl: AuthWebSocket,
+    connectionParams: !viaHeader && authorization ? { authorization } : undefined,
+    retryAttempts: 0,
+    lazy: true,
+  });
+}
+
+export function sseClient(port: number, authorization: string): SseClient {
+  return createSseClient({ url: `http://127.0.0.1:${port}/graphql`, headers: { authorization }, retryAttempts: 0 });
+}
+
+/** Subscribers on the Redis channel of one account (PUBSUB NUMSUB): proof a remote instance listens. */
+export async function redisSubscribers(redisUrl: string, prefix: string, accountSid: string): Promise<number> {
+  const r = new Redis(redisUrl);
+  try {
+    const [, n] = (await r.pubsub('NUMSUB', `${prefix}:events:${accountSid}`)) as [string, number];
+    return Number(n);
+  } finally {
+    r.disconnect();
+  }
+}
