@@ -1,0 +1,74 @@
+/**
+ * The Twilio-compatible REST face (Verify v2, TOTP): `/v2/Services/…` as Twilio documents it,
+ * so Twilio's own SDKs work by changing their base URL. A second face on the services layer,
+ * beside GraphQL: same accounts and credentials, same rules, same data.
+ */
+import type { Plugin } from 'graphql-yoga';
+import type { AppDeps } from '../server.ts';
+import { authenticate } from '../services/accounts.ts';
+import { tenantOf } from '../services/context.ts';
+import { UnauthenticatedError } from '../domain/errors.ts';
+import { readForm } from './forms.ts';
+import { Router } from './router.ts';
+import { challenges, entities, factors, services, type Handler } from './resources.ts';
+import { Urls } from './serialize.ts';
+import { toTwilioErrorResponse, twilioError } from './errors.ts';
+
+const S = '/v2/Services';
+const E = `${S}/:serviceSid/Entities/:identity`;
+
+/** Every endpoint, as listed in README.md "REST API (Twilio Verify v2)". */
+export function restRouter(): Router<Handler> {
+  return new Router<Handler>()
+    .add('POST', S, services.create)
+    .add('GET', S, services.list)
+    .add('GET', `${S}/:sid`, services.fetch)
+    .add('POST', `${S}/:sid`, services.update)
+    .add('DELETE', `${S}/:sid`, services.remove)
+    .add('POST', `${S}/:serviceSid/Entities`, entities.create)
+    .add('GET', `${S}/:serviceSid/Entities`, entities.list)
+    .add('GET', E, entities.fetch)
+    .add('DELETE', E, entities.remove)
+    .add('POST', `${E}/Factors`, factors.create)
+    .add('GET', `${E}/Factors`, factors.list)
+    .add('GET', `${E}/Factors/:sid`, factors.fetch)
+    .add('POST', `${E}/Factors/:sid`, factors.update)
+    .add('DELETE', `${E}/Factors/:sid`, factors.remove)
+    .add('POST', `${E}/Challenges`, challenges.create)
+    .add('GET', `${E}/Challenges`, challenges.list)
+    .add('GET', `${E}/Challenges/:sid`, challenges.fetch)
+    .add('POST', `${E}/Challenges/:sid`, challenges.update);
+}
+
+/**
+ * A Yoga plugin answering every path under `/v2/`: authenticate exactly as GraphQL does
+ * (HTTP Basic AccountSid:AuthToken), route, read the parameters, call the handler, and turn any
+ * error into Twilio's error JSON. Nothing under `/v2/` reaches the GraphQL handler.
+ */
+export function restRoutes(deps: AppDeps): Plugin {
+  const router = restRouter();
+  const urls = new Urls(deps.config.publicUrl);
+  return {
+    async onRequest({ request, url, endResponse }) {
+      if (!url.pathname.startsWith('/v2/')) return;
+      endResponse(await handle(request, url));
+    },
+  };
+
+  async function handle(request: Request, url: URL): Promise<Response> {
+    try {
+      const principal = await authenticate(deps, request.headers.get('authorization'));
+      if (principal.kind === 'anonymous') throw new UnauthenticatedError('Authenticate');
+      const tenant = tenantOf(deps, principal); // the operator token is not an account: 403 (20403)
+      const match = router.match(request.method, url.pathname);
+      if (match.kind === 'not-found') return twilioError(404, 20404, `The requested resource ${url.pathname} was not found`);
+      if (match.kind === 'method-not-allowed') {
+        return twilioError(405, 20004, `Method not allowed: ${request.method} ${url.pathname}`, { allow: match.allow.join(', ') });
+      }
+      const form = await readForm(request, url, deps.config.bodyLimitBytes);
+      return await match.handler({ tenant, params: match.params, form, urls });
+    } catch (error) {
+      return toTwilioErrorResponse(error, deps.logger);
+    }
+  }
+}

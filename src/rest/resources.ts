@@ -1,0 +1,234 @@
+/**
+ * The REST handlers: each parses Twilio parameters, calls the same service functions GraphQL
+ * calls, and serialises the result. No rule lives here: limits, tenancy, state machines and
+ * errors all come from src/services and src/domain.
+ *
+ * Nested resources are scoped as Twilio scopes them: the path's service SID and identity must
+ * match the factor or challenge (60390 / 60391), else 404 — like a SID that does not exist.
+ */
+import type { Tenant } from '../services/context.ts';
+import { createService, deleteService, getService, listServices, updateService } from '../services/services.ts';
+import { createEntity, deleteEntity, getEntity, listEntities } from '../services/entities.ts';
+import {
+  createTotpFactor, deleteFactor, getEntityFactor, listFactors, updateFactor, verifyFactor,
+} from '../services/factors.ts';
+import {
+  createChallenge, getEntityChallenge, listChallenges, verifyChallenge, type CreateChallengeInput,
+} from '../services/challenges.ts';
+import { VerityError } from '../domain/errors.ts';
+import { authPayloadSchema, parseInput } from '../domain/validation.ts';
+import { defined, type Form } from './forms.ts';
+import type { Params } from './router.ts';
+import { twilioPage } from './paging.ts';
+import { challengeJson, entityJson, factorJson, newFactorJson, serviceJson, type Urls } from './serialize.ts';
+
+export interface RestRequest {
+  tenant: Tenant;
+  params: Params;
+  /** The query string (GET, DELETE) or the form body (POST). */
+  form: Form;
+  urls: Urls;
+}
+
+export type Handler = (r: RestRequest) => Promise<Response>;
+
+const ok = (body: unknown) => Response.json(body, { status: 200 });
+const created = (body: unknown) => Response.json(body, { status: 201 });
+const noContent = () => new Response(null, { status: 204 });
+
+const param = (r: RestRequest, name: string) => r.params[name] ?? '';
+
+/** `Totp.*` → the service's TOTP defaults; undefined when no Totp parameter was sent (keep them). */
+function totpDefaults(form: Form) {
+  const totp = form.group('Totp');
+  if (totp.isEmpty()) return undefined;
+  return defined({ issuer: totp.string('Issuer'), timeStep: totp.int('TimeStep'), codeLength: totp.int('CodeLength'), skew: totp.int('Skew') });
+}
+
+/** `Config.*` of a TOTP factor (push-only Config keys are ignored, as they mean nothing here). */
+function factorConfig(form: Form) {
+  const c = form.group('Config');
+  const config = defined({
+    alg: c.oneOf('Alg', ['sha1', 'sha256', 'sha512'] as const),
+    timeStep: c.int('TimeStep'),
+    codeLength: c.int('CodeLength'),
+    skew: c.int('Skew'),
+  });
+  return Object.keys(config).length ? config : undefined;
+}
+
+const asObject = (v: unknown) => v as Record<string, unknown> | undefined;
+
+// ------------------------------------------------------------------ Services
+
+export const services = {
+  async create(r) {
+    const s = await createService(r.tenant, { friendlyName: r.form.required('FriendlyName'), totp: totpDefaults(r.form) });
+    return created(serviceJson(r.urls, s));
+  },
+  async list(r) {
+    return ok(await twilioPage({
+      form: r.form, key: 'services', listUrl: r.urls.services(),
+      list: (args) => listServices(r.tenant, args),
+      toJson: (s) => serviceJson(r.urls, s),
+    }));
+  },
+  async fetch(r) {
+    return ok(serviceJson(r.urls, await getService(r.tenant, param(r, 'sid'))));
+  },
+  async update(r) {
+    const s = await updateService(r.tenant, { sid: param(r, 'sid'), friendlyName: r.form.string('FriendlyName'), totp: totpDefaults(r.form) });
+    return ok(serviceJson(r.urls, s));
+  },
+  async remove(r) {
+    await deleteService(r.tenant, param(r, 'sid'));
+    return noContent();
+  },
+} satisfies Record<string, Handler>;
+
+// ------------------------------------------------------------------ Entities
+
+export const entities = {
+  async create(r) {
+    const e = await createEntity(r.tenant, { serviceSid: param(r, 'serviceSid'), identity: r.form.required('Identity') });
+    return created(entityJson(r.urls, e));
+  },
+  async list(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    return ok(await twilioPage({
+      form: r.form, key: 'entities', listUrl: r.urls.entities(service.sid),
+      list: (args) => listEntities(r.tenant, service.sid, args),
+      toJson: (e) => entityJson(r.urls, e),
+    }));
+  },
+  async fetch(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    return ok(entityJson(r.urls, await getEntity(r.tenant, service.sid, param(r, 'identity'))));
+  },
+  async remove(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    await deleteEntity(r.tenant, service.sid, param(r, 'identity'));
+    return noContent();
+  },
+} satisfies Record<string, Handler>;
+
+// ------------------------------------------------------------------ Factors
+
+/** The path's service (20404 when it is not this account's), then the factor scoped by service + identity (60390). */
+async function scopedFactor(r: RestRequest) {
+  const service = await getService(r.tenant, param(r, 'serviceSid'));
+  return getEntityFactor(r.tenant, { serviceSid: service.sid, identity: param(r, 'identity'), factorSid: param(r, 'sid') });
+}
+
+export const factors = {
+  /** `POST …/Entities/{identity}/Factors` (twilio-node: `newFactors.create`); the entity is created if missing. */
+  async create(r) {
+    const friendlyName = r.form.required('FriendlyName');
+    const type = r.form.required('FactorType');
+    if (type !== 'totp') {
+      // Twilio 60369 names a factor type this service cannot create: Verity is TOTP only.
+      throw new VerityError('INVALID_ARGUMENT', 60369, 400, `Invalid parameter: FactorType: ${type} factors are not supported (totp only)`);
+    }
+    const { factor, binding } = await createTotpFactor(r.tenant, {
+      serviceSid: param(r, 'serviceSid'),
+      identity: param(r, 'identity'),
+      friendlyName,
+      secret: r.form.group('Binding').string('Secret'),
+      config: factorConfig(r.form),
+      metadata: asObject(r.form.json('Metadata')),
+    });
+    return created(newFactorJson(r.urls, factor, binding));
+  },
+  async list(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    const entity = await getEntity(r.tenant, service.sid, param(r, 'identity'));
+    return ok(await twilioPage({
+      form: r.form, key: 'factors', listUrl: r.urls.factors(service.sid, entity.identity),
+      list: (args) => listFactors(r.tenant, entity.sid, args),
+      toJson: (f) => factorJson(r.urls, f),
+    }));
+  },
+  async fetch(r) {
+    return ok(factorJson(r.urls, await scopedFactor(r)));
+  },
+  /**
+   * Update and/or verify (Twilio: "can be used to Verify a Factor if passed an AuthPayload").
+   * Changes apply first, so a code is checked against the config it was sent with; the code's
+   * format is checked before anything changes, so a bad request changes nothing.
+   */
+  async update(r) {
+    let factor = await scopedFactor(r);
+    const authPayload = r.form.string('AuthPayload');
+    const changes = defined({
+      friendlyName: r.form.string('FriendlyName'),
+      config: factorConfig(r.form),
+      metadata: asObject(r.form.json('Metadata')),
+    });
+    if (Object.keys(changes).length) {
+      if (authPayload !== undefined) parseInput(authPayloadSchema, authPayload, 'authPayload');
+      factor = await updateFactor(r.tenant, { factorSid: factor.sid, ...changes });
+    }
+    if (authPayload !== undefined) factor = await verifyFactor(r.tenant, { factorSid: factor.sid, authPayload });
+    return ok(factorJson(r.urls, factor));
+  },
+  async remove(r) {
+    const factor = await scopedFactor(r);
+    await deleteFactor(r.tenant, factor.sid);
+    return noContent();
+  },
+} satisfies Record<string, Handler>;
+
+// ------------------------------------------------------------------ Challenges
+
+async function scopedChallenge(r: RestRequest) {
+  const service = await getService(r.tenant, param(r, 'serviceSid'));
+  return getEntityChallenge(r.tenant, { serviceSid: service.sid, identity: param(r, 'identity'), challengeSid: param(r, 'sid') });
+}
+
+const CHALLENGE_STATUSES = ['pending', 'expired', 'approved', 'denied'] as const;
+
+export const challenges = {
+  async create(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    // The factor must be this entity's: FactorSid from another entity is 60390, as if it did not exist.
+    const factor = await getEntityFactor(r.tenant, { serviceSid: service.sid, identity: param(r, 'identity'), factorSid: r.form.required('FactorSid') });
+    const d = r.form.group('Details');
+    const details = d.isEmpty() ? undefined : defined({ message: d.string('Message'), fields: d.jsonList('Fields') });
+    const c = await createChallenge(r.tenant, {
+      factorSid: factor.sid,
+      authPayload: r.form.string('AuthPayload'),
+      expirationDate: r.form.date('ExpirationDate'),
+      details: details as CreateChallengeInput['details'], // shape checked by the service (label/value, limits)
+      hiddenDetails: asObject(r.form.json('HiddenDetails')),
+      metadata: asObject(r.form.json('Metadata')),
+    });
+    return created(challengeJson(r.urls, c));
+  },
+  async list(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    const entity = await getEntity(r.tenant, service.sid, param(r, 'identity'));
+    const factorSid = r.form.string('FactorSid');
+    const status = r.form.oneOf('Status', CHALLENGE_STATUSES);
+    const order = r.form.oneOf('Order', ['asc', 'desc'] as const);
+    return ok(await twilioPage({
+      form: r.form, key: 'challenges', listUrl: r.urls.challenges(service.sid, entity.identity),
+      filters: [['FactorSid', factorSid], ['Status', status], ['Order', order]],
+      order: order ?? 'asc', // Twilio's default order is ascending by creation
+      list: (args) => listChallenges(r.tenant, entity.sid, { ...args, factorSid, status }),
+      toJson: (c) => challengeJson(r.urls, c),
+    }));
+  },
+  async fetch(r) {
+    return ok(challengeJson(r.urls, await scopedChallenge(r)));
+  },
+  /** Verify: `AuthPayload` is required for TOTP (push's signed payloads do not exist here). */
+  async update(r) {
+    const challenge = await scopedChallenge(r);
+    const c = await verifyChallenge(r.tenant, {
+      challengeSid: challenge.sid,
+      authPayload: r.form.required('AuthPayload'),
+      metadata: asObject(r.form.json('Metadata')),
+    });
+    return ok(challengeJson(r.urls, c));
+  },
+} satisfies Record<string, Handler>;
