@@ -18,6 +18,9 @@ const envSchema = z
     VERITY_ENCRYPTION_KEYS: z.string().min(1).optional(),
     VERITY_PUBLIC_URL: z.url().optional(),
     VERITY_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+    VERITY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(5_000),
+    VERITY_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+    VERITY_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).max(3_600_000).default(2_000),
     VERITY_RUN_WORKERS: z.enum(['true', 'false']).optional(),
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
@@ -35,7 +38,14 @@ export interface Config {
   adminToken: string | undefined;
   encryptionKeys: string | undefined;
   publicUrl: string;
+  /** Lets webhook URLs resolve to loopback/private/link-local addresses (local development, tests). */
   webhookAllowPrivate: boolean;
+  /** One delivery attempt (DNS, connect, response) is abandoned after this long. */
+  webhookTimeoutMs: number;
+  /** Attempts per delivery before it is DEAD (a redelivery starts a new series). */
+  webhookMaxAttempts: number;
+  /** Exponential backoff base between attempts: base * 2^(n-1), jittered. */
+  webhookBackoffMs: number;
   /** Run job workers inside the API process (always in embedded mode). */
   runWorkers: boolean;
   bodyLimitBytes: number;
@@ -73,6 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     encryptionKeys: e.VERITY_ENCRYPTION_KEYS,
     publicUrl: (e.VERITY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     webhookAllowPrivate: e.VERITY_WEBHOOK_ALLOW_PRIVATE === 'true',
+    webhookTimeoutMs: e.VERITY_WEBHOOK_TIMEOUT_MS,
+    webhookMaxAttempts: e.VERITY_WEBHOOK_MAX_ATTEMPTS,
+    webhookBackoffMs: e.VERITY_WEBHOOK_BACKOFF_MS,
     runWorkers: e.VERITY_RUN_WORKERS ? e.VERITY_RUN_WORKERS === 'true' : !e.REDIS_URL,
     bodyLimitBytes: e.VERITY_BODY_LIMIT_BYTES,
     maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,

@@ -115,7 +115,7 @@ function eventLog(bus: EventBus, accountSid: string) {
 }
 
 /** Waits for a line of a spawned process's output; a failure names the signal that ended it, if any. */
-async function started(p: Proc, re: RegExp, ms = 30_000) {
+async function started(p: Proc, re: RegExp, ms = 90_000) {
   try {
     return await p.waitFor(re, ms);
   } catch (e) {
@@ -323,7 +323,7 @@ describe.concurrent.each(stores)('restart durability ($mode, real processes)', (
     await store?.close();
   });
 
-  it.skipIf(skip)('challenges pending when the server stops are EXPIRED by reconciliation when it starts after their expiry', async ({ expect }) => {
+  it.skipIf(skip)('challenges pending when the server stops are EXPIRED by reconciliation when it starts after their expiry', { timeout: 240_000 }, async ({ expect }) => {
     store = await open();
     const port = await freePort();
     const env = {
@@ -372,7 +372,7 @@ describe.concurrent.each(stores)('restart durability ($mode, real processes)', (
     await started(second, /reconciliation expired overdue challenges/);
     const reconciledMs = Date.now() - startedAt;
     expect(second.output()).toMatch(/"expired":3\b/);
-    await second.waitFor(/Verity listening/, 30_000);
+    await second.waitFor(/Verity listening/, 90_000);
     expect(await second.stop()).toBe(0);
 
     const after = await store.rows(sids);

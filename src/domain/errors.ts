@@ -29,7 +29,7 @@ export class ForbiddenError extends VerityError {
 }
 
 /** Twilio uses a specific code per resource (60390 factor, 60391 challenge, 60392 entity). */
-const NOT_FOUND_CODES = { Service: 20404, Entity: 60392, Factor: 60390, Challenge: 60391, Account: 20404, Webhook: 20404 } as const;
+const NOT_FOUND_CODES = { Service: 20404, Entity: 60392, Factor: 60390, Challenge: 60391, Account: 20404, Webhook: 20404, WebhookDelivery: 20404 } as const;
 export type ResourceName = keyof typeof NOT_FOUND_CODES;
 
 export class NotFoundError extends VerityError {

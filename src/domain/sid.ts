@@ -8,6 +8,8 @@ export const SID_PREFIX = {
   factor: 'YF',
   challenge: 'YC',
   webhook: 'YW',
+  /** Verity's own (Twilio has no delivery resource). */
+  webhookDelivery: 'YD',
 } as const;
 
 export type SidKind = keyof typeof SID_PREFIX;

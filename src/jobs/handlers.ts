@@ -1,5 +1,6 @@
 import type { Deps } from '../services/context.ts';
 import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenges.ts';
+import { DELIVER_WEBHOOK_JOB, deliverWebhookJob, reconcileWebhookDeliveries } from '../services/webhooks.ts';
 import type { JobEngine, JobHandler } from './types.ts';
 
 /** The job handlers, the same for both back ends; each delegates to a service. */
@@ -9,7 +10,12 @@ export function jobHandlers(deps: Deps): Record<string, JobHandler> {
     [RECONCILE_JOB]: async () => {
       const n = await reconcileExpiry(deps);
       if (n > 0) deps.logger.info({ expired: n }, 'reconciliation expired overdue challenges');
+      // A delivery whose next attempt is overdue by more than a minute lost its job (Redis flush, crash).
+      const d = await reconcileWebhookDeliveries(deps, 60_000 + deps.config.webhookTimeoutMs);
+      if (d > 0) deps.logger.info({ deliveries: d }, 'reconciliation re-enqueued overdue webhook deliveries');
     },
+    [DELIVER_WEBHOOK_JOB]: async (data) =>
+      deliverWebhookJob(deps, { deliverySid: String(data.deliverySid), generation: Number(data.generation), attempt: Number(data.attempt) }),
   };
 }
 

@@ -10,7 +10,7 @@ import { tenantOf } from '../services/context.ts';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import { readForm } from './forms.ts';
 import { Router } from './router.ts';
-import { challenges, entities, factors, services, type Handler } from './resources.ts';
+import { challenges, entities, factors, services, webhooks, type Handler } from './resources.ts';
 import { Urls } from './serialize.ts';
 import { toTwilioErrorResponse, twilioError } from './errors.ts';
 
@@ -37,7 +37,12 @@ export function restRouter(): Router<Handler> {
     .add('POST', `${E}/Challenges`, challenges.create)
     .add('GET', `${E}/Challenges`, challenges.list)
     .add('GET', `${E}/Challenges/:sid`, challenges.fetch)
-    .add('POST', `${E}/Challenges/:sid`, challenges.update);
+    .add('POST', `${E}/Challenges/:sid`, challenges.update)
+    .add('POST', `${S}/:serviceSid/Webhooks`, webhooks.create)
+    .add('GET', `${S}/:serviceSid/Webhooks`, webhooks.list)
+    .add('GET', `${S}/:serviceSid/Webhooks/:sid`, webhooks.fetch)
+    .add('POST', `${S}/:serviceSid/Webhooks/:sid`, webhooks.update)
+    .add('DELETE', `${S}/:serviceSid/Webhooks/:sid`, webhooks.remove);
 }
 
 /**
@@ -66,7 +71,8 @@ export function restRoutes(deps: AppDeps): Plugin {
         return twilioError(405, 20004, `Method not allowed: ${request.method} ${url.pathname}`, { allow: match.allow.join(', ') });
       }
       const form = await readForm(request, url, deps.config.bodyLimitBytes);
-      return await match.handler({ tenant, params: match.params, form, urls });
+      const caller = principal.kind === 'account' ? { credential: principal.credential } : {};
+      return await match.handler({ tenant, caller, params: match.params, form, urls });
     } catch (error) {
       return toTwilioErrorResponse(error, deps.logger);
     }

@@ -7,6 +7,7 @@
  * match the factor or challenge (60390 / 60391), else 404 — like a SID that does not exist.
  */
 import type { Tenant } from '../services/context.ts';
+import { createWebhook, deleteWebhook, getWebhook, listWebhooks, updateWebhook, type Caller } from '../services/webhooks.ts';
 import { createService, deleteService, getService, listServices, updateService } from '../services/services.ts';
 import { createEntity, deleteEntity, getEntity, listEntities } from '../services/entities.ts';
 import {
@@ -20,10 +21,12 @@ import { authPayloadSchema, parseInput } from '../domain/validation.ts';
 import { defined, type Form } from './forms.ts';
 import type { Params } from './router.ts';
 import { twilioPage } from './paging.ts';
-import { challengeJson, entityJson, factorJson, newFactorJson, serviceJson, type Urls } from './serialize.ts';
+import { challengeJson, entityJson, factorJson, newFactorJson, serviceJson, webhookJson, type Urls } from './serialize.ts';
 
 export interface RestRequest {
   tenant: Tenant;
+  /** The Basic credentials' raw token (TWILIO-signed webhooks capture it); never echoed or logged. */
+  caller: Caller;
   params: Params;
   /** The query string (GET, DELETE) or the form body (POST). */
   form: Form;
@@ -230,5 +233,61 @@ export const challenges = {
       metadata: asObject(r.form.json('Metadata')),
     });
     return ok(challengeJson(r.urls, c));
+  },
+} satisfies Record<string, Handler>;
+
+// ------------------------------------------------------------------ Webhooks
+
+const WEBHOOK_STATUSES = ['enabled', 'disabled'] as const;
+const WEBHOOK_VERSIONS = ['v1', 'v2'] as const;
+
+/** `EventTypes` is a repeated parameter (twilio-node sends one per item). */
+const eventTypes = (form: Form) => {
+  const all = form.all('EventTypes');
+  return all.length ? all : undefined;
+};
+
+export const webhooks = {
+  /** Twilio signs webhooks with the auth token: REST-created webhooks are TWILIO-signed, with this request's token. */
+  async create(r) {
+    const { webhook } = await createWebhook(r.tenant, {
+      serviceSid: param(r, 'serviceSid'),
+      friendlyName: r.form.required('FriendlyName'),
+      webhookUrl: r.form.required('WebhookUrl'),
+      eventTypes: eventTypes(r.form) ?? [],
+      status: r.form.oneOf('Status', WEBHOOK_STATUSES),
+      version: r.form.oneOf('Version', WEBHOOK_VERSIONS),
+      signing: 'twilio',
+    }, r.caller);
+    return created(webhookJson(r.urls, webhook));
+  },
+  async list(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    return ok(await twilioPage({
+      form: r.form, key: 'webhooks', listUrl: r.urls.webhooks(service.sid),
+      list: (args) => listWebhooks(r.tenant, service.sid, args),
+      toJson: (w) => webhookJson(r.urls, w),
+    }));
+  },
+  async fetch(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    return ok(webhookJson(r.urls, await getWebhook(r.tenant, param(r, 'sid'), service.sid)));
+  },
+  async update(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    const w = await updateWebhook(r.tenant, {
+      sid: param(r, 'sid'),
+      friendlyName: r.form.string('FriendlyName'),
+      webhookUrl: r.form.string('WebhookUrl'),
+      eventTypes: eventTypes(r.form),
+      status: r.form.oneOf('Status', WEBHOOK_STATUSES),
+      version: r.form.oneOf('Version', WEBHOOK_VERSIONS),
+    }, r.caller, service.sid);
+    return ok(webhookJson(r.urls, w));
+  },
+  async remove(r) {
+    const service = await getService(r.tenant, param(r, 'serviceSid'));
+    await deleteWebhook(r.tenant, param(r, 'sid'), service.sid);
+    return noContent();
   },
 } satisfies Record<string, Handler>;

@@ -3,7 +3,7 @@
  * dates, and absolute `url`/`links` under VERITY_PUBLIC_URL (twilio-verify-v2-totp.md §3–6).
  * twilio-node follows `meta.next_page_url` verbatim, so every URL here is absolute.
  */
-import type { Challenge, Entity, Factor, Service } from '../generated/prisma/client.ts';
+import type { Challenge, Entity, Factor, Service, Webhook } from '../generated/prisma/client.ts';
 import type { TotpBinding } from '../services/factors.ts';
 
 /** Twilio's timestamp format: ISO 8601 UTC without milliseconds. */
@@ -24,6 +24,8 @@ export class Urls {
   factor = (serviceSid: string, identity: string, sid: string) => `${this.factors(serviceSid, identity)}/${sid}`;
   challenges = (serviceSid: string, identity: string) => `${this.entity(serviceSid, identity)}/Challenges`;
   challenge = (serviceSid: string, identity: string, sid: string) => `${this.challenges(serviceSid, identity)}/${sid}`;
+  webhooks = (serviceSid: string) => `${this.service(serviceSid)}/Webhooks`;
+  webhook = (serviceSid: string, sid: string) => `${this.webhooks(serviceSid)}/${sid}`;
 }
 
 export function serviceJson(urls: Urls, s: Service) {
@@ -125,5 +127,23 @@ export function challengeJson(urls: Urls, c: Challenge) {
     factor_type: 'totp',
     url,
     links: { notifications: `${url}/Notifications` },
+  };
+}
+
+/** Twilio's Webhook resource (twilio-verify-v2-totp.md §9). The signing key is never part of it. */
+export function webhookJson(urls: Urls, w: Webhook) {
+  return {
+    sid: w.sid,
+    service_sid: w.serviceSid,
+    account_sid: w.accountSid,
+    friendly_name: w.friendlyName,
+    event_types: w.eventTypes,
+    status: w.status,
+    version: w.version,
+    webhook_url: w.webhookUrl,
+    webhook_method: 'POST',
+    date_created: twilioDate(w.dateCreated),
+    date_updated: twilioDate(w.dateUpdated),
+    url: urls.webhook(w.serviceSid, w.sid),
   };
 }

@@ -7,6 +7,7 @@ import './entity.ts';
 import './service.ts';
 import './factor.ts';
 import './challenge.ts';
+import './webhook.ts';
 import './subscription.ts';
 import './entity-lists.ts';
 

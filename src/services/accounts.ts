@@ -54,11 +54,50 @@ export async function getAccount(deps: Deps, accountSid: string): Promise<Accoun
   return account;
 }
 
+// ------------------------------------------------------------------ authentication cache
+// Every request authenticates, and on the login hot path the account lookup was one of six SQL
+// round trips (bench/RESULTS.md). Successful Basic authentications are remembered per process for
+// AUTH_CACHE_TTL_MS, keyed by a SHA-256 of the whole presented header (never the raw token).
+// Only successes are cached: a wrong credential always takes the full, constant-work path.
+// Consequence, by design and short: a token that stops being valid (rotation's grace period
+// ending, an account deleted by hand) is still honoured for at most AUTH_CACHE_TTL_MS by a process
+// that saw it succeed. Token rotation, when it lands, must call forgetCachedCredentials.
+
+export const AUTH_CACHE_TTL_MS = 5_000;
+const AUTH_CACHE_MAX = 10_000;
+const authCaches = new WeakMap<Deps, Map<string, { principal: Principal; until: number }>>();
+
+/** Drops cached authentications (all, or one account's) in this process: call on token rotation. */
+export function forgetCachedCredentials(deps: Deps, accountSid?: string): void {
+  const cache = authCaches.get(deps);
+  if (!cache) return;
+  if (!accountSid) return cache.clear();
+  for (const [k, v] of cache) if (v.principal.kind === 'account' && v.principal.accountSid === accountSid) cache.delete(k);
+}
+
 /**
  * Resolves an Authorization header to a principal. Wrong credentials of any kind give the same
  * answer (anonymous) so nothing about any tenant is revealed (API.md "Endpoints and authentication").
  */
 export async function authenticate(deps: Deps, header: string | null | undefined): Promise<Principal> {
+  if (!header || !/^\s*basic\s/i.test(header)) return authenticateUncached(deps, header);
+  let cache = authCaches.get(deps);
+  if (!cache) authCaches.set(deps, (cache = new Map()));
+  const key = createHash('sha256').update(header).digest('base64');
+  const now = deps.now().getTime();
+  const hit = cache.get(key);
+  if (hit && hit.until > now) return hit.principal;
+  const principal = await authenticateUncached(deps, header);
+  if (principal.kind === 'account') {
+    if (cache.size >= AUTH_CACHE_MAX) cache.clear();
+    cache.set(key, { principal, until: now + AUTH_CACHE_TTL_MS });
+  } else if (hit) {
+    cache.delete(key);
+  }
+  return principal;
+}
+
+async function authenticateUncached(deps: Deps, header: string | null | undefined): Promise<Principal> {
   if (!header) return { kind: 'anonymous' };
   const [scheme, value = ''] = header.trim().split(/\s+/, 2);
   if (/^bearer$/i.test(scheme ?? '')) {
@@ -83,7 +122,7 @@ export async function authenticate(deps: Deps, header: string | null | undefined
   }
   const presented = hashToken(token);
   // Constant-time comparison of hashes: no timing oracle on the token (issue #2).
-  if (safeEqualHex(presented, account.authTokenHash)) return { kind: 'account', accountSid: account.sid };
+  if (safeEqualHex(presented, account.authTokenHash)) return { kind: 'account', accountSid: account.sid, credential: token };
   if (
     account.previousAuthTokenHash &&
     account.previousTokenValidUntil &&

@@ -11,6 +11,7 @@ import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
 import type { Deps, Tenant } from './context.ts';
 import { configOf, factorSeed, getFactor } from './factors.ts';
+import { emit } from './events.ts';
 
 export const EXPIRE_JOB = 'expire-challenge';
 export const RECONCILE_JOB = 'reconcile-expiry';
@@ -170,9 +171,8 @@ export async function listChallenges(
 
 // ------------------------------------------------------------------ expiry (jobs)
 
-async function publish(deps: Deps, event: VerityEvent) {
-  await deps.events.publish(event);
-}
+/** Bus (subscriptions) and webhooks, one path (services/events.ts). */
+const publish = (deps: Deps, event: VerityEvent) => emit(deps, event);
 
 /** One delayed job per challenge; its id comes from the SID, so retries and duplicates are harmless. */
 async function scheduleExpiry(deps: Deps, c: Challenge) {

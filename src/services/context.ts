@@ -24,7 +24,16 @@ export interface Deps {
 }
 
 export type Principal =
-  | { kind: 'account'; accountSid: string }
+  | {
+      kind: 'account';
+      accountSid: string;
+      /**
+       * The auth token this request presented (Basic auth, current token only). Needed once, to
+       * capture a TWILIO-signing webhook's key (Twilio signs with the raw token; only its hash is
+       * stored). Never log, persist in clear or enqueue it.
+       */
+      credential?: string;
+    }
   | { kind: 'operator' }
   | { kind: 'anonymous' };
 

@@ -18,6 +18,7 @@ import type { Tenant } from './context.ts';
 import type { FactorEvent } from '../events/index.ts';
 import { getService } from './services.ts';
 import { ensureEntity } from './entities.ts';
+import { emit } from './events.ts';
 
 const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): FactorEvent => ({
   type, accountSid: f.accountSid, serviceSid: f.serviceSid, identity: f.identity, factorSid: f.sid,
@@ -135,7 +136,7 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
     throw e;
   });
 
-  await t.deps.events.publish(factorEvent('factor.created', factor));
+  await emit(t.deps, factorEvent('factor.created', factor));
   const secret = encodeBase32(seed);
   seed.fill(0);
   // Twilio: issuer = Service.totp.issuer, else the service's friendly name; account name = factor friendlyName.
@@ -219,7 +220,7 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
       where: { sid: factor.sid, status: 'unverified', OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }] },
       data: { status: 'verified', lastUsedTimeStep: step, failureStreak: 0, throttledUntil: null },
     });
-    if (won.count === 1) await t.deps.events.publish(factorEvent('factor.verified', factor));
+    if (won.count === 1) await emit(t.deps, factorEvent('factor.verified', factor));
   }
   return getFactor(t, factor.sid);
 }
@@ -253,7 +254,7 @@ export async function updateFactor(
   });
   // A concurrent verification changed the row between our read and write: apply again on fresh data.
   if (updated.count === 0) return updateFactor(t, input);
-  await t.deps.events.publish(factorEvent('factor.updated', factor));
+  await emit(t.deps, factorEvent('factor.updated', factor));
   return getFactor(t, factor.sid);
 }
 
@@ -261,7 +262,7 @@ export async function deleteFactor(t: Tenant, sid: string): Promise<{ deletedSid
   const factor = await getFactor(t, sid);
   const deleted = await t.deps.prisma.factor.deleteMany({ where: { sid: factor.sid, accountSid: t.accountSid } });
   if (deleted.count === 0) throw new NotFoundError('Factor', sid);
-  await t.deps.events.publish({ ...factorEvent('factor.deleted', factor), snapshot: publicFactor(factor) });
+  await emit(t.deps, { ...factorEvent('factor.deleted', factor), snapshot: publicFactor(factor) });
   return { deletedSid: factor.sid };
 }
 

@@ -73,7 +73,7 @@ export interface RotationProgress {
 }
 
 /**
- * Re-encrypts every seed (and system key) not under the primary key, in batches, while the service
+ * Re-encrypts every seed (and system key, and webhook signing key) not under the primary key, in batches, while the service
  * keeps serving: each row is rewritten only if it is still under the key we read it with, so a
  * concurrent change (always written under the primary key) is never overwritten. Resumable: it only ever looks at rows not yet rotated.
  */
@@ -90,6 +90,17 @@ export async function rotateSeeds(
     await prisma.systemKey.updateMany({
       where: { name: row.name, keyId: row.keyId },
       data: { keyId, ciphertext: new Uint8Array(ciphertext) },
+    });
+  }
+  // Webhook signing keys (auth tokens, whsec_ secrets): few rows, bound to their webhook SID.
+  for (const w of await prisma.webhook.findMany({ where: { secretKeyId: { not: primary } }, select: { sid: true, secretKeyId: true, secretCiphertext: true } })) {
+    const aad = `webhook:${w.sid}`;
+    const plain = decryptSeed(keyring, w.secretKeyId, w.secretCiphertext, aad);
+    const { keyId, ciphertext } = encryptSeed(keyring, plain, aad);
+    plain.fill(0);
+    await prisma.webhook.updateMany({
+      where: { sid: w.sid, secretKeyId: w.secretKeyId },
+      data: { secretKeyId: keyId, secretCiphertext: new Uint8Array(ciphertext) },
     });
   }
   const total = await prisma.factor.count({ where: { secretKeyId: { not: primary } } });

@@ -175,3 +175,56 @@ export const FactorUpdated = graphql(`
     factorUpdated(factorSid: $factorSid, serviceSid: $serviceSid, identity: $identity) { sid status friendlyName entity { identity } }
   }
 `);
+
+export const WebhookFields = graphql(`
+  fragment WebhookFields on Webhook {
+    sid accountSid serviceSid friendlyName eventTypes status version webhookUrl webhookMethod signing dateCreated dateUpdated
+  }
+`);
+
+export const CreateWebhook = graphql(`
+  mutation CreateWebhook($input: CreateWebhookInput!) {
+    createWebhook(input: $input) { webhook { ...WebhookFields } signingSecret }
+  }
+`);
+
+export const UpdateWebhook = graphql(`
+  mutation UpdateWebhook($input: UpdateWebhookInput!) {
+    updateWebhook(input: $input) { ...WebhookFields }
+  }
+`);
+
+export const DeleteWebhook = graphql(`
+  mutation DeleteWebhook($sid: ID!) {
+    deleteWebhook(sid: $sid) { deletedSid }
+  }
+`);
+
+export const ListWebhooks = graphql(`
+  query ListWebhooks($serviceSid: ID!, $first: Int, $after: String) {
+    webhooks(serviceSid: $serviceSid, first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { ...WebhookFields } }
+    }
+  }
+`);
+
+export const WebhookDeliveries = graphql(`
+  query WebhookDeliveries($webhookSid: ID!, $first: Int, $after: String, $status: WebhookDeliveryStatus, $order: Order) {
+    webhookDeliveries(webhookSid: $webhookSid, first: $first, after: $after, status: $status, order: $order) {
+      totalCount
+      edges {
+        node {
+          sid webhookSid eventUuid eventType payload status attempts lastError lastStatusCode nextAttemptAt deliveredAt dateCreated
+        }
+      }
+    }
+  }
+`);
+
+export const RedeliverWebhookDelivery = graphql(`
+  mutation RedeliverWebhookDelivery($sid: ID!) {
+    redeliverWebhookDelivery(sid: $sid) { sid status attempts eventUuid }
+  }
+`);

@@ -1,0 +1,18 @@
+import type { VerityEvent } from '../events/index.ts';
+import type { Deps } from './context.ts';
+import { fanOutWebhooks } from './webhooks.ts';
+
+/**
+ * The one way a committed change is announced: to the event bus (GraphQL subscriptions) and to
+ * the service's webhooks (delivery rows + jobs), from the same call, so the two never disagree.
+ * Called after commit only. Never throws: the change is done, and a failed fan-out is logged
+ * (reconciliation re-enqueues deliveries whose rows exist).
+ */
+export async function emit(deps: Deps, event: VerityEvent): Promise<void> {
+  await deps.events.publish(event);
+  try {
+    await fanOutWebhooks(deps, event);
+  } catch (err) {
+    deps.logger.warn({ err, type: event.type, accountSid: event.accountSid, serviceSid: event.serviceSid }, 'webhook fan-out failed');
+  }
+}
