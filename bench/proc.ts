@@ -1,0 +1,98 @@
+// Child processes under test: the Verity API, a worker, the baseline servers. Each runs on its own
+// event loop, so the load generator does not compete with it for one, and its RSS can be read.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export const root = new URL('../', import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  const srv = createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  srv.close();
+  return port;
+}
+
+/** Resident set size of a process, in MB (Linux /proc). */
+export function rssMb(pid: number): number {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export interface Child {
+  child: ChildProcess;
+  pid: number;
+  output(): string;
+  /** Peak RSS since the last reset (sampled by sample()). */
+  sample(): void;
+  resetPeak(): void;
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+export function startChild(entry: string, args: string[], env: Record<string, string | undefined>, nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-20_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = once(child, 'exit');
+  let peak = 0;
+  return {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    sample() {
+      const r = rssMb(child.pid!);
+      if (r > peak) peak = r;
+    },
+    resetPeak() {
+      peak = rssMb(child.pid!);
+    },
+    peakRssMb: () => Math.round(peak),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Polls a URL until it answers 200 (the child is ready) or the child exits. */
+export async function waitReady(c: Child, url: string, timeoutMs = 90_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (c.child.exitCode !== null) throw new Error(`child exited (${c.child.exitCode}) before ready:\n${c.output()}`);
+    try {
+      const r = await fetch(url, { method: 'GET' });
+      if (r.status === 200 || r.status === 405 || r.status === 404) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`not ready after ${timeoutMs} ms: ${url}\n${c.output()}`);
+}
+
+/** Waits for a line matching re in the child's output. */
+export async function waitOutput(c: Child, re: RegExp, timeoutMs = 90_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (re.test(c.output())) return;
+    if (c.child.exitCode !== null) throw new Error(`child exited (${c.child.exitCode}):\n${c.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${re}:\n${c.output()}`);
+}

@@ -1,0 +1,346 @@
+// `npm run bench [-- --embedded] [-- --quick] [-- --duration <s>] [-- --concurrency <n>] [-- --profile] [-- --out <file>]`
+//
+// Starts Verity as a child process against its own throw-away PostgreSQL database and Redis prefix
+// (or embedded PGlite with --embedded), seeds it, measures the machine's ceilings (baselines) and
+// the scenarios over loopback, and prints every figure with its ratio to the baselines. Each load
+// run is bounded by time and count. Performance is measured here, never by timed assertions in tests.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase, type Database } from '../src/db/client.ts';
+import { parseKeyring } from '../src/domain/seed-crypto.ts';
+import { loadFingerprintKey } from '../src/services/keys.ts';
+import { openRuntime } from '../src/runtime.ts';
+import { measureBaselines, type Baselines } from './baselines.ts';
+import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
+import { freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
+import { seed, type Seeded } from './seed.ts';
+import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path.ts';
+import { enrolment } from './scenarios/enrolment.ts';
+import { expectPage, listRequest } from './scenarios/reads.ts';
+import { countStatements, type StatementCounts } from './scenarios/statements.ts';
+import { clearDrain, insertPending, measureDrain, type DrainResult } from './scenarios/expiry.ts';
+
+// ------------------------------------------------------------------ flags
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const option = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const embedded = flag('embedded');
+const quick = flag('quick');
+const profile = flag('profile');
+const durationMs = Number(option('duration') ?? (quick ? 4 : 10)) * 1000;
+const concurrency = Number(option('concurrency') ?? 16);
+const factorsN = quick ? 1200 : 2500;
+const drainN = Number(option('drain') ?? 50_000);
+const jobsDrainN = quick ? 1000 : 5000;
+const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const out = option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}.json`);
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const runId = randomBytes(4).toString('hex');
+const t0 = Date.now();
+
+// ------------------------------------------------------------------ environment
+
+const dbName = `verity_bench_${runId}`;
+const dataDir = embedded ? mkdtempSync(join(tmpdir(), 'verity-bench-')) : undefined;
+const databaseUrl = embedded ? undefined : (() => {
+  const u = new URL(serverUrl);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+})();
+const redisPrefix = `verity-bench-${runId}`;
+const keys = `bench:${randomBytes(32).toString('base64')}`;
+const baseEnv: Record<string, string> = {
+  VERITY_ENCRYPTION_KEYS: keys,
+  LOG_LEVEL: 'warn',
+  ...(embedded ? { VERITY_DATA_DIR: dataDir! } : { DATABASE_URL: databaseUrl!, REDIS_URL: redisUrl, VERITY_REDIS_PREFIX: redisPrefix }),
+};
+
+async function adminQuery(sql: string) {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+const children: Child[] = [];
+async function cleanup() {
+  for (const c of children) await c.stop().catch(() => {});
+  if (databaseUrl) await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e) => log(`drop database: ${e}`));
+  if (!embedded) {
+    const redis = new Redis(redisUrl);
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${redisPrefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (found.length) await redis.del(...found);
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  log('\ninterrupted: cleaning up');
+  void cleanup().finally(() => process.exit(130));
+});
+
+// ------------------------------------------------------------------ run
+
+interface Scenario extends LoadResult {
+  rssMb: number;
+}
+
+const results: {
+  date: string; machine: Record<string, unknown>; mode: string; flags: Record<string, unknown>;
+  baselines?: Baselines; scenarios: Record<string, Scenario>; statements?: StatementCounts; expiry: DrainResult[];
+  workerRssMb?: number; notes: string[];
+} = {
+  date: new Date().toISOString(),
+  machine: machine(),
+  mode: embedded ? 'embedded (PGlite, in-process jobs and events)' : 'postgres (PostgreSQL + Redis, BullMQ worker process)',
+  flags: { quick, durationS: durationMs / 1000, concurrency, factors: factorsN, drain: drainN, jobsDrain: jobsDrainN, profile },
+  scenarios: {},
+  expiry: [],
+  notes: [],
+};
+
+function machine() {
+  const pgVersion = (() => {
+    try {
+      return execFileSync('psql', [serverUrl, '-Atc', 'show server_version']).toString().trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return {
+    cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: round(totalmem() / 2 ** 30, 1), node: process.version,
+    postgres: pgVersion, platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+try {
+  log(`Verity bench ${runId}: ${results.mode}${quick ? ', quick' : ''}; ${durationMs / 1000} s per run, concurrency ${concurrency}`);
+
+  // 1. Database and seed.
+  if (databaseUrl) await adminQuery(`CREATE DATABASE ${dbName}`);
+  let seeded: Seeded;
+  {
+    const db = await openDatabase({ databaseUrl, dataDir: dataDir ? dataDir : undefined, poolSize: 4 });
+    const keyring = parseKeyring(keys);
+    seeded = await seed(db.prisma, keyring, await loadFingerprintKey(db.prisma, keyring), {
+      factors: factorsN, readChallenges: 200, onProgress: (d, t) => progress(`  seeding factors ${d}/${t}`),
+    });
+    progressDone();
+    await db.close();
+    log(`seeded: 1 account, ${factorsN} verified factors, 1 entity with 200 challenges`);
+  }
+  // Ten factors kept aside for the in-process statement counts.
+  const spare = seeded.factors.splice(-10);
+
+  // 2. Baselines.
+  log('baselines:');
+  results.baselines = await measureBaselines({ databaseUrl, durationMs, concurrency, log });
+
+  // 3. Verity API (and, with Redis, a worker process) as children.
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const profDir = join(root, 'bench', 'profiles');
+  if (profile) mkdirSync(profDir, { recursive: true });
+  // Reconciliation every 10 min during the HTTP phase: the jobs path alone expires challenges.
+  const apiEnv = { ...baseEnv, PORT: String(port), VERITY_RUN_WORKERS: embedded ? 'true' : 'false', VERITY_RECONCILE_INTERVAL_MS: '600000' };
+  const api = startChild('src/main.ts', [], apiEnv, profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
+  children.push(api);
+  await waitReady(api, `http://127.0.0.1:${port}/healthz`);
+  let worker: Child | undefined;
+  if (!embedded) {
+    worker = startChild('workers/main.ts', [], { ...baseEnv, LOG_LEVEL: 'info', VERITY_RECONCILE_INTERVAL_MS: '600000' });
+    children.push(worker);
+    await waitOutput(worker, /worker started/);
+  }
+  log(`Verity API pid ${api.pid} on :${port}${worker ? `, worker pid ${worker.pid}` : ''}`);
+
+  const pool = new FactorPool(seeded.factors);
+  const scenario = async (key: string, run: (tick: () => void) => Promise<LoadResult>) => {
+    api.resetPeak();
+    const r = await run(() => api.sample());
+    api.sample();
+    const s = { ...r, rssMb: api.peakRssMb() };
+    results.scenarios[key] = s;
+    log(`  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${s.rssMb} MB  ${r.requests} done${r.errors ? `, ${r.errors} ERRORS (${r.firstError})` : ''}`);
+    return s;
+  };
+
+  // Warm-up: JIT, connection pools, Yoga's parse cache.
+  await runLoad({ url, name: 'warm-up', durationMs: 2000, maxRequests: 1e9, concurrency, next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 10), check: () => true });
+  await runLoad({ url, name: 'warm-up', durationMs: 1000, maxRequests: 300, concurrency, next: () => challengeRequest(seeded.auth, pool.wrongCode()), check: () => true });
+
+  log('scenarios:');
+  const wrong = await scenario('wrongCode', (tick) => runLoad({
+    url, name: 'b. createChallenge, wrong code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
+    next: () => challengeRequest(seeded.auth, pool.wrongCode()), check: expectStatus('PENDING'),
+  }));
+  const right = await scenario('rightCode', (tick) => runLoad({
+    url, name: 'a. createChallenge, right code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
+    next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
+  }));
+  const rate = Math.max(1, Math.round(right.rps * 0.7));
+  await scenario('rightCodeAt70', (tick) => runLoad({
+    url, name: `a. right code, open loop ${rate}/s (70 %)`, durationMs, maxRequests: 1e9, rate, concurrency: 256, onTick: tick,
+    next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
+  }));
+  void wrong;
+  await scenario('enrolment', (tick) => enrolment({
+    url, auth: seeded.auth, serviceSid: seeded.serviceSid, durationMs, maxOps: quick ? 1500 : 5000, concurrency, onTick: tick,
+  }));
+  await scenario('reads', (tick) => runLoad({
+    url, name: 'd. 50 challenges + factor', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
+    next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 50), check: expectPage(50),
+  }));
+
+  // 4e (jobs path): challenges created through the API, one delayed job each, one expirationDate.
+  {
+    // Embedded: the API process owns the PGlite database, so there is no second reader to poll it.
+    const verifier = embedded ? undefined : await openDatabase({ databaseUrl, migrate: false, poolSize: 2 });
+    const expiresAt = new Date(Date.now() + (quick ? 15_000 : 30_000));
+    const created = !verifier ? undefined : await runLoad({
+      url, name: `e. creating ${jobsDrainN} challenges (jobs path)`, durationMs: expiresAt.getTime() - Date.now() - 2000, maxRequests: jobsDrainN, concurrency,
+      next: () => ({
+        headers: { authorization: seeded.auth },
+        body: JSON.stringify({
+          query: 'mutation($input: CreateChallengeInput!) { createChallenge(input: $input) { sid status } }',
+          variables: { input: { factorSid: seeded.drain.factorSid, expirationDate: expiresAt.toISOString() } },
+        }),
+      }),
+      check: expectStatus('PENDING'),
+    });
+    if (verifier && created) {
+      const r = await measureDrain(verifier.prisma, seeded.drain, 'jobs', expiresAt, created.requests - created.errors, 120_000, () => worker?.sample());
+      results.expiry.push(r);
+      log(`  e. expiry, jobs path: ${r.challenges} in ${r.drainSeconds} s (${r.perSecond}/s), lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms`);
+      await clearDrain(verifier.prisma, seeded.drain);
+      await verifier.close();
+    } else {
+      results.notes.push('jobs-path expiry not measured in embedded mode (the API process owns the PGlite database)');
+    }
+  }
+
+  await api.stop();
+  if (worker) {
+    results.workerRssMb = worker.peakRssMb();
+    await worker.stop();
+  }
+  if (profile) log(`CPU profile written to ${profDir}`);
+
+  // 5. Exact SQL statements per request, in-process.
+  results.statements = await countStatements(baseEnv, seeded, spare);
+  log(`statements per request: list ${JSON.stringify(results.statements.listByPageSize)} (by page size); createChallenge right ${results.statements.createChallengeRight}, wrong ${results.statements.createChallengeWrong}`);
+
+  // 6. Expiry drain, bulk path: N pending rows, one expirationDate, reconciliation every 500 ms.
+  {
+    const reconcileMs = 500;
+    let db: Database;
+    let stopWorker: () => Promise<void>;
+    let sample = () => {};
+    if (embedded) {
+      const config = loadConfig({ ...baseEnv, VERITY_RECONCILE_INTERVAL_MS: String(reconcileMs), LOG_LEVEL: 'warn' });
+      const runtime = await openRuntime(config);
+      db = runtime.db;
+      await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) => progress(`  inserting pending challenges ${k}/${drainN}`));
+      await runtime.startWorkers();
+      stopWorker = () => runtime.close();
+    } else {
+      db = await openDatabase({ databaseUrl, migrate: false, poolSize: 4 });
+      await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) => progress(`  inserting pending challenges ${k}/${drainN}`));
+      const w = startChild('workers/main.ts', [], { ...baseEnv, LOG_LEVEL: 'info', VERITY_RECONCILE_INTERVAL_MS: String(reconcileMs) });
+      children.push(w);
+      await waitOutput(w, /worker started/);
+      sample = () => w.sample();
+      const closeDb = db.close;
+      stopWorker = async () => {
+        results.workerRssMb = Math.max(results.workerRssMb ?? 0, w.peakRssMb());
+        await w.stop();
+        await closeDb();
+      };
+    }
+    progressDone();
+    const expiresAt = new Date(Date.now() + 3000);
+    await db.prisma.challenge.updateMany({ where: { serviceSid: seeded.drain.serviceSid }, data: { expirationDate: expiresAt } });
+    const r = await measureDrain(db.prisma, seeded.drain, 'bulk', expiresAt, drainN, quick ? 90_000 : 180_000, sample);
+    results.expiry.push(r);
+    results.notes.push(`bulk expiry: rows inserted directly (no per-challenge jobs); reconciliation every ${reconcileMs} ms (production default 15,000 ms)`);
+    log(`  e. expiry, bulk path: ${r.challenges} in ${r.drainSeconds} s (${r.perSecond}/s), lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms`);
+    await stopWorker();
+  }
+
+  report();
+} finally {
+  await cleanup();
+  log(`done in ${round((Date.now() - t0) / 1000, 0)} s`);
+}
+
+// ------------------------------------------------------------------ report
+
+function report() {
+  const b = results.baselines!;
+  const s = results.scenarios;
+  const ratio = (x: number, y: number) => round(x / y, 3);
+  const rows: string[] = [];
+  rows.push(`| run | req/s | p50 ms | p99 ms | RSS MB | ÷ raw http | ÷ Yoga | ÷ PG UPDATE |`);
+  rows.push(`|---|---:|---:|---:|---:|---:|---:|---:|`);
+  const row = (r: LoadResult & { rssMb?: number }) =>
+    rows.push(`| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.rssMb ?? ''} | ${ratio(r.rps, b.rawHttp.rps)} | ${ratio(r.rps, b.yoga.rps)} | ${ratio(r.rps, b.pgUpdate.rps)} |`);
+  row(b.rawHttp);
+  row(b.yoga);
+  row(b.pgUpdate);
+  for (const r of Object.values(s)) row(r);
+  const right = s.rightCode!;
+  const wrong = s.wrongCode!;
+  const at70 = s.rightCodeAt70!;
+  const maxRss = Math.max(...Object.values(s).map((r) => r.rssMb));
+  const bulk = results.expiry.find((e) => e.path === 'bulk');
+  const lists = Object.values(results.statements?.listByPageSize ?? {});
+  const targets = [
+    ['hot path ≥ 0.5 × trivial Yoga mutation', ratio(right.rps, b.yoga.rps), ratio(right.rps, b.yoga.rps) >= 0.5],
+    ['hot path ≥ 0.3 × single-row UPDATE', ratio(right.rps, b.pgUpdate.rps), ratio(right.rps, b.pgUpdate.rps) >= 0.3],
+    ['p99 ≤ 50 ms at 70 % of max throughput', `${at70.p99} ms`, at70.p99 <= 50],
+    ['wrong-code p50 within 10 % of right-code p50', ratio(wrong.p50, right.p50), Math.abs(wrong.p50 / right.p50 - 1) <= 0.1],
+    ['expiry ≥ 5,000 challenges/s', bulk ? `${bulk.perSecond}/s` : 'n/a', !!bulk && bulk.stillPending === 0 && bulk.perSecond >= 5000],
+    ['expiry lag p99 ≤ 1 s', bulk ? `${bulk.lagP99Ms} ms` : 'n/a', !!bulk && bulk.lagP99Ms <= 1000],
+    ['API RSS ≤ 250 MB under load', `${maxRss} MB`, maxRss <= 250],
+    ['constant SQL statements per list request', lists.join(' / '), lists.length > 0 && lists.every((n) => n === lists[0])],
+  ] as const;
+  const lines = [
+    '',
+    ...rows,
+    '',
+    '| expiry path | challenges | drain s | per s | lag p50 ms | lag p99 ms | lag max ms | still pending |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...results.expiry.map((e) => `| ${e.path} | ${e.challenges} | ${e.drainSeconds} | ${e.perSecond} | ${e.lagP50Ms} | ${e.lagP99Ms} | ${e.lagMaxMs} | ${e.stillPending} |`),
+    '',
+    '| target | measured | met |',
+    '|---|---:|:---:|',
+    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? 'yes' : '**no**'} |`),
+    '',
+  ];
+  (results as Record<string, unknown>).targets = targets.map(([target, measured, met]) => ({ target, measured, met }));
+  process.stdout.write(lines.join('\n') + '\n');
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  log(`results written to ${out}`);
+}
