@@ -3,17 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 export const root = new URL('../', import.meta.url).pathname;
 
-export async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  return port;
-}
+export { freePort } from '../test/support/process.ts';
 
 /** Resident set size of a process, in MB (Linux /proc). */
 export function rssMb(pid: number): number {

@@ -2,7 +2,7 @@
 // and nested resources are scoped by the path (service SID + identity), as Twilio scopes them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import twilio from 'twilio';
-import { startHttpTestApp, type HttpTestApp } from './support/http-server.ts';
+import { restError, startHttpTestApp, twilioClient, type HttpTestApp } from './support/http-server.ts';
 import type { Tenant } from './support/app.ts';
 import { oathCode, unix } from './support/oath.ts';
 
@@ -14,22 +14,10 @@ let clientB: twilio.Twilio;
 /** Tenant A's resources, made through the SDK. */
 let A: { serviceSid: string; identity: string; factorSid: string; challengeSid: string; secret: string };
 
-function clientFor(tenant: Tenant) {
-  const c = twilio(tenant.sid, tenant.token);
-  c.verify.baseUrl = t.baseUrl;
-  return c;
-}
+const clientFor = (tenant: Tenant) => twilioClient(t, tenant.sid, tenant.token);
 
 const code = (secret: string) => oathCode(secret, {}, unix(t.clock.now()));
 
-async function restError(call: Promise<unknown>): Promise<twilio.RestException> {
-  const e = await call.then(
-    (v) => { throw new Error(`expected a RestException, got ${JSON.stringify(v)}`); },
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(twilio.RestException);
-  return e as twilio.RestException;
-}
 
 beforeAll(async () => {
   t = await startHttpTestApp();

@@ -2,7 +2,7 @@
 // URL: the quickstart, pagination, errors as RestException; what the SDK made is visible in GraphQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import twilio from 'twilio';
-import { startHttpTestApp, type HttpTestApp } from './support/http-server.ts';
+import { restError, startHttpTestApp, twilioClient, type HttpTestApp } from './support/http-server.ts';
 import type { Tenant } from './support/app.ts';
 import { CreateService, GetChallenge, GetFactor, GetService, ListFactors } from './support/documents.ts';
 import { oathCode, unix } from './support/oath.ts';
@@ -14,11 +14,7 @@ let n = 0;
 const nextIdentity = () => `sdk-user-${String(++n).padStart(4, '0')}`;
 
 /** The one-line move from Twilio: point the Verify domain at Verity. */
-function clientFor(sid: string, token: string) {
-  const c = twilio(sid, token);
-  c.verify.baseUrl = t.baseUrl;
-  return c;
-}
+const clientFor = (sid: string, token: string) => twilioClient(t, sid, token);
 
 beforeAll(async () => {
   t = await startHttpTestApp();
@@ -29,15 +25,6 @@ afterAll(() => t?.close());
 
 const code = (secret: string) => oathCode(secret, {}, unix(t.clock.now()));
 
-/** The RestException a call rejects with (fails the test if it resolves, or throws anything else). */
-async function restError(call: Promise<unknown>): Promise<twilio.RestException> {
-  const e = await call.then(
-    (v) => { throw new Error(`expected a RestException, got ${JSON.stringify(v)}`); },
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(twilio.RestException);
-  return e as twilio.RestException;
-}
 
 /** A service and a verified TOTP factor, enrolled through the SDK; the clock moved past the enrolment step. */
 async function enrolled(identity = nextIdentity()) {

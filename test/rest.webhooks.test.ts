@@ -2,7 +2,7 @@
 // delivery of a webhook the SDK created, checked with the SDK's own twilio.validateRequest.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import twilio from 'twilio';
-import { startHttpTestApp, type HttpTestApp } from './support/http-server.ts';
+import { startHttpTestApp, twilioClient, type HttpTestApp } from './support/http-server.ts';
 import type { Tenant } from './support/app.ts';
 import { ListWebhooks } from './support/documents.ts';
 import { formOf, Receiver } from './support/receiver.ts';
@@ -12,11 +12,7 @@ let a: Tenant;
 let b: Tenant;
 let rx: Receiver;
 
-function clientFor(tenant: Tenant) {
-  const c = twilio(tenant.sid, tenant.token);
-  c.verify.baseUrl = t.baseUrl;
-  return c;
-}
+const clientFor = (tenant: Tenant) => twilioClient(t, tenant.sid, tenant.token);
 
 beforeAll(async () => {
   t = await startHttpTestApp({ VERITY_WEBHOOK_ALLOW_PRIVATE: 'true', VERITY_WEBHOOK_TIMEOUT_MS: '2000' });

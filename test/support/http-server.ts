@@ -1,4 +1,6 @@
 import { createServer, type Server } from 'node:http';
+import twilio from 'twilio';
+import { expect } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import type { App } from '../../src/server.ts';
 import { startTestApp, type TestApp } from './app.ts';
@@ -36,4 +38,23 @@ export async function startHttpTestApp(env: Record<string, string> = {}): Promis
       await t.close();
     },
   };
+}
+
+/** The one-line move from Twilio: a real twilio-node client whose Verify domain points at Verity. */
+export function twilioClient(t: Pick<HttpTestApp, 'baseUrl'>, sid: string, token: string) {
+  const c = twilio(sid, token);
+  c.verify.baseUrl = t.baseUrl;
+  return c;
+}
+
+/** The RestException a call rejects with (fails the test if it resolves, or throws anything else). */
+export async function restError(call: Promise<unknown>): Promise<twilio.RestException> {
+  const e = await call.then(
+    (v) => {
+      throw new Error(`expected a RestException, got ${JSON.stringify(v)}`);
+    },
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(twilio.RestException);
+  return e as twilio.RestException;
 }
