@@ -1,5 +1,5 @@
 import { builder } from './builder.ts';
-import { createAccount, getAccount } from '../services/accounts.ts';
+import { createAccount, getAccount, rotateAuthToken, type RotatedToken } from '../services/accounts.ts';
 
 export const AccountType = builder.prismaObject('Account', {
   fields: (t) => ({
@@ -39,5 +39,30 @@ builder.mutationField('createAccount', (t) =>
     description: 'Operator only (Bearer VERITY_ADMIN_TOKEN)',
     args: { input: t.arg({ type: CreateAccountInput, required: true }) },
     resolve: (_root, { input }, ctx) => createAccount(ctx.deps, ctx.principal, input),
+  }),
+);
+
+const RotateAuthTokenInput = builder.inputType('RotateAuthTokenInput', {
+  fields: (t) => ({
+    graceSeconds: t.int({ description: 'How long the old token keeps working, 0–604800 s (default 0: stops at once)' }),
+    accountSid: t.id({ description: 'Operator only: the account to rotate (accounts rotate their own)' }),
+  }),
+});
+
+const RotateAuthTokenPayload = builder.objectRef<RotatedToken>('RotateAuthTokenPayload').implement({
+  fields: (t) => ({
+    account: t.field({ type: AccountType, resolve: (p) => p.account }),
+    authToken: t.exposeString('authToken', { description: 'Shown once: only its hash is stored' }),
+    previousTokenValidUntil: t.expose('previousTokenValidUntil', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+builder.mutationField('rotateAuthToken', (t) =>
+  t.field({
+    type: RotateAuthTokenPayload,
+    description: 'A new auth token; the old one works until previousTokenValidUntil',
+    args: { input: t.arg({ type: RotateAuthTokenInput }) },
+    resolve: (_root, { input }, ctx) =>
+      rotateAuthToken(ctx.deps, ctx.principal, input && { ...input, accountSid: input.accountSid == null ? null : String(input.accountSid) }),
   }),
 );

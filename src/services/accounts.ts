@@ -1,11 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Account } from '../generated/prisma/client.ts';
-import { newSid, isSid } from '../domain/sid.ts';
+import { newSid, isSid, normalizeSid } from '../domain/sid.ts';
 import { parseInput } from '../domain/validation.ts';
 import { z } from 'zod';
 import type { Deps, Principal } from './context.ts';
-import { requireOperator } from './context.ts';
-import { NotFoundError } from '../domain/errors.ts';
+import { requireOperator, tenantOf } from './context.ts';
+import { recaptureAuthToken } from './webhooks.ts';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -61,7 +62,7 @@ export async function getAccount(deps: Deps, accountSid: string): Promise<Accoun
 // Only successes are cached: a wrong credential always takes the full, constant-work path.
 // Consequence, by design and short: a token that stops being valid (rotation's grace period
 // ending, an account deleted by hand) is still honoured for at most AUTH_CACHE_TTL_MS by a process
-// that saw it succeed. Token rotation, when it lands, must call forgetCachedCredentials.
+// that saw it succeed. rotateAuthToken clears this process's entries for the account.
 
 export const AUTH_CACHE_TTL_MS = 5_000;
 const AUTH_CACHE_MAX = 10_000;
@@ -90,7 +91,9 @@ export async function authenticate(deps: Deps, header: string | null | undefined
   const principal = await authenticateUncached(deps, header);
   if (principal.kind === 'account') {
     if (cache.size >= AUTH_CACHE_MAX) cache.clear();
-    cache.set(key, { principal, until: now + AUTH_CACHE_TTL_MS });
+    // A grace-period token is never cached past the end of its grace.
+    const until = Math.min(now + AUTH_CACHE_TTL_MS, principal.expiresAt?.getTime() ?? Infinity);
+    cache.set(key, { principal, until });
   } else if (hit) {
     cache.delete(key);
   }
@@ -129,7 +132,65 @@ async function authenticateUncached(deps: Deps, header: string | null | undefine
     account.previousTokenValidUntil > deps.now() &&
     safeEqualHex(presented, account.previousAuthTokenHash)
   ) {
-    return { kind: 'account', accountSid: account.sid };
+    return { kind: 'account', accountSid: account.sid, expiresAt: account.previousTokenValidUntil };
   }
   return { kind: 'anonymous' };
+}
+
+// ------------------------------------------------------------------ token rotation
+
+/** Grace periods up to 7 days; 0 (the default) cuts the old token off at once, as after a leak. */
+const rotateInput = z.object({
+  graceSeconds: z.number().int('must be an integer').min(0, 'must be 0–604800').max(604_800, 'must be 0–604800').nullish(),
+  accountSid: z.string().nullish(),
+});
+
+export interface RotatedToken {
+  account: Account;
+  /** Shown once; only its hash is stored. */
+  authToken: string;
+  /** Until when the previous token still works (null: it stopped at once). */
+  previousTokenValidUntil: Date | null;
+}
+
+/**
+ * A new auth token for the caller's account (or, for the operator, any account). The old one keeps
+ * working until `previousTokenValidUntil`, so clients can roll over without downtime. The update is
+ * conditional on the token hash we read, so two concurrent rotations cannot both win. TWILIO-signing
+ * webhooks re-capture the new token (Twilio signs with the raw token).
+ */
+export async function rotateAuthToken(
+  deps: Deps,
+  principal: Principal,
+  input: { graceSeconds?: number | null; accountSid?: string | null } | null | undefined,
+): Promise<RotatedToken> {
+  const data = parseInput(rotateInput, input ?? {});
+  let accountSid: string;
+  if (principal.kind === 'operator') {
+    if (!data.accountSid) throw new InvalidArgumentError('accountSid', 'the operator must name the account');
+    accountSid = data.accountSid;
+  } else {
+    const t = tenantOf(deps, principal);
+    // An account rotates only its own token; another SID reads as not found (tenancy).
+    if (data.accountSid && data.accountSid.toLowerCase() !== t.accountSid.toLowerCase()) throw new NotFoundError('Account', data.accountSid);
+    accountSid = t.accountSid;
+  }
+  if (!isSid('account', accountSid)) throw new NotFoundError('Account', accountSid);
+  const account = await getAccount(deps, normalizeSid(accountSid));
+  const now = deps.now();
+  const grace = data.graceSeconds ?? 0;
+  const previousTokenValidUntil = grace > 0 ? new Date(now.getTime() + grace * 1000) : null;
+  const authToken = newAuthToken();
+  const updated = await deps.prisma.account.updateMany({
+    where: { sid: account.sid, authTokenHash: account.authTokenHash },
+    data: {
+      authTokenHash: hashToken(authToken),
+      previousAuthTokenHash: previousTokenValidUntil ? account.authTokenHash : null,
+      previousTokenValidUntil,
+    },
+  });
+  if (updated.count === 0) throw new ConflictError('The token was rotated concurrently: retry with the newest token');
+  forgetCachedCredentials(deps, account.sid);
+  await recaptureAuthToken(deps, account.sid, authToken);
+  return { account: await getAccount(deps, account.sid), authToken, previousTokenValidUntil };
 }

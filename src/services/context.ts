@@ -33,6 +33,8 @@ export type Principal =
        * stored). Never log, persist in clear or enqueue it.
        */
       credential?: string;
+      /** Set when the previous token (rotation grace period) authenticated: when it stops working. */
+      expiresAt?: Date;
     }
   | { kind: 'operator' }
   | { kind: 'anonymous' };

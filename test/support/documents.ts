@@ -228,3 +228,9 @@ export const RedeliverWebhookDelivery = graphql(`
     redeliverWebhookDelivery(sid: $sid) { sid status attempts eventUuid }
   }
 `);
+
+export const RotateAuthToken = graphql(`
+  mutation RotateAuthToken($input: RotateAuthTokenInput) {
+    rotateAuthToken(input: $input) { authToken previousTokenValidUntil account { sid } }
+  }
+`);
