@@ -108,7 +108,7 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
   seed.fill(0);
   if (result.valid && (await approveWithStep(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now }))) {
     const approved = await getChallenge(t, challenge.sid);
-    await publish(t.deps, challengeEvent('challenge.approved', approved));
+    await emit(t.deps, challengeEvent('challenge.approved', approved));
     return approved;
   }
   return getChallenge(t, challenge.sid);
@@ -129,10 +129,20 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
       hiddenDetails: (data.hiddenDetails as object | null | undefined) ?? undefined, metadata: data.metadata ?? undefined,
     },
   });
-  await scheduleExpiry(t.deps, challenge);
-  await publish(t.deps, challengeEvent('challenge.created', challenge));
-  if (!data.authPayload) return challenge;
-  return attemptCode(t, challenge, factor, data.authPayload);
+  await emit(t.deps, challengeEvent('challenge.created', challenge));
+  if (!data.authPayload) {
+    await scheduleExpiry(t.deps, challenge);
+    return challenge;
+  }
+  let result: Challenge | undefined;
+  try {
+    result = await attemptCode(t, challenge, factor, data.authPayload);
+    return result;
+  } finally {
+    // Approved on creation (the login hot path) needs no expiry job: one queue round trip less.
+    // Anything else — still pending, or the attempt threw — gets its job as usual.
+    if (result?.status !== 'approved') await scheduleExpiry(t.deps, challenge);
+  }
 }
 
 export async function verifyChallenge(t: Tenant, input: { challengeSid: string; authPayload: string; metadata?: Record<string, unknown> | null }): Promise<Challenge> {
@@ -172,7 +182,6 @@ export async function listChallenges(
 // ------------------------------------------------------------------ expiry (jobs)
 
 /** Bus (subscriptions) and webhooks, one path (services/events.ts). */
-const publish = (deps: Deps, event: VerityEvent) => emit(deps, event);
 
 /** One delayed job per challenge; its id comes from the SID, so retries and duplicates are harmless. */
 async function scheduleExpiry(deps: Deps, c: Challenge) {
@@ -185,7 +194,7 @@ async function scheduleExpiry(deps: Deps, c: Challenge) {
 }
 
 async function markExpired(deps: Deps, c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>, now: Date) {
-  if (await expireOne(deps.prisma, c.sid, now)) await publish(deps, challengeEvent('challenge.expired', c));
+  if (await expireOne(deps.prisma, c.sid, now)) await emit(deps, challengeEvent('challenge.expired', c));
 }
 
 /** The delayed job's handler: conditional (only PENDING → EXPIRED), so early, late or repeated runs are safe. */
@@ -213,7 +222,7 @@ export async function reconcileExpiry(deps: Deps, batchSize = 1000): Promise<num
   let total = 0;
   for (;;) {
     const rows = await expireOverdueBatch(deps.prisma, deps.now(), batchSize);
-    for (const r of rows) await publish(deps, challengeEvent('challenge.expired', r));
+    for (const r of rows) await emit(deps, challengeEvent('challenge.expired', r));
     total += rows.length;
     if (rows.length < batchSize) return total;
   }
