@@ -63,6 +63,6 @@ builder.mutationField('rotateAuthToken', (t) =>
     description: 'A new auth token; the old one works until previousTokenValidUntil',
     args: { input: t.arg({ type: RotateAuthTokenInput }) },
     resolve: (_root, { input }, ctx) =>
-      rotateAuthToken(ctx.deps, ctx.principal, input && { ...input, accountSid: input.accountSid == null ? null : String(input.accountSid) }),
+      rotateAuthToken(ctx.deps, ctx.principal, input),
   }),
 );

@@ -84,7 +84,7 @@ builder.queryField('challenge', (t) =>
     type: ChallengeType,
     nullable: true,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => findChallenge(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => findChallenge(ctx.tenant(), sid),
   }),
 );
 
@@ -92,12 +92,12 @@ builder.mutationFields((t) => ({
   createChallenge: t.field({
     type: ChallengeType,
     args: { input: t.arg({ type: CreateChallengeInput, required: true }) },
-    resolve: (_r, { input }, ctx) => createChallenge(ctx.tenant(), { ...input, factorSid: String(input.factorSid) }),
+    resolve: (_r, { input }, ctx) => createChallenge(ctx.tenant(), input),
   }),
   verifyChallenge: t.field({
     type: ChallengeType,
     description: 'A wrong code is not an error: the challenge comes back still PENDING',
     args: { input: t.arg({ type: VerifyChallengeInput, required: true }) },
-    resolve: (_r, { input }, ctx) => verifyChallenge(ctx.tenant(), { ...input, challengeSid: String(input.challengeSid) }),
+    resolve: (_r, { input }, ctx) => verifyChallenge(ctx.tenant(), input),
   }),
 }));

@@ -23,6 +23,6 @@ builder.prismaObjectFields(EntityType, (t) => ({
       status: t.arg({ type: ChallengeStatusEnum }),
       order: t.arg({ type: OrderEnum, description: 'By creation; default ASC (Twilio)' }),
     },
-    resolve: (e, args, ctx) => listChallenges(ctx.tenant(), e.sid, { ...args, factorSid: args.factorSid == null ? null : String(args.factorSid) }),
+    resolve: (e, args, ctx) => listChallenges(ctx.tenant(), e.sid, args),
   }),
 }));

@@ -27,7 +27,7 @@ builder.queryField('entity', (t) =>
     type: EntityType,
     nullable: true,
     args: { serviceSid: t.arg.id({ required: true }), identity: t.arg.string({ required: true }) },
-    resolve: (_r, { serviceSid, identity }, ctx) => findEntity(ctx.tenant(), String(serviceSid), identity),
+    resolve: (_r, { serviceSid, identity }, ctx) => findEntity(ctx.tenant(), serviceSid, identity),
   }),
 );
 
@@ -36,11 +36,11 @@ builder.mutationFields((t) => ({
     type: EntityType,
     args: { input: t.arg({ type: CreateEntityInput, required: true }) },
     resolve: (_r, { input }, ctx) =>
-      createEntity(ctx.tenant(), { serviceSid: String(input.serviceSid), identity: input.identity }),
+      createEntity(ctx.tenant(), input),
   }),
   deleteEntity: t.field({
     type: DeletePayload,
     args: { serviceSid: t.arg.id({ required: true }), identity: t.arg.string({ required: true }) },
-    resolve: (_r, { serviceSid, identity }, ctx) => deleteEntity(ctx.tenant(), String(serviceSid), identity),
+    resolve: (_r, { serviceSid, identity }, ctx) => deleteEntity(ctx.tenant(), serviceSid, identity),
   }),
 }));

@@ -118,7 +118,7 @@ builder.queryField('factor', (t) =>
     type: FactorType,
     nullable: true,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => findFactor(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => findFactor(ctx.tenant(), sid),
   }),
 );
 
@@ -126,22 +126,22 @@ builder.mutationFields((t) => ({
   createTotpFactor: t.field({
     type: CreateTotpFactorPayload,
     args: { input: t.arg({ type: CreateTotpFactorInput, required: true }) },
-    resolve: (_r, { input }, ctx) => createTotpFactor(ctx.tenant(), { ...input, serviceSid: String(input.serviceSid) }),
+    resolve: (_r, { input }, ctx) => createTotpFactor(ctx.tenant(), input),
   }),
   verifyFactor: t.field({
     type: FactorType,
     description: 'A wrong code is not an error: the factor comes back still UNVERIFIED',
     args: { input: t.arg({ type: VerifyFactorInput, required: true }) },
-    resolve: (_r, { input }, ctx) => verifyFactor(ctx.tenant(), { ...input, factorSid: String(input.factorSid) }),
+    resolve: (_r, { input }, ctx) => verifyFactor(ctx.tenant(), input),
   }),
   updateFactor: t.field({
     type: FactorType,
     args: { input: t.arg({ type: UpdateFactorInput, required: true }) },
-    resolve: (_r, { input }, ctx) => updateFactor(ctx.tenant(), { ...input, factorSid: String(input.factorSid) }),
+    resolve: (_r, { input }, ctx) => updateFactor(ctx.tenant(), input),
   }),
   deleteFactor: t.field({
     type: DeletePayload,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => deleteFactor(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => deleteFactor(ctx.tenant(), sid),
   }),
 }));

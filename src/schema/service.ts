@@ -62,7 +62,7 @@ builder.queryFields((t) => ({
     type: ServiceType,
     nullable: true,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => findService(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => findService(ctx.tenant(), sid),
   }),
   services: t.field({
     type: ServiceConnection,
@@ -80,11 +80,11 @@ builder.mutationFields((t) => ({
   updateService: t.field({
     type: ServiceType,
     args: { input: t.arg({ type: UpdateServiceInput, required: true }) },
-    resolve: (_r, { input }, ctx) => updateService(ctx.tenant(), { ...input, sid: String(input.sid) }),
+    resolve: (_r, { input }, ctx) => updateService(ctx.tenant(), input),
   }),
   deleteService: t.field({
     type: DeletePayload,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => deleteService(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => deleteService(ctx.tenant(), sid),
   }),
 }));

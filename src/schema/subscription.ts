@@ -12,7 +12,7 @@ builder.subscriptionFields((t) => ({
     description: 'Every change of the caller’s matching challenges (created, approved, expired). Give at least one filter.',
     args: { challengeSid: t.arg.id(), serviceSid: t.arg.id(), identity: t.arg.string() },
     subscribe: (_r, a, ctx) =>
-      challengeUpdates(ctx.tenant(), { sid: a.challengeSid == null ? null : String(a.challengeSid), serviceSid: a.serviceSid == null ? null : String(a.serviceSid), identity: a.identity }),
+      challengeUpdates(ctx.tenant(), { sid: a.challengeSid, serviceSid: a.serviceSid, identity: a.identity }),
     resolve: (c: Challenge) => c,
   }),
   factorUpdated: t.field({
@@ -20,7 +20,7 @@ builder.subscriptionFields((t) => ({
     description: 'Every change of the caller’s matching factors (created, verified, updated, deleted). Give at least one filter.',
     args: { factorSid: t.arg.id(), serviceSid: t.arg.id(), identity: t.arg.string() },
     subscribe: (_r, a, ctx) =>
-      factorUpdates(ctx.tenant(), { sid: a.factorSid == null ? null : String(a.factorSid), serviceSid: a.serviceSid == null ? null : String(a.serviceSid), identity: a.identity }),
+      factorUpdates(ctx.tenant(), { sid: a.factorSid, serviceSid: a.serviceSid, identity: a.identity }),
     resolve: (f: Factor) => f,
   }),
 }));

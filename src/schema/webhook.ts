@@ -105,12 +105,12 @@ builder.queryFields((t) => ({
     type: WebhookType,
     nullable: true,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => findWebhook(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => findWebhook(ctx.tenant(), sid),
   }),
   webhooks: t.field({
     type: WebhookConnection,
     args: { serviceSid: t.arg.id({ required: true }), first: t.arg.int(), after: t.arg.string() },
-    resolve: (_r, args, ctx) => listWebhooks(ctx.tenant(), String(args.serviceSid), args),
+    resolve: (_r, args, ctx) => listWebhooks(ctx.tenant(), args.serviceSid, args),
   }),
   webhookDeliveries: t.field({
     type: WebhookDeliveryConnection,
@@ -122,7 +122,7 @@ builder.queryFields((t) => ({
       status: t.arg({ type: WebhookDeliveryStatusEnum }),
       order: t.arg({ type: OrderEnum }),
     },
-    resolve: (_r, args, ctx) => listWebhookDeliveries(ctx.tenant(), String(args.webhookSid), args),
+    resolve: (_r, args, ctx) => listWebhookDeliveries(ctx.tenant(), args.webhookSid, args),
   }),
 }));
 
@@ -130,22 +130,22 @@ builder.mutationFields((t) => ({
   createWebhook: t.field({
     type: CreateWebhookPayload,
     args: { input: t.arg({ type: CreateWebhookInput, required: true }) },
-    resolve: (_r, { input }, ctx) => createWebhook(ctx.tenant(), { ...input, serviceSid: String(input.serviceSid) }, callerOf(ctx)),
+    resolve: (_r, { input }, ctx) => createWebhook(ctx.tenant(), input, callerOf(ctx)),
   }),
   updateWebhook: t.field({
     type: WebhookType,
     args: { input: t.arg({ type: UpdateWebhookInput, required: true }) },
-    resolve: (_r, { input }, ctx) => updateWebhook(ctx.tenant(), { ...input, sid: String(input.sid) }, callerOf(ctx)),
+    resolve: (_r, { input }, ctx) => updateWebhook(ctx.tenant(), input, callerOf(ctx)),
   }),
   deleteWebhook: t.field({
     type: DeletePayload,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => deleteWebhook(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => deleteWebhook(ctx.tenant(), sid),
   }),
   redeliverWebhookDelivery: t.field({
     type: WebhookDeliveryType,
     description: 'Sends the event again (same uuid and body) as a new series of attempts, whatever the delivery’s status',
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => redeliverWebhookDelivery(ctx.tenant(), String(sid)),
+    resolve: (_r, { sid }, ctx) => redeliverWebhookDelivery(ctx.tenant(), sid),
   }),
 }));
