@@ -25,6 +25,21 @@ const envSchema = z
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
+    // Abuse limits (README "Limits"); 0 turns a limit off.
+    NODE_ENV: z.string().optional(),
+    VERITY_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(0).default(15),
+    VERITY_GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(15),
+    VERITY_GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
+    VERITY_GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(0).default(1_000),
+    VERITY_GRAPHQL_MAX_COST: z.coerce.number().int().min(0).default(5_000),
+    VERITY_GRAPHQL_FIELD_SUGGESTIONS: z.enum(['true', 'false']).optional(),
+    VERITY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
+    VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: z.coerce.number().int().min(0).default(100),
+    VERITY_RATE_LIMIT_ACCOUNT_BURST: z.coerce.number().int().min(0).default(1_000),
+    VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(10),
+    VERITY_RATE_LIMIT_AUTH_FAILURES: z.coerce.number().int().min(0).default(10),
+    VERITY_RATE_LIMIT_AUTH_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(300),
+    VERITY_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2})$/, 'true, false or a number of proxy hops').default('false'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
 
@@ -54,8 +69,32 @@ export interface Config {
   /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
   reconcileIntervalMs: number;
   logLevel: string;
+  /** GraphQL abuse limits and rate limits (src/graphql-limits.ts, src/rate-limits.ts); 0 = off. */
+  limits: LimitsConfig;
   /** Embedded = no DATABASE_URL: PGlite, in-process jobs, in-memory pub/sub. */
   embedded: boolean;
+}
+
+export interface LimitsConfig {
+  maxDepth: number;
+  maxAliases: number;
+  maxDirectives: number;
+  maxTokens: number;
+  maxCost: number;
+  /** "Did you mean …" in validation errors; off in production (they map the schema for a prober). */
+  fieldSuggestions: boolean;
+  /** Deadline of one query or mutation's execution. */
+  requestTimeoutMs: number;
+  /** Per-account requests per second (fixed 1 s windows) … */
+  accountPerSecond: number;
+  /** … plus this many extra requests per burst window for spikes. */
+  accountBurst: number;
+  accountBurstWindowS: number;
+  /** Failed authentications one client address may make per window before it is refused. */
+  authFailures: number;
+  authWindowS: number;
+  /** Proxy hops whose X-Forwarded-For entries are trusted (0: use the socket address only). */
+  trustProxyHops: number;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +130,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
+    limits: {
+      maxDepth: e.VERITY_GRAPHQL_MAX_DEPTH,
+      maxAliases: e.VERITY_GRAPHQL_MAX_ALIASES,
+      maxDirectives: e.VERITY_GRAPHQL_MAX_DIRECTIVES,
+      maxTokens: e.VERITY_GRAPHQL_MAX_TOKENS,
+      maxCost: e.VERITY_GRAPHQL_MAX_COST,
+      fieldSuggestions: e.VERITY_GRAPHQL_FIELD_SUGGESTIONS ? e.VERITY_GRAPHQL_FIELD_SUGGESTIONS === 'true' : e.NODE_ENV !== 'production',
+      requestTimeoutMs: e.VERITY_REQUEST_TIMEOUT_MS,
+      accountPerSecond: e.VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND,
+      accountBurst: e.VERITY_RATE_LIMIT_ACCOUNT_BURST,
+      accountBurstWindowS: e.VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S,
+      authFailures: e.VERITY_RATE_LIMIT_AUTH_FAILURES,
+      authWindowS: e.VERITY_RATE_LIMIT_AUTH_WINDOW_S,
+      trustProxyHops: e.VERITY_TRUST_PROXY === 'true' ? 1 : e.VERITY_TRUST_PROXY === 'false' ? 0 : Number(e.VERITY_TRUST_PROXY),
+    },
     embedded: !e.DATABASE_URL,
   };
 }

@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
-import type { App } from './server.ts';
+import { toClientError, type App } from './server.ts';
+
+const silent = { error: () => {} } as unknown as Parameters<typeof toClientError>[1];
 
 export interface HttpServer {
   server: Server;
@@ -16,7 +18,10 @@ export interface HttpServer {
  * One port for everything: HTTP (GraphQL, SSE subscriptions, REST, health) through Yoga, and
  * WebSocket subscriptions (graphql-ws protocol) on the same /graphql path.
  */
-export async function listen(app: App, opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number }): Promise<HttpServer> {
+export async function listen(
+  app: App,
+  opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Parameters<typeof toClientError>[1] },
+): Promise<HttpServer> {
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: app.graphqlEndpoint });
   const ws = useServer(
@@ -39,21 +44,34 @@ export async function listen(app: App, opts: { port: number; host?: string; maxS
           socket: ctx.extra.socket,
           params,
         });
-        const args = {
-          schema,
-          operationName: params.operationName,
-          document: parse(params.query),
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
+        // Parse limits (tokens) and context errors (rate limits, 429) are answered as this
+        // subscription's error, as over HTTP: thrown here they would close the whole socket.
+        let args;
+        try {
+          args = {
+            schema,
+            operationName: params.operationName,
+            document: parse(params.query),
+            variableValues: params.variables,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe },
+          };
+        } catch (err) {
+          return [wsError(err)];
+        }
         const errors = validate(args.schema, args.document);
-        return errors.length ? errors : (args as ExecutionArgs);
+        return errors.length ? errors.map(wsError) : (args as ExecutionArgs);
       },
     },
     wss,
     opts.keepAliveMs ?? 12_000, // ws pings: dead peers are dropped and their subscriptions freed
   );
+  /** The client's view of an error, as Yoga would answer it over HTTP (the `http` hint is HTTP-only). */
+  function wsError(err: unknown): GraphQLError {
+    const e = toClientError(err, opts.logger ?? silent);
+    const { http: _http, ...extensions } = (e as GraphQLError).extensions ?? {};
+    return new GraphQLError(e.message, { extensions });
+  }
   server.listen(opts.port, opts.host);
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;

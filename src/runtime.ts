@@ -7,6 +7,7 @@ import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { AppDeps } from './server.ts';
 import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
+import { createRateLimits } from './rate-limits.ts';
 
 /** Everything a process (API or worker) opens from its config, and how to close it again. */
 export interface Runtime {
@@ -42,6 +43,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const events =
     opts.events ??
     (config.redisUrl ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError) : createLocalEventBus(onEventError));
+  const rateLimits = createRateLimits({ limits: config.limits, redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix ?? config.redisPrefix, logger });
   const deps: AppDeps = {
     config,
     prisma: db.prisma,
@@ -51,6 +53,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
     events,
     jobs,
+    rateLimits,
     ready: async () => {
       await db.ping();
       await events.ping();
@@ -64,6 +67,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     close: async () => {
       await jobs.close(); // lets running handlers finish before the database goes
       await events.close();
+      await rateLimits.close();
       await db.close();
     },
   };

@@ -2,23 +2,29 @@ import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } 
 import type { GraphQLError } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { schema } from './schema/index.ts';
-import { VerityError } from './domain/errors.ts';
-import { authenticate } from './services/accounts.ts';
+import { RateLimitedError, VerityError } from './domain/errors.ts';
 import { tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
+import { chunkedBodyLimit, graphqlLimitPlugins } from './graphql-limits.ts';
+import { clientAddress, type RateLimits } from './rate-limits.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
   /** Readiness: throws when a dependency (database, Redis) does not answer. */
   ready: () => Promise<void>;
+  /** Per-account and failed-authentication rate limits (src/rate-limits.ts). */
+  rateLimits: RateLimits;
 }
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && e.name === 'GraphQLError';
 
+/** Parse and validation messages can quote the input (a literal, a variable's value): never echo a huge one. */
+const MAX_MESSAGE = 500;
+
 /** Domain errors keep their code; anything unexpected is logged and masked (DESIGN.md "Errors"). */
-function toClientError(error: unknown, logger: Logger): Error {
+export function toClientError(error: unknown, logger: Logger): Error {
   // The executor may wrap a resolver's error more than once: unwrap to the thrown one. Checked by
   // shape, not instanceof: graphql's CJS and ESM builds can both be loaded (dual-package hazard).
   let original: unknown = error;
@@ -32,10 +38,16 @@ function toClientError(error: unknown, logger: Logger): Error {
         code: original.code,
         ...(original.twilioCode ? { twilioCode: original.twilioCode } : {}),
         ...original.extra,
+        // Rate limits answer HTTP 429 with Retry-After (RFC 6585 §4); Yoga strips `http` from the body.
+        ...(original instanceof RateLimitedError ? { http: { status: 429, headers: { 'retry-after': String(original.extra.retryAfter) } } } : {}),
       },
     });
   }
-  if (isGraphQLError(original)) return original; // parse/validation errors: safe and useful
+  if (isGraphQLError(original)) {
+    // parse/validation errors: safe and useful, but cut short.
+    if (original.message.length <= MAX_MESSAGE) return original;
+    return createGraphQLError(`${original.message.slice(0, MAX_MESSAGE)}…`, { nodes: original.nodes, extensions: original.extensions });
+  }
   logger.error({ err: original }, 'unexpected error');
   return createGraphQLError('Unexpected error', { extensions: { code: 'INTERNAL_SERVER_ERROR' }, path: located?.path });
 }
@@ -80,17 +92,24 @@ export function createApp(deps: AppDeps): App {
     graphiql: { title: 'Verity GraphiQL' },
     logging: deps.logger.child({ component: 'yoga' }),
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
-    plugins: [restRoutes(deps), httpRoutes(deps)],
+    plugins: [restRoutes(deps), httpRoutes(deps), chunkedBodyLimit(deps.config.bodyLimitBytes), ...graphqlLimitPlugins(deps.config.limits)],
     context: async (initial): Promise<GraphQLContext> => {
       // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
       // upgrade request's Authorization header.
-      const i = initial as { request?: Request; connectionParams?: Record<string, unknown>; req?: { headers: Record<string, unknown> } };
+      const i = initial as {
+        request?: Request;
+        connectionParams?: Record<string, unknown>;
+        req?: { headers: Record<string, unknown>; socket?: { remoteAddress?: string } };
+      };
       const fromParams = i.connectionParams?.authorization ?? i.connectionParams?.Authorization;
       const header =
         i.request?.headers.get('authorization') ??
         (typeof fromParams === 'string' ? fromParams : undefined) ??
         (typeof i.req?.headers.authorization === 'string' ? i.req.headers.authorization : undefined);
-      const principal = await authenticate(deps, header);
+      // The node adapter (HTTP, SSE) and graphql-ws (the upgrade request) both provide `req`.
+      const forwarded = i.request?.headers.get('x-forwarded-for') ?? (typeof i.req?.headers['x-forwarded-for'] === 'string' ? i.req.headers['x-forwarded-for'] : undefined);
+      const address = clientAddress(i.req?.socket?.remoteAddress, forwarded, deps.config.limits.trustProxyHops);
+      const principal = await deps.rateLimits.authenticate(deps, header, address);
       return { deps, principal, tenant: () => tenantOf(deps, principal) };
     },
   });

@@ -88,3 +88,13 @@ export class SeedUnavailableError extends VerityError {
     super('SEED_UNAVAILABLE', undefined, 500, `This factor's secret cannot be decrypted with the configured keys (key id "${keyId}"): check VERITY_ENCRYPTION_KEYS`);
   }
 }
+
+/**
+ * A rate limit (per account, or failed authentications per client address): HTTP 429 with
+ * Retry-After, Twilio's generic 20429 "Too Many Requests". Same stable code as the attempt limits.
+ */
+export class RateLimitedError extends VerityError {
+  constructor(message: string, retryAfter: number) {
+    super('TOO_MANY_ATTEMPTS', 20429, 429, message, { retryAfter });
+  }
+}

@@ -5,7 +5,7 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { AppDeps } from '../server.ts';
-import { authenticate } from '../services/accounts.ts';
+import { clientAddress } from '../rate-limits.ts';
 import { tenantOf } from '../services/context.ts';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import { readForm } from './forms.ts';
@@ -54,15 +54,17 @@ export function restRoutes(deps: AppDeps): Plugin {
   const router = restRouter();
   const urls = new Urls(deps.config.publicUrl);
   return {
-    async onRequest({ request, url, endResponse }) {
+    async onRequest({ request, url, endResponse, serverContext }) {
       if (!url.pathname.startsWith('/v2/')) return;
-      endResponse(await handle(request, url));
+      const socket = (serverContext as { req?: { socket?: { remoteAddress?: string } } }).req?.socket;
+      endResponse(await handle(request, url, clientAddress(socket?.remoteAddress, request.headers.get('x-forwarded-for'), deps.config.limits.trustProxyHops)));
     },
   };
 
-  async function handle(request: Request, url: URL): Promise<Response> {
+  async function handle(request: Request, url: URL, address: string): Promise<Response> {
     try {
-      const principal = await authenticate(deps, request.headers.get('authorization'));
+      // Rate limits throw RateLimitedError: Twilio's 429 with code 20429 and Retry-After.
+      const principal = await deps.rateLimits.authenticate(deps, request.headers.get('authorization'), address);
       if (principal.kind === 'anonymous') throw new UnauthenticatedError('Authenticate');
       const tenant = tenantOf(deps, principal); // the operator token is not an account: 403 (20403)
       const match = router.match(request.method, url.pathname);
