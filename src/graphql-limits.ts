@@ -15,9 +15,14 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import type { LimitsConfig } from './config.ts';
 
-/** armor says "Syntax Error: Query depth limit of 15 exceeded, found 16." — keep the sentence, drop the misleading prefix. */
+/**
+ * armor says "Syntax Error: Query depth limit of 15 exceeded, found 16." — keep the sentence, drop
+ * the misleading prefix. `spec: false`: 400 even for `application/json` clients, where Yoga keeps
+ * ordinary validation errors at 200 (GraphQL over HTTP): a refused document was never executed,
+ * and proxies and monitoring should see that.
+ */
 const limitError = (code: string, err: GraphQLError) =>
-  createGraphQLError(err.message.replace(/^Syntax Error:\s*/, ''), { extensions: { code, http: { status: 400 } } });
+  createGraphQLError(err.message.replace(/^Syntax Error:\s*/, ''), { extensions: { code, http: { status: 400, spec: false } } });
 
 /**
  * Validation-rule limits report through the validation context, so they arrive with any other
@@ -28,20 +33,34 @@ const report = (code: string) => ({
   onReject: [(ctx: ValidationContext | null, err: GraphQLError) => ctx?.reportError(limitError(code, err))],
 });
 
+const LIMIT_CODES = new Set(['TOO_MANY_TOKENS', 'QUERY_TOO_DEEP', 'TOO_MANY_ALIASES', 'TOO_MANY_DIRECTIVES', 'QUERY_TOO_COSTLY']);
+
+/**
+ * Yoga marks every parse and validation error `http.spec = true` (kept at 200 for application/json)
+ * after the plugins have run; a limit's rejection keeps its 400.
+ */
+const keepLimitStatus: Plugin = {
+  onResultProcess({ result }) {
+    if (Array.isArray(result) || !('errors' in result) || !result.errors) return;
+    for (const e of result.errors) {
+      const http = e.extensions?.http as { spec?: boolean } | undefined;
+      if (http && LIMIT_CODES.has(e.extensions?.code as string)) http.spec = false;
+    }
+  },
+};
+
 export function graphqlLimitPlugins(limits: LimitsConfig): Plugin[] {
-  const plugins: Plugin[] = [];
+  const plugins: Plugin[] = [keepLimitStatus];
   if (limits.maxTokens > 0) {
     // Counted while lexing, so a huge document is abandoned at the first token over the limit.
-    plugins.push(
-      maxTokensPlugin({
-        n: limits.maxTokens,
-        onReject: [
-          (_ctx: unknown, err: GraphQLError) => {
-            throw limitError('TOO_MANY_TOKENS', err);
-          },
-        ],
-      }) as Plugin,
-    );
+    plugins.push(maxTokensPlugin({
+      n: limits.maxTokens,
+      onReject: [
+        (_ctx: unknown, err: GraphQLError) => {
+          throw limitError('TOO_MANY_TOKENS', err);
+        },
+      ],
+    }) as Plugin);
   }
   // Introspection (GraphiQL's schema query) is exempt from depth and cost: it is deep by design.
   if (limits.maxDepth > 0) plugins.push(maxDepthPlugin({ n: limits.maxDepth, ignoreIntrospection: true, ...report('QUERY_TOO_DEEP') }) as Plugin);

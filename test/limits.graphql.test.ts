@@ -1,0 +1,236 @@
+import { request as httpRequest } from 'node:http';
+import { getIntrospectionQuery } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen, type HttpServer } from '../src/http.ts';
+import { loadConfig } from '../src/config.ts';
+import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
+import { wsClient } from './support/live.ts';
+
+// Every GraphQL abuse limit over real HTTP (and graphql-ws), tightened so small documents trip them.
+let t: TestApp;
+let http: HttpServer;
+let a: Tenant;
+const LIMITS = {
+  VERITY_GRAPHQL_MAX_DEPTH: '5',
+  VERITY_GRAPHQL_MAX_ALIASES: '3',
+  VERITY_GRAPHQL_MAX_DIRECTIVES: '3',
+  VERITY_GRAPHQL_MAX_TOKENS: '200',
+  VERITY_GRAPHQL_MAX_COST: '300',
+  VERITY_BODY_LIMIT_BYTES: '8192',
+};
+
+beforeAll(async () => {
+  t = await startTestApp(LIMITS);
+  http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10 });
+  a = await t.newAccount('A');
+});
+afterAll(async () => {
+  await http?.close();
+  await t?.close();
+});
+
+interface Answer {
+  status: number;
+  text: string;
+  body: { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+}
+
+async function post(query: string, variables: Record<string, unknown> = {}, authorization = a.auth): Promise<Answer> {
+  const res = await fetch(`http://127.0.0.1:${http.port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization },
+    body: JSON.stringify({ query, variables }),
+  });
+  const text = await res.text();
+  return { status: res.status, text, body: JSON.parse(text) as Answer['body'] };
+}
+
+function expectRejected(r: Answer, code: string, limit: RegExp) {
+  expect(r.status).toBe(400);
+  expect(r.body.data ?? undefined).toBeUndefined();
+  expect(r.body.errors).toHaveLength(1);
+  expect(r.body.errors![0]!.extensions).toEqual({ code });
+  expect(r.body.errors![0]!.message).toMatch(limit);
+}
+
+describe('GraphQL abuse limits (HTTP)', () => {
+  it('depth over VERITY_GRAPHQL_MAX_DEPTH → 400 QUERY_TOO_DEEP, nothing executed', async () => {
+    const r = await post('{ services(first: 1) { edges { node { entities(first: 1) { edges { node { sid } } } } } } }');
+    expectRejected(r, 'QUERY_TOO_DEEP', /depth limit of 5 exceeded, found 7/);
+  });
+
+  it('aliases over the limit → 400 TOO_MANY_ALIASES', async () => {
+    const r = await post('{ a: viewer { sid } b: viewer { sid } c: viewer { sid } d: viewer { sid } }');
+    expectRejected(r, 'TOO_MANY_ALIASES', /Aliases limit of 3 exceeded, found 4/);
+  });
+
+  it('directives over the limit → 400 TOO_MANY_DIRECTIVES', async () => {
+    const r = await post('{ viewer { sid @include(if: true) friendlyName @include(if: true) dateCreated @skip(if: false) __typename @skip(if: false) } }');
+    expectRejected(r, 'TOO_MANY_DIRECTIVES', /Directives limit of 3 exceeded, found 4/);
+  });
+
+  it('tokens over the limit → 400 TOO_MANY_TOKENS, and the answer does not echo the document', async () => {
+    const query = `{ viewer { ${'sid '.repeat(400)} } }`;
+    const r = await post(query);
+    expectRejected(r, 'TOO_MANY_TOKENS', /Token limit of 200 exceeded/);
+    expect(r.text.length).toBeLessThan(300);
+  });
+
+  it('cost over the limit (a large page of objects) → 400 QUERY_TOO_COSTLY', async () => {
+    const r = await post('{ services(first: 100) { edges { node { sid friendlyName } } } }');
+    expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 300 exceeded/);
+  });
+
+  it('documents inside the limits run; GraphiQL\'s full introspection query passes even these tight limits', async () => {
+    expect(await post('{ services(first: 10) { edges { node { sid friendlyName } } } viewer { sid } }')).toMatchObject({ status: 200, body: { data: { viewer: { sid: a.sid } } } });
+    const intro = await post(
+      getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true, oneOf: true }),
+      {},
+      '',
+    );
+    expect(intro.status).toBe(200);
+    expect(intro.body.errors).toBeUndefined();
+    expect(JSON.stringify(intro.body.data)).toContain('"challengeUpdated"');
+  });
+
+  it('an error quoting a huge input is cut short', async () => {
+    // graphql-js quotes a bad variable value in full: 6 KB of it must not come back whole.
+    const r = await post('query ($n: Int) { services(first: $n) { totalCount } }', { n: 'x'.repeat(6000) });
+    expect(r.body.errors?.[0]?.message).toMatch(/^.{0,80}"x{100,}…$/);
+    expect(r.text.length).toBeLessThan(700);
+  });
+});
+
+describe('field suggestions', () => {
+  it('are given outside production ("Did you mean")', async () => {
+    const r = await post('{ viewer { sidd } }');
+    expect(r.body.errors?.[0]?.message).toBe('Cannot query field "sidd" on type "Account". Did you mean "sid"?');
+  });
+
+  it('are hidden with VERITY_GRAPHQL_FIELD_SUGGESTIONS=false (the default when NODE_ENV=production)', async () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).limits.fieldSuggestions).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', VERITY_GRAPHQL_FIELD_SUGGESTIONS: 'true' }).limits.fieldSuggestions).toBe(true);
+    expect(loadConfig({}).limits.fieldSuggestions).toBe(true);
+    const prod = await startTestApp({ NODE_ENV: 'production' });
+    try {
+      const b = await prod.newAccount('B');
+      const res = await prod.app.fetch('http://verity.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: b.auth },
+        body: JSON.stringify({ query: '{ viewer { sidd } }' }),
+      });
+      const body = (await res.json()) as Answer['body'];
+      expect(body.errors?.[0]?.message).toBe('Cannot query field "sidd" on type "Account".');
+    } finally {
+      await prod.close();
+    }
+  });
+});
+
+describe('limits on graphql-ws subscriptions', () => {
+  async function subscribeError(query: string): Promise<unknown> {
+    const client = wsClient(http.port, { authorization: a.auth });
+    try {
+      const it = client.iterate({ query })[Symbol.asyncIterator]();
+      return await it.next().then(
+        (v) => ({ unexpected: v }),
+        (err: unknown) => err,
+      );
+    } finally {
+      await client.dispose();
+    }
+  }
+
+  it('a too-deep subscription is refused with QUERY_TOO_DEEP (as its own error, not a closed socket)', async () => {
+    const err = await subscribeError(
+      'subscription { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: 1) { edges { node { sid } } } } } } }',
+    );
+    expect(err).toEqual([expect.objectContaining({ message: expect.stringMatching(/depth limit of 5/), extensions: { code: 'QUERY_TOO_DEEP' } })]);
+  });
+
+  it('a subscription over the token limit is refused with TOO_MANY_TOKENS', async () => {
+    const err = await subscribeError(`subscription { challengeUpdated(identity: "user-0001") { ${'sid '.repeat(300)} } }`);
+    expect(err).toEqual([expect.objectContaining({ extensions: { code: 'TOO_MANY_TOKENS' } })]);
+  });
+});
+
+describe('request body cap without Content-Length', () => {
+  /** POSTs `parts` as a chunked body (no Content-Length) over a real socket. */
+  function chunked(parts: string[]): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port: http.port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', authorization: a.auth } },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      for (const p of parts) req.write(p);
+      req.end();
+    });
+  }
+
+  it('a chunked body over VERITY_BODY_LIMIT_BYTES → 413 PAYLOAD_TOO_LARGE', async () => {
+    const json = JSON.stringify({ query: '{ viewer { sid } }', variables: { pad: 'x'.repeat(12_000) } });
+    const r = await chunked([json.slice(0, 4000), json.slice(4000, 9000), json.slice(9000)]);
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body)).toEqual({ errors: [{ message: 'Request body over 8192 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+  });
+
+  it('a chunked body under the cap is served', async () => {
+    const json = JSON.stringify({ query: '{ viewer { sid } }' });
+    const r = await chunked([json.slice(0, 5), json.slice(5)]);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ data: { viewer: { sid: a.sid } } });
+  });
+});
+
+describe('request deadline', () => {
+  it('execution over VERITY_REQUEST_TIMEOUT_MS → 503 REQUEST_TIMEOUT at the deadline; later mutations of the document never run', async () => {
+    const slow = await startTestApp({ VERITY_REQUEST_TIMEOUT_MS: '700' });
+    try {
+      const b = await slow.newAccount('B');
+      const send = (query: string) =>
+        slow.app.fetch('http://verity.test/graphql', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: b.auth },
+          body: JSON.stringify({ query }),
+        });
+      expect((await send('{ viewer { sid } }')).status).toBe(200); // authentication is now cached: no SQL before execution
+      // A real stall: another transaction holds the Service table, so the first createService waits on it.
+      let release!: () => void;
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((r) => (locked = r));
+      const holder = slow.db.prisma.$transaction(
+        async (tx) => {
+          await tx.$executeRawUnsafe('LOCK TABLE "Service" IN ACCESS EXCLUSIVE MODE');
+          locked();
+          await new Promise<void>((r) => (release = r));
+        },
+        { timeout: 60_000, maxWait: 60_000 },
+      );
+      await lockTaken;
+      const started = Date.now();
+      const res = await send('mutation { one: createService(input: { friendlyName: "one" }) { sid } two: createService(input: { friendlyName: "two" }) { sid } }');
+      const waited = Date.now() - started;
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({
+        errors: [{ message: 'The request did not finish within the 700 ms limit', extensions: { code: 'REQUEST_TIMEOUT' } }],
+      });
+      expect(waited).toBeGreaterThanOrEqual(650);
+      expect(waited).toBeLessThan(5_000);
+      release();
+      await holder;
+      // "one" was already running: its single INSERT completes once the lock is gone. "two" must never start.
+      const names = async () => (await slow.db.prisma.service.findMany({ where: { friendlyName: { in: ['one', 'two'] } } })).map((s) => s.friendlyName);
+      const deadline = Date.now() + 10_000;
+      while (!(await names()).includes('one') && Date.now() < deadline) await send('{ viewer { sid } }');
+      expect((await send('{ services(first: 5) { totalCount } }')).status).toBe(200); // a full request after it
+      expect(await names()).toEqual(['one']);
+    } finally {
+      await slow.close();
+    }
+  });
+});
