@@ -122,7 +122,8 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
     await audit(t, challengeAudit('challenge.approved', approved));
     return approved;
   }
-  // A valid code that did not approve was already used (RFC 6238 §5.2), or lost a race to one that did.
+  // A replayed code is wrong (verifyCode refuses steps ≤ lastUsedTimeStep, RFC 6238 §5.2); a valid
+  // one that did not approve lost a race to a concurrent request with the same step.
   await audit(t, challengeAudit('challenge.failed', challenge, { reason: result.valid ? 'code_already_used' : 'wrong_code' }));
   return getChallenge(t, challenge.sid);
 }

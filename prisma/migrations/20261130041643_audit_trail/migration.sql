@@ -40,11 +40,10 @@ CREATE UNIQUE INDEX "AuditEvent_accountSid_seq_key" ON "AuditEvent"("accountSid"
 -- Append-only, enforced by the database too: the application never updates, deletes or truncates
 -- audit rows, so a bug (or an injected statement running as the application) cannot either.
 -- An owner/superuser can still disable these triggers: the hash chain is what reveals that.
-CREATE FUNCTION "audit_event_append_only"() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'AuditEvent is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$$;
+-- The body's one semicolon is written \073 (octal, in an E'' string): PrismaPg's executeScript
+-- splits a migration at every semicolon, even inside quotes or comments.
+CREATE FUNCTION "audit_event_append_only"() RETURNS trigger LANGUAGE plpgsql AS
+  E'BEGIN RAISE EXCEPTION ''AuditEvent is append-only (% refused)'', TG_OP USING ERRCODE = ''insufficient_privilege''\073 END';
 
 CREATE TRIGGER "AuditEvent_append_only" BEFORE UPDATE OR DELETE ON "AuditEvent"
   FOR EACH ROW EXECUTE FUNCTION "audit_event_append_only"();
