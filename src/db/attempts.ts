@@ -71,6 +71,7 @@ export interface ExpiredRow {
   sid: string;
   accountSid: string;
   serviceSid: string;
+  entitySid: string;
   identity: string;
   factorSid: string;
 }
@@ -88,5 +89,5 @@ export async function expireOverdueBatch(prisma: PrismaClient, now: Date, limit:
       ORDER BY "expirationDate" LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ) AND "status" = 'pending'
-    RETURNING "sid", "accountSid", "serviceSid", "identity", "factorSid"`;
+    RETURNING "sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid"`;
 }

@@ -10,6 +10,8 @@ export const SID_PREFIX = {
   webhook: 'YW',
   /** Verity's own (Twilio has no delivery resource). */
   webhookDelivery: 'YD',
+  /** Verity's own: one audit trail event. */
+  auditEvent: 'AE',
 } as const;
 
 export type SidKind = keyof typeof SID_PREFIX;

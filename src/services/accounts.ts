@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Deps, Principal } from './context.ts';
 import { requireOperator, tenantOf } from './context.ts';
 import { recaptureAuthToken } from './webhooks.ts';
+import { recordAudit } from './audit.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -29,14 +30,15 @@ export interface CreatedAccount {
 export async function createAccount(deps: Deps, principal: Principal, input: { friendlyName: string }): Promise<CreatedAccount> {
   requireOperator(principal);
   const { friendlyName } = parseInput(createAccountInput, input);
-  return insertAccount(deps, friendlyName);
+  return insertAccount(deps, friendlyName, 'operator');
 }
 
-async function insertAccount(deps: Deps, friendlyName: string): Promise<CreatedAccount> {
+async function insertAccount(deps: Deps, friendlyName: string, actor: 'operator' | 'system'): Promise<CreatedAccount> {
   const authToken = newAuthToken();
   const account = await deps.prisma.account.create({
     data: { sid: newSid('account'), friendlyName, authTokenHash: hashToken(authToken) },
   });
+  await recordAudit(deps, { type: 'account.created', accountSid: account.sid, actor, details: { friendlyName } });
   return { account, authToken };
 }
 
@@ -46,7 +48,7 @@ async function insertAccount(deps: Deps, friendlyName: string): Promise<CreatedA
  */
 export async function ensureFirstAccount(deps: Deps): Promise<CreatedAccount | null> {
   if ((await deps.prisma.account.count()) > 0) return null;
-  return insertAccount(deps, 'First account');
+  return insertAccount(deps, 'First account', 'system');
 }
 
 export async function getAccount(deps: Deps, accountSid: string): Promise<Account> {
@@ -191,6 +193,10 @@ export async function rotateAuthToken(
   });
   if (updated.count === 0) throw new ConflictError('The token was rotated concurrently: retry with the newest token');
   forgetCachedCredentials(deps, account.sid);
+  await recordAudit(deps, {
+    type: 'account.token_rotated', accountSid: account.sid, actor: principal.kind === 'operator' ? 'operator' : 'account',
+    details: { graceSeconds: grace, previousTokenValidUntil: previousTokenValidUntil?.toISOString() ?? null },
+  });
   await recaptureAuthToken(deps, account.sid, authToken);
   return { account: await getAccount(deps, account.sid), authToken, previousTokenValidUntil };
 }

@@ -12,6 +12,7 @@ import type { VerityEvent } from '../events/index.ts';
 import type { Deps, Tenant } from './context.ts';
 import { configOf, factorSeed, getFactor } from './factors.ts';
 import { emit } from './events.ts';
+import { audit, recordAudit, recordAuditBatch, type AuditInput } from './audit.ts';
 
 export const EXPIRE_JOB = 'expire-challenge';
 export const RECONCILE_JOB = 'reconcile-expiry';
@@ -49,6 +50,13 @@ export type CreateChallengeInput = Omit<z.input<typeof createInput>, 'metadata'>
 
 const challengeEvent = (type: 'challenge.created' | 'challenge.approved' | 'challenge.expired', c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>): VerityEvent => ({
   type, accountSid: c.accountSid, serviceSid: c.serviceSid, identity: c.identity, factorSid: c.factorSid, challengeSid: c.sid,
+});
+
+type ChallengeRef = Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'entitySid' | 'identity' | 'factorSid'>;
+
+/** An audit event about a challenge: its subjects, and the identity (never the code) in details. */
+const challengeAudit = (type: 'challenge.approved' | 'challenge.failed' | 'challenge.throttled' | 'challenge.expired', c: ChallengeRef, details: Record<string, unknown> = {}) => ({
+  type, serviceSid: c.serviceSid, entitySid: c.entitySid, factorSid: c.factorSid, challengeSid: c.sid, details: { identity: c.identity, ...details },
 });
 
 /** A challenge as every reader sees it: overdue pending reads EXPIRED whether or not a job ran. */
@@ -100,8 +108,10 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
     transition(fresh, 'fail', now); // throws the precise error: expired, responded, or attempts exhausted
     const f = await getFactor(t, factor.sid);
     const until = f.throttledUntil && f.throttledUntil > now ? f.throttledUntil : new Date(now.getTime() + 1000);
+    const retryAfter = retryAfterSeconds(until, now);
+    await audit(t, challengeAudit('challenge.throttled', challenge, { retryAfter }));
     // Per-factor guessing throttle (exponential backoff, no permanent lock): Twilio 60308 semantics.
-    throw new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfterSeconds(until, now));
+    throw new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfter);
   }
   const seed = factorSeed(t, factor);
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
@@ -109,8 +119,12 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
   if (result.valid && (await approveWithStep(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now }))) {
     const approved = await getChallenge(t, challenge.sid);
     await emit(t.deps, challengeEvent('challenge.approved', approved));
+    await audit(t, challengeAudit('challenge.approved', approved));
     return approved;
   }
+  // A replayed code is wrong (verifyCode refuses steps ≤ lastUsedTimeStep, RFC 6238 §5.2); a valid
+  // one that did not approve lost a race to a concurrent request with the same step.
+  await audit(t, challengeAudit('challenge.failed', challenge, { reason: result.valid ? 'code_already_used' : 'wrong_code' }));
   return getChallenge(t, challenge.sid);
 }
 
@@ -193,15 +207,20 @@ async function scheduleExpiry(deps: Deps, c: Challenge) {
   }
 }
 
-async function markExpired(deps: Deps, c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>, now: Date) {
-  if (await expireOne(deps.prisma, c.sid, now)) await emit(deps, challengeEvent('challenge.expired', c));
+async function markExpired(deps: Deps, c: ChallengeRef, now: Date) {
+  if (await expireOne(deps.prisma, c.sid, now)) {
+    await emit(deps, challengeEvent('challenge.expired', c));
+    await recordAudit(deps, expiredAudit(c));
+  }
 }
+
+const expiredAudit = (c: ChallengeRef): AuditInput => ({ ...challengeAudit('challenge.expired', c), accountSid: c.accountSid, actor: 'system' });
 
 /** The delayed job's handler: conditional (only PENDING → EXPIRED), so early, late or repeated runs are safe. */
 export async function expireChallengeJob(deps: Deps, challengeSid: string): Promise<void> {
   const c = await deps.prisma.challenge.findUnique({
     where: { sid: challengeSid },
-    select: { sid: true, accountSid: true, serviceSid: true, identity: true, factorSid: true, status: true, expirationDate: true },
+    select: { sid: true, accountSid: true, serviceSid: true, entitySid: true, identity: true, factorSid: true, status: true, expirationDate: true },
   });
   if (!c || c.status !== 'pending') return;
   const now = deps.now();
@@ -222,6 +241,7 @@ export async function reconcileExpiry(deps: Deps, batchSize = 1000): Promise<num
   let total = 0;
   for (;;) {
     const rows = await expireOverdueBatch(deps.prisma, deps.now(), batchSize);
+    await recordAuditBatch(deps, rows.map(expiredAudit)); // one transaction per batch, not one per row
     for (const r of rows) await emit(deps, challengeEvent('challenge.expired', r));
     total += rows.length;
     if (rows.length < batchSize) return total;

@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/client.ts';
 import { ForbiddenError, UnauthenticatedError } from '../domain/errors.ts';
 import type { Keyring } from '../domain/seed-crypto.ts';
+import type { AuditActor } from '../domain/audit.ts';
 import type { Logger } from '../logger.ts';
 import type { EventBus } from '../events/index.ts';
 import type { JobEngine } from '../jobs/index.ts';
@@ -43,6 +44,8 @@ export type Principal =
 export interface Tenant {
   deps: Deps;
   accountSid: string;
+  /** Who acts, for the audit trail; unset = the account's own credentials. An access token sets `access_token:<identity>`. */
+  actor?: AuditActor;
 }
 
 export function tenantOf(deps: Deps, principal: Principal): Tenant {

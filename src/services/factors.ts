@@ -19,10 +19,13 @@ import type { FactorEvent } from '../events/index.ts';
 import { getService } from './services.ts';
 import { ensureEntity } from './entities.ts';
 import { emit } from './events.ts';
+import { audit } from './audit.ts';
 
 const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): FactorEvent => ({
   type, accountSid: f.accountSid, serviceSid: f.serviceSid, identity: f.identity, factorSid: f.sid,
 });
+
+const auditSubject = (f: Factor) => ({ serviceSid: f.serviceSid, entitySid: f.entitySid, factorSid: f.sid });
 
 /** A factor without its secret columns: safe to put in an event (a deleted factor's last state). */
 export function publicFactor(f: Factor): Record<string, unknown> {
@@ -137,6 +140,10 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
   });
 
   await emit(t.deps, factorEvent('factor.created', factor));
+  await audit(t, {
+    type: 'factor.created', ...auditSubject(factor),
+    details: { identity: factor.identity, imported: data.secret != null, ...cfg },
+  });
   const secret = encodeBase32(seed);
   seed.fill(0);
   // Twilio: issuer = Service.totp.issuer, else the service's friendly name; account name = factor friendlyName.
@@ -220,7 +227,12 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
       where: { sid: factor.sid, status: 'unverified', OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }] },
       data: { status: 'verified', lastUsedTimeStep: step, failureStreak: 0, throttledUntil: null },
     });
-    if (won.count === 1) await emit(t.deps, factorEvent('factor.verified', factor));
+    if (won.count === 1) {
+      await emit(t.deps, factorEvent('factor.verified', factor));
+      await audit(t, { type: 'factor.verified', ...auditSubject(factor), details: { identity: factor.identity } });
+    }
+  } else {
+    await audit(t, { type: 'factor.verification_failed', ...auditSubject(factor), details: { identity: factor.identity, reason: 'wrong_code' } });
   }
   return getFactor(t, factor.sid);
 }
@@ -263,6 +275,7 @@ export async function deleteFactor(t: Tenant, sid: string): Promise<{ deletedSid
   const deleted = await t.deps.prisma.factor.deleteMany({ where: { sid: factor.sid, accountSid: t.accountSid } });
   if (deleted.count === 0) throw new NotFoundError('Factor', sid);
   await emit(t.deps, { ...factorEvent('factor.deleted', factor), snapshot: publicFactor(factor) });
+  await audit(t, { type: 'factor.deleted', ...auditSubject(factor), details: { identity: factor.identity } });
   return { deletedSid: factor.sid };
 }
 

@@ -1,0 +1,34 @@
+// `npm run audit:verify`: recomputes every account's audit hash chain (README "Audit trail") from
+// the database the app uses (DATABASE_URL, or the embedded $VERITY_DATA_DIR — stop the embedded
+// server first: PGlite is single-process). Reads in batches (VERITY_AUDIT_BATCH, default 1000), so
+// memory stays constant. Exit 0 and "OK: N events in M chains", or exit 1 and the first row that
+// does not verify. Read-only: it never migrates or writes.
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/client.ts';
+import { verifyAuditTrail } from '../src/services/audit.ts';
+
+try {
+  const config = loadConfig();
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false });
+  try {
+    const result = await verifyAuditTrail(db.prisma, { batchSize: Number(process.env.VERITY_AUDIT_BATCH ?? 1000) });
+    if (result.ok) {
+      console.log(`OK: ${result.events} events in ${result.chains} chains`);
+    } else {
+      const f = result.failure;
+      console.log(
+        `TAMPERED: chain ${f.accountSid} seq ${f.seq ?? '-'} id ${f.sid ?? '-'} (${f.kind}): ${f.reason}\n` +
+          `(${result.events} events in ${result.chains} chains verified before it)`,
+      );
+      process.exitCode = 1;
+    }
+  } finally {
+    await db.close();
+  }
+} catch (e) {
+  if (e instanceof ConfigError) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  throw e;
+}

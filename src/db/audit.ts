@@ -1,0 +1,98 @@
+import { Prisma } from '../generated/prisma/client.ts';
+import type { PrismaClient } from './client.ts';
+import { AUDIT_FORMAT, GENESIS_HASH, auditContentHash, auditLinkHash, type AuditContent, type AuditRow } from '../domain/audit.ts';
+
+// Appends to the per-account hash chains (src/domain/audit.ts has the format). Two concurrent
+// appends to one chain must never link to the same predecessor: each append advances the chain
+// head row under its row lock and inserts the event in the same statement (or transaction).
+
+/** The link hash computed in SQL: the same text as auditLinkHash (ASCII only, so UTF8 = ASCII). */
+const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string) =>
+  Prisma.sql`encode(sha256(convert_to(${AUDIT_FORMAT + '|'} || (${seq})::text || '|' || ${prev} || '|' || ${contentHash}::text, 'UTF8')), 'hex')`;
+
+/**
+ * One event, one statement, one round trip: an upsert of the chain head (created at seq 1 from the
+ * genesis value, else locked and advanced: seq + 1, prevHash = old head, headHash = new link hash)
+ * feeds the INSERT. ON CONFLICT DO UPDATE locks the head row and applies to its latest committed
+ * version, so concurrent appends queue on that row and each gets the next seq — held for one
+ * statement only, which keeps the login path cheap.
+ */
+export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): Promise<{ seq: bigint; hash: string }> {
+  const ch = auditContentHash(c);
+  const rows = await prisma.$queryRaw<{ seq: bigint; hash: string }[]>`
+    WITH head AS (
+      INSERT INTO "AuditChain" AS h ("accountSid", "seq", "prevHash", "headHash", "dateUpdated")
+      VALUES (${c.accountSid}, 1, ${GENESIS_HASH}, ${linkSql(Prisma.sql`1`, Prisma.sql`${GENESIS_HASH}::text`, ch)}, ${c.dateCreated}::timestamp(3))
+      ON CONFLICT ("accountSid") DO UPDATE SET
+        "seq" = h."seq" + 1,
+        "prevHash" = h."headHash",
+        "headHash" = ${linkSql(Prisma.sql`h."seq" + 1`, Prisma.sql`h."headHash"`, ch)},
+        "dateUpdated" = ${c.dateCreated}::timestamp(3)
+      RETURNING "seq", "prevHash", "headHash"
+    )
+    INSERT INTO "AuditEvent" ("sid", "accountSid", "seq", "type", "serviceSid", "entitySid", "factorSid", "challengeSid",
+                              "actor", "details", "dateCreated", "prevHash", "hash")
+    SELECT ${c.sid}, ${c.accountSid}, head."seq", ${c.type}, ${c.serviceSid}, ${c.entitySid}, ${c.factorSid}, ${c.challengeSid},
+           ${c.actor}, ${c.details}, ${c.dateCreated}::timestamp(3), head."prevHash", head."headHash"
+    FROM head
+    RETURNING "seq", "hash"`;
+  return rows[0]!;
+}
+
+/**
+ * Many events (the expiry drain's batch), any number of chains, one short transaction of five
+ * statements whatever the batch size: make sure every head exists, lock the heads in accountSid
+ * order (two batches never deadlock; single appends hold one head for one statement), compute the
+ * links here (auditLinkHash is the SQL expression's twin), insert all rows, advance the heads.
+ */
+export async function appendAuditEvents(prisma: PrismaClient, events: AuditContent[]): Promise<void> {
+  if (events.length === 0) return;
+  const accounts = [...new Set(events.map((e) => e.accountSid))].sort();
+  const at = events[0]!.dateCreated;
+  await prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`
+      INSERT INTO "AuditChain" ("accountSid", "seq", "prevHash", "headHash", "dateUpdated")
+      VALUES ${Prisma.join(accounts.map((a) => Prisma.sql`(${a}, 0, ${GENESIS_HASH}, ${GENESIS_HASH}, ${at}::timestamp(3))`))}
+      ON CONFLICT ("accountSid") DO NOTHING`;
+    const heads = await tx.$queryRaw<{ accountSid: string; seq: bigint; headHash: string }[]>`
+      SELECT "accountSid", "seq", "headHash" FROM "AuditChain"
+      WHERE "accountSid" IN (${Prisma.join(accounts)}) ORDER BY "accountSid" FOR UPDATE`;
+    const state = new Map(heads.map((h) => [h.accountSid, { seq: h.seq, prev: h.headHash, head: h.headHash }]));
+    const rows: AuditRow[] = events.map((e) => {
+      const s = state.get(e.accountSid)!;
+      const seq = s.seq + 1n;
+      const hash = auditLinkHash(seq, s.head, auditContentHash(e));
+      const row = { ...e, seq, prevHash: s.head, hash };
+      state.set(e.accountSid, { seq, prev: s.head, head: hash });
+      return row;
+    });
+    await tx.auditEvent.createMany({ data: rows });
+    await tx.$executeRaw`
+      UPDATE "AuditChain" AS h SET "seq" = v.seq, "prevHash" = v.prev, "headHash" = v.head, "dateUpdated" = ${at}::timestamp(3)
+      FROM (VALUES ${Prisma.join(
+        [...state].map(([a, s]) => Prisma.sql`(${a}, ${s.seq}::bigint, ${s.prev}::text, ${s.head}::text)`),
+      )}) AS v(account, seq, prev, head)
+      WHERE h."accountSid" = v.account`;
+  });
+}
+
+// ------------------------------------------------------------------ reading for verification
+
+/** The next chain after `after` (accountSid order), from the heads and from the rows — a row whose head was deleted still counts. */
+export async function nextAuditChain(prisma: PrismaClient, after: string): Promise<string | null> {
+  const rows = await prisma.$queryRaw<{ accountSid: string | null }[]>`
+    SELECT LEAST(
+      (SELECT min("accountSid") FROM "AuditChain" WHERE "accountSid" > ${after}),
+      (SELECT min("accountSid") FROM "AuditEvent" WHERE "accountSid" > ${after})
+    ) AS "accountSid"`;
+  return rows[0]?.accountSid ?? null;
+}
+
+export async function auditChainHead(prisma: PrismaClient, accountSid: string) {
+  return prisma.auditChain.findUnique({ where: { accountSid }, select: { seq: true, headHash: true } });
+}
+
+/** One batch of a chain's rows in seq order, after `afterSeq` (keyset: constant memory). */
+export async function auditRowsAfter(prisma: PrismaClient, accountSid: string, afterSeq: bigint, limit: number): Promise<AuditRow[]> {
+  return prisma.auditEvent.findMany({ where: { accountSid, seq: { gt: afterSeq } }, orderBy: { seq: 'asc' }, take: limit });
+}
