@@ -4,6 +4,8 @@ import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { App } from './server.ts';
+import type { Logger } from './logger.ts';
+import { wsObservability } from './observability/ws.ts';
 
 export interface HttpServer {
   server: Server;
@@ -16,14 +18,19 @@ export interface HttpServer {
  * One port for everything: HTTP (GraphQL, SSE subscriptions, REST, health) through Yoga, and
  * WebSocket subscriptions (graphql-ws protocol) on the same /graphql path.
  */
-export async function listen(app: App, opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number }): Promise<HttpServer> {
+export async function listen(app: App, opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger }): Promise<HttpServer> {
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: app.graphqlEndpoint });
+  // A connection id (echoed as X-Request-Id on the upgrade) and a log context per operation.
+  const obs = wsObservability(wss, opts.logger);
   const ws = useServer(
     {
-      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, params) => {
+      execute: (args) => obs.within(args, () => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args)) as never,
+      subscribe: (args) => obs.within(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args)) as never,
+      onConnect: (ctx) => obs.connected(ctx.extra.request),
+      onClose: (ctx, code) => obs.closed(ctx.extra.request, code),
+      onComplete: (ctx, id) => obs.completed(ctx.extra.request, id),
+      onSubscribe: (ctx, id, params) => obs.operation(ctx.extra.request, id, async () => {
         // A cap per connection: one socket cannot hold unbounded server-side iterators.
         // graphql-ws has already reserved this subscription's slot when onSubscribe runs.
         if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
@@ -48,8 +55,8 @@ export async function listen(app: App, opts: { port: number; host?: string; maxS
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
-        return errors.length ? errors : (args as ExecutionArgs);
-      },
+        return errors.length ? errors : obs.bind(args as ExecutionArgs);
+      }),
     },
     wss,
     opts.keepAliveMs ?? 12_000, // ws pings: dead peers are dropped and their subscriptions freed

@@ -8,6 +8,9 @@ import { tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
+import { observability } from './observability/http.ts';
+import { annotateLogContext } from './observability/log-context.ts';
+import { yogaLogger } from './observability/yoga-logger.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -78,9 +81,9 @@ export function createApp(deps: AppDeps): App {
     // GraphiQL from the package's own assets: self-hosted installations are often offline (API.md).
     renderGraphiQL,
     graphiql: { title: 'Verity GraphiQL' },
-    logging: deps.logger.child({ component: 'yoga' }),
+    logging: yogaLogger(deps.logger.child({ component: 'yoga' })), // expected client errors at debug, not error
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
-    plugins: [restRoutes(deps), httpRoutes(deps)],
+    plugins: [observability(deps), restRoutes(deps), httpRoutes(deps)],
     context: async (initial): Promise<GraphQLContext> => {
       // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
       // upgrade request's Authorization header.
@@ -91,6 +94,7 @@ export function createApp(deps: AppDeps): App {
         (typeof fromParams === 'string' ? fromParams : undefined) ??
         (typeof i.req?.headers.authorization === 'string' ? i.req.headers.authorization : undefined);
       const principal = await authenticate(deps, header);
+      if (principal.kind === 'account') annotateLogContext({ accountSid: principal.accountSid });
       return { deps, principal, tenant: () => tenantOf(deps, principal) };
     },
   });

@@ -73,6 +73,7 @@ export interface ExpiredRow {
   serviceSid: string;
   identity: string;
   factorSid: string;
+  expirationDate: Date;
 }
 
 /**
@@ -88,5 +89,5 @@ export async function expireOverdueBatch(prisma: PrismaClient, now: Date, limit:
       ORDER BY "expirationDate" LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ) AND "status" = 'pending'
-    RETURNING "sid", "accountSid", "serviceSid", "identity", "factorSid"`;
+    RETURNING "sid", "accountSid", "serviceSid", "identity", "factorSid", "expirationDate"`;
 }

@@ -12,6 +12,7 @@ import type { VerityEvent } from '../events/index.ts';
 import type { Deps, Tenant } from './context.ts';
 import { configOf, factorSeed, getFactor } from './factors.ts';
 import { emit } from './events.ts';
+import { countRefusal } from '../observability/metrics.ts';
 
 export const EXPIRE_JOB = 'expire-challenge';
 export const RECONCILE_JOB = 'reconcile-expiry';
@@ -97,9 +98,10 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
   const now = t.deps.now();
   if (!(await chargeChallengeAttempt(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, now }))) {
     const fresh = await getChallenge(t, challenge.sid);
-    transition(fresh, 'fail', now); // throws the precise error: expired, responded, or attempts exhausted
+    countRefusal(t.deps.metrics, 'challenge', () => transition(fresh, 'fail', now)); // throws the precise error: expired, responded, or attempts exhausted
     const f = await getFactor(t, factor.sid);
     const until = f.throttledUntil && f.throttledUntil > now ? f.throttledUntil : new Date(now.getTime() + 1000);
+    t.deps.metrics.verification('challenge', 'throttled');
     // Per-factor guessing throttle (exponential backoff, no permanent lock): Twilio 60308 semantics.
     throw new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfterSeconds(until, now));
   }
@@ -107,10 +109,12 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
   seed.fill(0);
   if (result.valid && (await approveWithStep(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now }))) {
+    t.deps.metrics.verification('challenge', 'approved');
     const approved = await getChallenge(t, challenge.sid);
     await emit(t.deps, challengeEvent('challenge.approved', approved));
     return approved;
   }
+  t.deps.metrics.verification('challenge', 'wrong_code'); // wrong, replayed (RFC 6238 §5.2) or beaten by a concurrent approval
   return getChallenge(t, challenge.sid);
 }
 
@@ -150,7 +154,7 @@ export async function verifyChallenge(t: Tenant, input: { challengeSid: string; 
   const challenge = await getChallenge(t, data.challengeSid);
   const now = t.deps.now();
   if (challenge.status === 'expired') await markExpired(t.deps, challenge, now); // persist what readers already see
-  transition(challenge, 'fail', now); // guards: expired 60323, responded 60322, cap 60308
+  countRefusal(t.deps.metrics, 'challenge', () => transition(challenge, 'fail', now)); // guards: expired 60323, responded 60322, cap 60308
   if (data.metadata) {
     await t.deps.prisma.challenge.update({ where: { sid: challenge.sid }, data: { metadata: data.metadata } });
   }
@@ -193,8 +197,10 @@ async function scheduleExpiry(deps: Deps, c: Challenge) {
   }
 }
 
-async function markExpired(deps: Deps, c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>, now: Date) {
-  if (await expireOne(deps.prisma, c.sid, now)) await emit(deps, challengeEvent('challenge.expired', c));
+async function markExpired(deps: Deps, c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>, now: Date): Promise<boolean> {
+  if (!(await expireOne(deps.prisma, c.sid, now))) return false;
+  await emit(deps, challengeEvent('challenge.expired', c));
+  return true;
 }
 
 /** The delayed job's handler: conditional (only PENDING → EXPIRED), so early, late or repeated runs are safe. */
@@ -214,14 +220,16 @@ export async function expireChallengeJob(deps: Deps, challengeSid: string): Prom
       .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
     return;
   }
-  await markExpired(deps, c, now);
+  if (await markExpired(deps, c, now)) deps.metrics.expired(c.expirationDate, now);
 }
 
 /** The repeating job: expires every overdue pending challenge in batches, whatever happened to the delayed jobs. */
 export async function reconcileExpiry(deps: Deps, batchSize = 1000): Promise<number> {
   let total = 0;
   for (;;) {
-    const rows = await expireOverdueBatch(deps.prisma, deps.now(), batchSize);
+    const now = deps.now();
+    const rows = await expireOverdueBatch(deps.prisma, now, batchSize);
+    for (const r of rows) deps.metrics.expired(r.expirationDate, now);
     for (const r of rows) await emit(deps, challengeEvent('challenge.expired', r));
     total += rows.length;
     if (rows.length < batchSize) return total;

@@ -207,12 +207,14 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
   if (charged.count === 0) {
     const fresh = await getFactor(t, factor.sid);
     if (fresh.status === 'verified') return fresh;
+    t.deps.metrics.verification('factor', 'max_attempts');
     throw new TooManyAttemptsError(60310, 'Factor verification attempts reached: create a new factor');
   }
   const now = t.deps.now();
   const seed = factorSeed(t, factor);
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
   seed.fill(0);
+  let verified = false;
   if (result.valid) {
     const step = BigInt(result.timeStep);
     // RFC 6238 §5.2: consume the step in the same conditional write that verifies.
@@ -220,8 +222,10 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
       where: { sid: factor.sid, status: 'unverified', OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }] },
       data: { status: 'verified', lastUsedTimeStep: step, failureStreak: 0, throttledUntil: null },
     });
-    if (won.count === 1) await emit(t.deps, factorEvent('factor.verified', factor));
+    verified = won.count === 1;
+    if (verified) await emit(t.deps, factorEvent('factor.verified', factor));
   }
+  t.deps.metrics.verification('factor', verified ? 'approved' : 'wrong_code');
   return getFactor(t, factor.sid);
 }
 
