@@ -4,6 +4,8 @@ import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { toClientError, type App } from './server.ts';
+import type { Logger } from './logger.ts';
+import { wsObservability } from './observability/ws.ts';
 
 const silent = { error: () => {} } as unknown as Parameters<typeof toClientError>[1];
 
@@ -20,15 +22,20 @@ export interface HttpServer {
  */
 export async function listen(
   app: App,
-  opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Parameters<typeof toClientError>[1] },
+  opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger },
 ): Promise<HttpServer> {
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: app.graphqlEndpoint });
+  // A connection id (echoed as X-Request-Id on the upgrade) and a log context per operation.
+  const obs = wsObservability(wss, opts.logger);
   const ws = useServer(
     {
-      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, params) => {
+      execute: (args) => obs.within(args, () => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args)) as never,
+      subscribe: (args) => obs.within(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args)) as never,
+      onConnect: (ctx) => obs.connected(ctx.extra.request),
+      onClose: (ctx, code) => obs.closed(ctx.extra.request, code),
+      onComplete: (ctx, id) => obs.completed(ctx.extra.request, id),
+      onSubscribe: (ctx, id, params) => obs.operation(ctx.extra.request, id, async () => {
         // A cap per connection: one socket cannot hold unbounded server-side iterators.
         // graphql-ws has already reserved this subscription's slot when onSubscribe runs.
         if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
@@ -60,8 +67,8 @@ export async function listen(
           return [wsError(err)];
         }
         const errors = validate(args.schema, args.document);
-        return errors.length ? errors.map(wsError) : (args as ExecutionArgs);
-      },
+        return errors.length ? errors.map(wsError) : obs.bind(args as ExecutionArgs);
+      }),
     },
     wss,
     opts.keepAliveMs ?? 12_000, // ws pings: dead peers are dropped and their subscriptions freed

@@ -5,6 +5,7 @@ import { createLocalEventBus, createRedisEventBus, type EventBus } from './event
 import { createJobEngine, type JobEngine } from './jobs/index.ts';
 import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './observability/metrics.ts';
 import type { AppDeps } from './server.ts';
 import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
 import { createRateLimits } from './rate-limits.ts';
@@ -54,6 +55,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     events,
     jobs,
     rateLimits,
+    metrics: createMetrics({ jobs, events, logger }),
     ready: async () => {
       await db.ping();
       await events.ping();

@@ -9,6 +9,9 @@ import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
 import { chunkedBodyLimit, graphqlLimitPlugins } from './graphql-limits.ts';
 import { clientAddress, type RateLimits } from './rate-limits.ts';
+import { observability } from './observability/http.ts';
+import { annotateLogContext } from './observability/log-context.ts';
+import { yogaLogger } from './observability/yoga-logger.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -90,9 +93,15 @@ export function createApp(deps: AppDeps): App {
     // GraphiQL from the package's own assets: self-hosted installations are often offline (API.md).
     renderGraphiQL,
     graphiql: { title: 'Verity GraphiQL' },
-    logging: deps.logger.child({ component: 'yoga' }),
+    logging: yogaLogger(deps.logger.child({ component: 'yoga' })), // expected client errors at debug, not error
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
-    plugins: [restRoutes(deps), httpRoutes(deps), chunkedBodyLimit(deps.config.bodyLimitBytes), ...graphqlLimitPlugins(deps.config.limits)],
+    plugins: [
+      observability(deps),
+      restRoutes(deps),
+      httpRoutes(deps),
+      chunkedBodyLimit(deps.config.bodyLimitBytes),
+      ...graphqlLimitPlugins(deps.config.limits),
+    ],
     context: async (initial): Promise<GraphQLContext> => {
       // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
       // upgrade request's Authorization header.
@@ -110,6 +119,7 @@ export function createApp(deps: AppDeps): App {
       const forwarded = i.request?.headers.get('x-forwarded-for') ?? (typeof i.req?.headers['x-forwarded-for'] === 'string' ? i.req.headers['x-forwarded-for'] : undefined);
       const address = clientAddress(i.req?.socket?.remoteAddress, forwarded, deps.config.limits.trustProxyHops);
       const principal = await deps.rateLimits.authenticate(deps, header, address);
+      if (principal.kind === 'account') annotateLogContext({ accountSid: principal.accountSid });
       return { deps, principal, tenant: () => tenantOf(deps, principal) };
     },
   });

@@ -74,6 +74,7 @@ export interface ExpiredRow {
   entitySid: string;
   identity: string;
   factorSid: string;
+  expirationDate: Date;
 }
 
 /**
@@ -89,5 +90,5 @@ export async function expireOverdueBatch(prisma: PrismaClient, now: Date, limit:
       ORDER BY "expirationDate" LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ) AND "status" = 'pending'
-    RETURNING "sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid"`;
+    RETURNING "sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate"`;
 }

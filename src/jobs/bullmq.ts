@@ -171,6 +171,11 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       return bounded('pendingCount', () => queue.getJobCountByTypes('waiting', 'delayed', 'prioritized'));
     },
 
+    async counts() {
+      const c = await bounded('counts', () => queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed'));
+      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 };
+    },
+
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(healer);

@@ -2,6 +2,7 @@ import type { Deps } from '../services/context.ts';
 import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenges.ts';
 import { DELIVER_WEBHOOK_JOB, deliverWebhookJob, reconcileWebhookDeliveries } from '../services/webhooks.ts';
 import type { JobEngine, JobHandler } from './types.ts';
+import { withJobLogContext } from '../observability/jobs.ts';
 
 /** The job handlers, the same for both back ends; each delegates to a service. */
 export function jobHandlers(deps: Deps): Record<string, JobHandler> {
@@ -21,6 +22,6 @@ export function jobHandlers(deps: Deps): Record<string, JobHandler> {
 
 /** Starts this process's workers and (re)registers the repeating reconciliation job. */
 export async function startWorkers(deps: Deps, jobs: JobEngine, opts: { reconcileEveryMs: number; concurrency?: number }) {
-  await jobs.startWorkers(jobHandlers(deps), { concurrency: opts.concurrency ?? 8 });
+  await jobs.startWorkers(withJobLogContext(deps.logger, jobHandlers(deps)), { concurrency: opts.concurrency ?? 8 });
   await jobs.repeat(RECONCILE_JOB, opts.reconcileEveryMs);
 }

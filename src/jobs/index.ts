@@ -2,7 +2,7 @@ import { createBullJobEngine } from './bullmq.ts';
 import { createLocalJobEngine } from './local.ts';
 import type { JobEngine, JobErrorListener } from './types.ts';
 
-export type { EnqueueOptions, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
+export type { EnqueueOptions, JobCounts, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
 export { createBullJobEngine, type BullJobEngineOptions } from './bullmq.ts';
 export { createLocalJobEngine, type LocalJobEngineOptions } from './local.ts';
 

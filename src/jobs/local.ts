@@ -166,6 +166,11 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
       return n;
     },
 
+    async counts() {
+      const waiting = ready.length;
+      return { waiting, active: active.size, delayed: Math.max(0, jobs.size - waiting - active.size), failed: 0 };
+    },
+
     async close(): Promise<void> {
       closed = true;
       for (const r of repeats.values()) clearInterval(r.timer);

@@ -24,6 +24,14 @@ export interface JobMeta {
   name: string;
 }
 
+/** Jobs by state. `failed`: kept after their last attempt (BullMQ's removeOnFail; always 0 locally). */
+export interface JobCounts {
+  waiting: number;
+  delayed: number;
+  active: number;
+  failed: number;
+}
+
 export type JobHandler = (data: JobData, meta: JobMeta) => Promise<void>;
 
 /** Called for failed attempts and connection errors; the engines never throw these at the caller. */
@@ -48,6 +56,8 @@ export interface JobEngine {
   startWorkers(handlers: Record<string, JobHandler>, opts?: { concurrency?: number }): Promise<void>;
   /** Jobs waiting or delayed (not running), counting one next run per repeating job (for metrics/tests). */
   pendingCount(): Promise<number>;
+  /** Jobs by state right now (the /metrics queue depth, read on scrape). */
+  counts(): Promise<JobCounts>;
   /** Graceful: stop taking new jobs, wait for running handlers to finish, close connections. */
   close(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { Router } from './router.ts';
 import { challenges, entities, factors, services, webhooks, type Handler } from './resources.ts';
 import { Urls } from './serialize.ts';
 import { toTwilioErrorResponse, twilioError } from './errors.ts';
+import { annotateLogContext } from '../observability/log-context.ts';
 
 const S = '/v2/Services';
 const E = `${S}/:serviceSid/Entities/:identity`;
@@ -63,9 +64,11 @@ export function restRoutes(deps: AppDeps): Plugin {
 
   async function handle(request: Request, url: URL, address: string): Promise<Response> {
     try {
+      annotateLogContext({ operation: restOperation(router.match(request.method, url.pathname), request.method) });
       // Rate limits throw RateLimitedError: Twilio's 429 with code 20429 and Retry-After.
       const principal = await deps.rateLimits.authenticate(deps, request.headers.get('authorization'), address);
       if (principal.kind === 'anonymous') throw new UnauthenticatedError('Authenticate');
+      annotateLogContext({ accountSid: principal.kind === 'account' ? principal.accountSid : undefined });
       const tenant = tenantOf(deps, principal); // the operator token is not an account: 403 (20403)
       const match = router.match(request.method, url.pathname);
       if (match.kind === 'not-found') return twilioError(404, 20404, `The requested resource ${url.pathname} was not found`);
@@ -79,4 +82,10 @@ export function restRoutes(deps: AppDeps): Plugin {
       return toTwilioErrorResponse(error, deps.logger);
     }
   }
+}
+
+/** Metrics label: the route template (`POST /v2/Services/:sid`), never the raw path with its SIDs. */
+function restOperation(match: ReturnType<Router<Handler>['match']>, method: string): string {
+  if (match.kind !== 'found') return 'rest_unmatched';
+  return `${method.toUpperCase()} ${match.pattern}`;
 }

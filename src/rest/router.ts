@@ -6,12 +6,13 @@
 export type Params = Record<string, string>;
 
 export type Match<H> =
-  | { kind: 'found'; handler: H; params: Params }
+  | { kind: 'found'; handler: H; params: Params; /** As registered, e.g. `/v2/Services/:sid`: a bounded metrics label. */ pattern: string }
   | { kind: 'method-not-allowed'; allow: string[] }
   | { kind: 'not-found' };
 
 interface Route<H> {
   method: string;
+  pattern: string;
   segments: string[];
   handler: H;
 }
@@ -20,7 +21,7 @@ export class Router<H> {
   readonly #routes: Route<H>[] = [];
 
   add(method: string, pattern: string, handler: H): this {
-    this.#routes.push({ method: method.toUpperCase(), segments: split(pattern), handler });
+    this.#routes.push({ method: method.toUpperCase(), pattern, segments: split(pattern), handler });
     return this;
   }
 
@@ -30,7 +31,7 @@ export class Router<H> {
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, path);
       if (!params) continue;
-      if (route.method === method.toUpperCase()) return { kind: 'found', handler: route.handler, params };
+      if (route.method === method.toUpperCase()) return { kind: 'found', handler: route.handler, params, pattern: route.pattern };
       allow.push(route.method);
     }
     return allow.length ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };

@@ -13,6 +13,7 @@ import type { Deps, Tenant } from './context.ts';
 import { configOf, factorSeed, getFactor } from './factors.ts';
 import { emit } from './events.ts';
 import { audit, recordAudit, recordAuditBatch, type AuditInput } from './audit.ts';
+import { countRefusal } from '../observability/metrics.ts';
 
 export const EXPIRE_JOB = 'expire-challenge';
 export const RECONCILE_JOB = 'reconcile-expiry';
@@ -105,10 +106,11 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
   const now = t.deps.now();
   if (!(await chargeChallengeAttempt(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, now }))) {
     const fresh = await getChallenge(t, challenge.sid);
-    transition(fresh, 'fail', now); // throws the precise error: expired, responded, or attempts exhausted
+    countRefusal(t.deps.metrics, 'challenge', () => transition(fresh, 'fail', now)); // throws the precise error: expired, responded, or attempts exhausted
     const f = await getFactor(t, factor.sid);
     const until = f.throttledUntil && f.throttledUntil > now ? f.throttledUntil : new Date(now.getTime() + 1000);
     const retryAfter = retryAfterSeconds(until, now);
+    t.deps.metrics.verification('challenge', 'throttled');
     await audit(t, challengeAudit('challenge.throttled', challenge, { retryAfter }));
     // Per-factor guessing throttle (exponential backoff, no permanent lock): Twilio 60308 semantics.
     throw new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfter);
@@ -117,6 +119,7 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
   seed.fill(0);
   if (result.valid && (await approveWithStep(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now }))) {
+    t.deps.metrics.verification('challenge', 'approved');
     const approved = await getChallenge(t, challenge.sid);
     await emit(t.deps, challengeEvent('challenge.approved', approved));
     await audit(t, challengeAudit('challenge.approved', approved));
@@ -124,6 +127,7 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
   }
   // A replayed code is wrong (verifyCode refuses steps ≤ lastUsedTimeStep, RFC 6238 §5.2); a valid
   // one that did not approve lost a race to a concurrent request with the same step.
+  t.deps.metrics.verification('challenge', 'wrong_code');
   await audit(t, challengeAudit('challenge.failed', challenge, { reason: result.valid ? 'code_already_used' : 'wrong_code' }));
   return getChallenge(t, challenge.sid);
 }
@@ -164,7 +168,7 @@ export async function verifyChallenge(t: Tenant, input: { challengeSid: string; 
   const challenge = await getChallenge(t, data.challengeSid);
   const now = t.deps.now();
   if (challenge.status === 'expired') await markExpired(t.deps, challenge, now); // persist what readers already see
-  transition(challenge, 'fail', now); // guards: expired 60323, responded 60322, cap 60308
+  countRefusal(t.deps.metrics, 'challenge', () => transition(challenge, 'fail', now)); // guards: expired 60323, responded 60322, cap 60308
   if (data.metadata) {
     await t.deps.prisma.challenge.update({ where: { sid: challenge.sid }, data: { metadata: data.metadata } });
   }
@@ -207,11 +211,11 @@ async function scheduleExpiry(deps: Deps, c: Challenge) {
   }
 }
 
-async function markExpired(deps: Deps, c: ChallengeRef, now: Date) {
-  if (await expireOne(deps.prisma, c.sid, now)) {
-    await emit(deps, challengeEvent('challenge.expired', c));
-    await recordAudit(deps, expiredAudit(c));
-  }
+async function markExpired(deps: Deps, c: ChallengeRef, now: Date): Promise<boolean> {
+  if (!(await expireOne(deps.prisma, c.sid, now))) return false;
+  await emit(deps, challengeEvent('challenge.expired', c));
+  await recordAudit(deps, expiredAudit(c));
+  return true;
 }
 
 const expiredAudit = (c: ChallengeRef): AuditInput => ({ ...challengeAudit('challenge.expired', c), accountSid: c.accountSid, actor: 'system' });
@@ -233,15 +237,17 @@ export async function expireChallengeJob(deps: Deps, challengeSid: string): Prom
       .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
     return;
   }
-  await markExpired(deps, c, now);
+  if (await markExpired(deps, c, now)) deps.metrics.expired(c.expirationDate, now);
 }
 
 /** The repeating job: expires every overdue pending challenge in batches, whatever happened to the delayed jobs. */
 export async function reconcileExpiry(deps: Deps, batchSize = 1000): Promise<number> {
   let total = 0;
   for (;;) {
-    const rows = await expireOverdueBatch(deps.prisma, deps.now(), batchSize);
+    const now = deps.now();
+    const rows = await expireOverdueBatch(deps.prisma, now, batchSize);
     await recordAuditBatch(deps, rows.map(expiredAudit)); // one transaction per batch, not one per row
+    for (const r of rows) deps.metrics.expired(r.expirationDate, now);
     for (const r of rows) await emit(deps, challengeEvent('challenge.expired', r));
     total += rows.length;
     if (rows.length < batchSize) return total;

@@ -6,6 +6,7 @@ import type { AuditActor } from '../domain/audit.ts';
 import type { Logger } from '../logger.ts';
 import type { EventBus } from '../events/index.ts';
 import type { JobEngine } from '../jobs/index.ts';
+import type { Metrics } from '../observability/metrics.ts';
 
 /** Long-lived collaborators every use case may need; built once per process. */
 export interface Deps {
@@ -22,6 +23,8 @@ export interface Deps {
   jobs: JobEngine;
   /** Stable HMAC key for seed fingerprints (duplicate detection without decrypting). */
   fingerprintKey: Uint8Array;
+  /** Prometheus counters of this process (one registry per runtime). */
+  metrics: Metrics;
 }
 
 export type Principal =

@@ -214,12 +214,14 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
   if (charged.count === 0) {
     const fresh = await getFactor(t, factor.sid);
     if (fresh.status === 'verified') return fresh;
+    t.deps.metrics.verification('factor', 'max_attempts');
     throw new TooManyAttemptsError(60310, 'Factor verification attempts reached: create a new factor');
   }
   const now = t.deps.now();
   const seed = factorSeed(t, factor);
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
   seed.fill(0);
+  let verified = false;
   if (result.valid) {
     const step = BigInt(result.timeStep);
     // RFC 6238 §5.2: consume the step in the same conditional write that verifies.
@@ -227,13 +229,15 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
       where: { sid: factor.sid, status: 'unverified', OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }] },
       data: { status: 'verified', lastUsedTimeStep: step, failureStreak: 0, throttledUntil: null },
     });
-    if (won.count === 1) {
+    verified = won.count === 1;
+    if (verified) {
       await emit(t.deps, factorEvent('factor.verified', factor));
       await audit(t, { type: 'factor.verified', ...auditSubject(factor), details: { identity: factor.identity } });
     }
   } else {
     await audit(t, { type: 'factor.verification_failed', ...auditSubject(factor), details: { identity: factor.identity, reason: 'wrong_code' } });
   }
+  t.deps.metrics.verification('factor', verified ? 'approved' : 'wrong_code');
   return getFactor(t, factor.sid);
 }
 

@@ -361,6 +361,7 @@ export async function deliverWebhookJob(deps: Deps, job: DeliverJobData): Promis
     },
   });
   if (recorded.count === 0) return; // a redelivery or a duplicate got there first
+  deps.metrics.webhookDelivery(status === 'succeeded' ? 'delivered' : status);
   if (status === 'dead') deps.logger.warn({ deliverySid: d.sid, webhookSid: w.sid, attempts: attempt, error: result.error }, 'webhook delivery dead');
   if (nextAttemptAt) await scheduleAttempt(deps, delivery, attempt + 1, nextAttemptAt);
 }

@@ -11,6 +11,7 @@ import { openDatabase, type Database } from '../../src/db/client.ts';
 import { openRuntime, randomPrefix, type Runtime } from '../../src/runtime.ts';
 import { createApp, type App, type AppDeps } from '../../src/server.ts';
 import { createAccount } from '../../src/services/accounts.ts';
+import type { Logger } from '../../src/logger.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 /** A fresh seed-encryption key per test process. */
@@ -89,7 +90,7 @@ export interface Tenant {
 
 export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
 
-export async function startTestApp(env: Record<string, string> = {}, opts: { onQuery?: (sql: string) => void } = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { onQuery?: (sql: string) => void; logger?: Logger } = {}): Promise<TestApp> {
   const config = loadConfig({
     VERITY_ADMIN_TOKEN: ADMIN_TOKEN,
     VERITY_ENCRYPTION_KEYS: TEST_KEYS,
@@ -98,7 +99,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { onQ
   });
   const db = await freshDatabase(opts);
   const clock = new TestClock();
-  const runtime = await openRuntime(config, { db, now: clock.now, redisPrefix: randomPrefix() });
+  const runtime = await openRuntime(config, { db, now: clock.now, redisPrefix: randomPrefix(), logger: opts.logger });
   const { deps } = runtime;
   const app = createApp(deps);
   async function gql<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null) {
