@@ -34,7 +34,7 @@ const envSchema = z
     VERITY_GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(0).default(1_000),
     VERITY_GRAPHQL_MAX_COST: z.coerce.number().int().min(0).default(5_000),
     VERITY_GRAPHQL_FIELD_SUGGESTIONS: z.enum(['true', 'false']).optional(),
-    VERITY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
+    VERITY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
     VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: z.coerce.number().int().min(0).default(100),
     VERITY_RATE_LIMIT_ACCOUNT_BURST: z.coerce.number().int().min(0).default(1_000),
     VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(10),

@@ -101,6 +101,19 @@ describe('GraphQL abuse limits (HTTP)', () => {
   });
 });
 
+describe('configuration', () => {
+  it('defaults are generous, 0 turns a limit off, bad values are reported', () => {
+    expect(loadConfig({}).limits).toEqual({
+      maxDepth: 15, maxAliases: 15, maxDirectives: 50, maxTokens: 1000, maxCost: 5000, fieldSuggestions: true, requestTimeoutMs: 30_000,
+      accountPerSecond: 100, accountBurst: 1000, accountBurstWindowS: 10, authFailures: 10, authWindowS: 300, trustProxyHops: 0,
+    });
+    expect(loadConfig({ VERITY_GRAPHQL_MAX_DEPTH: '0', VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0', VERITY_TRUST_PROXY: '2' }).limits).toMatchObject({
+      maxDepth: 0, accountPerSecond: 0, trustProxyHops: 2,
+    });
+    expect(() => loadConfig({ VERITY_GRAPHQL_MAX_TOKENS: '-1', VERITY_TRUST_PROXY: 'yes' })).toThrow(/VERITY_GRAPHQL_MAX_TOKENS[\s\S]*VERITY_TRUST_PROXY/);
+  });
+});
+
 describe('field suggestions', () => {
   it('are given outside production ("Did you mean")', async () => {
     const r = await post('{ viewer { sidd } }');
