@@ -16,6 +16,7 @@ const envSchema = z
     VERITY_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('verity'),
     VERITY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    VERITY_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     VERITY_ENCRYPTION_KEYS: z.string().min(1).optional(),
     VERITY_PUBLIC_URL: z.url().optional(),
     VERITY_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
@@ -54,6 +55,8 @@ export interface Config {
   adminToken: string | undefined;
   /** Bearer token that may read /metrics (besides the operator token); nothing else. */
   metricsToken: string | undefined;
+  /** `npm run worker` serves its own /metrics here (jobs record expiry lag and deliveries); unset: none. */
+  workerMetricsPort: number | undefined;
   encryptionKeys: string | undefined;
   publicUrl: string;
   /** Lets webhook URLs resolve to loopback/private/link-local addresses (local development, tests). */
@@ -123,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisPrefix: e.VERITY_REDIS_PREFIX,
     adminToken: e.VERITY_ADMIN_TOKEN,
     metricsToken: e.VERITY_METRICS_TOKEN,
+    workerMetricsPort: e.VERITY_WORKER_METRICS_PORT,
     encryptionKeys: e.VERITY_ENCRYPTION_KEYS,
     publicUrl: (e.VERITY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     webhookAllowPrivate: e.VERITY_WEBHOOK_ALLOW_PRIVATE === 'true',

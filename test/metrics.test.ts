@@ -8,6 +8,7 @@ import { oathCode, unix } from './support/oath.ts';
 import { Receiver } from './support/receiver.ts';
 import { waitUntil } from './support/live.ts';
 import { expireChallengeJob, reconcileExpiry } from '../src/services/challenges.ts';
+import { serveMetrics } from '../src/observability/metrics-server.ts';
 
 const METRICS_TOKEN = 'a-separate-metrics-token-0123456789abcdef';
 
@@ -205,6 +206,22 @@ describe('/metrics', () => {
     await sub.return?.();
     await pending;
     expect(value(await scrape(), 'verity_active_subscriptions')).toBe(0);
+  });
+
+  it('a worker process serves its own /metrics on VERITY_WORKER_METRICS_PORT, same credentials', async () => {
+    const server = await serveMetrics(t.deps, 0, '127.0.0.1');
+    try {
+      const url = `http://127.0.0.1:${server.port}`;
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: a.auth } })).status).toBe(401);
+      expect((await fetch(`${url}/other`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(404);
+      const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      // The same registry as the runtime's: the expiries observed above are there.
+      expect(await res.text()).toMatch(/^verity_expiry_lag_seconds_count [1-9]/m);
+    } finally {
+      await server.close();
+    }
   });
 
   it('two apps in one process keep their own counters', async () => {

@@ -3,6 +3,7 @@
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { KeyConfigError } from '../src/services/keys.ts';
+import { serveMetrics } from '../src/observability/metrics-server.ts';
 
 let runtime;
 try {
@@ -21,13 +22,15 @@ try {
 }
 const { logger } = runtime.deps;
 await runtime.startWorkers();
-logger.info('Verity worker started');
+const metrics = runtime.deps.config.workerMetricsPort === undefined ? undefined : await serveMetrics(runtime.deps, runtime.deps.config.workerMetricsPort);
+logger.info({ metricsPort: metrics?.port }, 'Verity worker started');
 
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'worker shutting down');
+  await metrics?.close();
   await runtime!.close(); // waits for running jobs, then closes Redis and the database
   logger.info('worker stopped');
   process.exit(0);

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'graphql';
+import { createLogger } from '../logger.ts';
+import { canReadMetrics, graphqlOperation } from './http.ts';
+import { annotateLogContext, requestIdFrom, runWithLogContext } from './log-context.ts';
+
+describe('request ids', () => {
+  it('keeps a short, inert client id and replaces anything else', () => {
+    expect(requestIdFrom('abc-123_X.y')).toBe('abc-123_X.y');
+    expect(requestIdFrom('a'.repeat(64))).toBe('a'.repeat(64));
+    for (const bad of ['a'.repeat(65), '', 'with space', 'new\nline', 'quote"', 'ünïcode', 'a;b', undefined, null]) {
+      expect(requestIdFrom(bad)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    }
+  });
+});
+
+describe('logger', () => {
+  const capture = () => {
+    const lines: Record<string, unknown>[] = [];
+    return { lines, logger: createLogger('trace', { write: (s: string) => void lines.push(JSON.parse(s)) }) };
+  };
+
+  it('stamps the log context on every line, children included, and nothing outside one', () => {
+    const { lines, logger } = capture();
+    logger.info('outside');
+    runWithLogContext({ reqId: 'r1' }, () => {
+      logger.child({ component: 'yoga' }).debug('before auth');
+      annotateLogContext({ accountSid: 'AC' + '0'.repeat(32), operation: 'viewer' });
+      logger.info({ status: 200 }, 'request');
+    });
+    expect(lines.map((l) => [l.msg, l.reqId, l.accountSid, l.operation, l.component])).toEqual([
+      ['outside', undefined, undefined, undefined, undefined],
+      ['before auth', 'r1', undefined, undefined, 'yoga'],
+      ['request', 'r1', 'AC' + '0'.repeat(32), 'viewer', undefined],
+    ]);
+  });
+
+  it('censors secret-bearing keys at the top level and one level down, but keeps err.code', () => {
+    const { lines, logger } = capture();
+    const err = Object.assign(new Error('boom'), { code: 'P2002' });
+    logger.info({
+      authorization: 'Basic c2VjcmV0', authToken: 't0k3n', code: '12345678', variables: { authPayload: '87654321' },
+      input: { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', authPayload: '11223344', code: '55667788' },
+      headers: { authorization: 'Bearer x', cookie: 'c=1' }, req: { headers: { authorization: 'Bearer y' } },
+      webhook: { signingSecret: 'whsec_abc' }, binding: { secret: 's', uri: 'otpauth://…' }, err,
+    });
+    const line = JSON.stringify(lines[0]);
+    for (const secret of ['c2VjcmV0', 't0k3n', '12345678', '87654321', 'JBSWY3DP', '11223344', '55667788', 'Bearer', 'c=1', 'whsec_abc', 'otpauth']) {
+      expect(line).not.toContain(secret);
+    }
+    expect((lines[0]!.err as { code: string }).code).toBe('P2002');
+  });
+});
+
+describe('operation labels', () => {
+  it('GraphQL: the root field from the schema, never an alias or the client operationName', () => {
+    expect(graphqlOperation(parse('mutation Login { ok: createChallenge(input: {}) { sid } }'))).toBe('createChallenge');
+    expect(graphqlOperation(parse('query A { viewer { sid } } query B { services { totalCount } }'), 'B')).toBe('services');
+    expect(graphqlOperation(parse('{ viewer { sid } services { totalCount } }'))).toBe('multiple');
+    expect(graphqlOperation(parse('{ __typename viewer { sid } }'))).toBe('viewer');
+    expect(graphqlOperation(parse('{ ...F } fragment F on Query { viewer { sid } }'))).toBe('viewer');
+    expect(graphqlOperation(parse('query A { viewer { sid } } query B { viewer { sid } }'))).toBe('graphql'); // ambiguous without a name
+  });
+});
+
+describe('/metrics credentials', () => {
+  const config = { adminToken: 'o'.repeat(32), metricsToken: 'm'.repeat(32) };
+  it('accepts either bearer token, nothing else', () => {
+    expect(canReadMetrics(config, `Bearer ${'o'.repeat(32)}`)).toBe(true);
+    expect(canReadMetrics(config, `bearer ${'m'.repeat(32)}`)).toBe(true);
+    for (const h of [null, '', 'Bearer', `Bearer ${'m'.repeat(31)}`, `Basic ${'m'.repeat(32)}`, 'm'.repeat(32), `Bearer ${'m'.repeat(32)} extra`]) {
+      expect(canReadMetrics(config, h)).toBe(false);
+    }
+    expect(canReadMetrics({ adminToken: undefined, metricsToken: undefined }, 'Bearer undefined')).toBe(false);
+  });
+});
