@@ -7,6 +7,7 @@ import { identitySchema, parseInput } from '../domain/validation.ts';
 import type { AccessPrincipal, Deps, Principal, Tenant } from './context.ts';
 import { systemAad } from './keys.ts';
 import { getService } from './services.ts';
+import { tokenService } from './origins.ts';
 
 // ------------------------------------------------------------------ limits and claims
 
@@ -101,45 +102,13 @@ export async function authenticateAccessToken(deps: Deps, token: string): Promis
   ) {
     return { kind: 'anonymous', reason: INVALID };
   }
-  const row = await serviceForToken(deps, service);
+  const row = await tokenService(deps, service);
   if (!row || row.accountSid !== account) return { kind: 'anonymous', reason: INVALID };
   const principal: AccessPrincipal = {
     kind: 'access', accountSid: account, serviceSid: service, identity: sub, expiresAt: new Date(exp! * 1000),
     allowedOrigins: row.allowedOrigins,
   };
   return principal;
-}
-
-// ------------------------------------------------------------------ the service behind a token
-
-interface TokenService {
-  accountSid: string;
-  allowedOrigins: readonly string[];
-}
-
-/** How long this process trusts a service lookup made for a token (same window as the Basic auth cache). */
-export const TOKEN_SERVICE_CACHE_MS = 5_000;
-const serviceCaches = new WeakMap<Deps, Map<string, { value: TokenService | null; until: number }>>();
-
-async function serviceForToken(deps: Deps, serviceSid: string): Promise<TokenService | null> {
-  let cache = serviceCaches.get(deps);
-  if (!cache) serviceCaches.set(deps, (cache = new Map()));
-  const now = Date.now();
-  const hit = cache.get(serviceSid);
-  if (hit && hit.until > now) return hit.value;
-  const row = await deps.prisma.service.findUnique({ where: { sid: serviceSid }, select: { accountSid: true } });
-  const value = row ? { accountSid: row.accountSid, allowedOrigins: [] } : null;
-  if (cache.size >= 10_000) cache.clear();
-  cache.set(serviceSid, { value, until: now + TOKEN_SERVICE_CACHE_MS });
-  return value;
-}
-
-/** A service changed or went away: this process re-reads it for the next token. */
-export function forgetTokenService(deps: Deps, serviceSid?: string): void {
-  const cache = serviceCaches.get(deps);
-  if (!cache) return;
-  if (serviceSid) cache.delete(serviceSid);
-  else cache.clear();
 }
 
 // ------------------------------------------------------------------ signing keys
