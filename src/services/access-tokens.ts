@@ -136,16 +136,18 @@ interface KeyCache {
   loadedAt: number;
   loading?: Promise<void>;
 }
-const keyCaches = new WeakMap<Deps, KeyCache>();
+/** What the key store needs: `npm run keys:rotate-access` builds just this. */
+export type KeyDeps = Pick<Deps, 'prisma' | 'keyring' | 'now'>;
+const keyCaches = new WeakMap<KeyDeps, KeyCache>();
 
-function cacheOf(deps: Deps): KeyCache {
+function cacheOf(deps: KeyDeps): KeyCache {
   let c = keyCaches.get(deps);
   if (!c) keyCaches.set(deps, (c = { keys: new Map(), loadedAt: 0 }));
   return c;
 }
 
 /** Reads every access-token key (one load at a time per process). */
-async function reload(deps: Deps, fresh = false): Promise<void> {
+async function reload(deps: KeyDeps, fresh = false): Promise<void> {
   const c = cacheOf(deps);
   // `fresh`: a load that began before our own write must not count as having seen it.
   if (fresh && c.loading) await c.loading.catch(() => undefined);
@@ -166,7 +168,7 @@ async function reload(deps: Deps, fresh = false): Promise<void> {
 }
 
 /** Creates a new signing key; it becomes the newest, so it signs from now on. */
-async function addKey(deps: Deps): Promise<string> {
+async function addKey(deps: KeyDeps): Promise<string> {
   const kid = `at${deps.now().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
   const name = KEY_PREFIX + kid;
   const secret = new Uint8Array(randomBytes(KEY_BYTES));
@@ -176,7 +178,7 @@ async function addKey(deps: Deps): Promise<string> {
   return kid;
 }
 
-async function signingKey(deps: Deps): Promise<SigningKey> {
+async function signingKey(deps: KeyDeps): Promise<SigningKey> {
   const c = cacheOf(deps);
   if (!c.newest || Date.now() - c.loadedAt > KEY_REFRESH_MS) await reload(deps);
   if (!c.newest) {
@@ -187,7 +189,7 @@ async function signingKey(deps: Deps): Promise<SigningKey> {
   return c.newest!;
 }
 
-async function verificationKey(deps: Deps, kid: string | undefined): Promise<Uint8Array> {
+async function verificationKey(deps: KeyDeps, kid: string | undefined): Promise<Uint8Array> {
   if (!kid) throw new Error('no kid');
   const c = cacheOf(deps);
   if (Date.now() - c.loadedAt > KEY_REFRESH_MS || (!c.keys.has(kid) && Date.now() - c.loadedAt > KEY_MISS_RELOAD_MS)) await reload(deps);
@@ -201,7 +203,7 @@ async function verificationKey(deps: Deps, kid: string | undefined): Promise<Uin
  * `retireOld` — after a key leak — deletes them, which invalidates every outstanding token at once
  * (on other instances within KEY_REFRESH_MS at most; restart them to make it immediate).
  */
-export async function rotateAccessTokenKey(deps: Deps, opts: { retireOld?: boolean } = {}): Promise<{ kid: string; retired: number }> {
+export async function rotateAccessTokenKey(deps: KeyDeps, opts: { retireOld?: boolean } = {}): Promise<{ kid: string; retired: number }> {
   const kid = await addKey(deps);
   let retired = 0;
   if (opts.retireOld) {
