@@ -102,14 +102,15 @@ describe('a browser with an access token', () => {
     expect(challenges.entity!.challenges.edges.map((e) => e.node.sid)).toEqual([pending.sid]);
   });
 
-  it('never sees hiddenDetails (Twilio: for the backend, not the end user); the account does', async () => {
+  it('never sees nor sets hiddenDetails (Twilio: for the backend, not the end user); the account does', async () => {
     const f = await verifiedFactor(t, a, { serviceSid: serviceA, identity: 'browser-user-2' });
     const c = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, hiddenDetails: { ip: '203.0.113.9' } } }, a.auth)).createChallenge;
     const { token } = await mint(a, serviceA, f.identity);
     expect((await t.ok(GetChallenge, { sid: c.sid }, bearer(token))).challenge!.hiddenDetails).toBeNull();
     expect((await t.ok(GetChallenge, { sid: c.sid }, a.auth)).challenge!.hiddenDetails).toEqual({ ip: '203.0.113.9' });
-    const created = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, hiddenDetails: { ip: '198.51.100.1' } } }, bearer(token))).createChallenge;
-    expect(created.hiddenDetails).toBeNull();
+    const before = await t.deps.prisma.challenge.count();
+    expectError(await t.gql(CreateChallenge, { input: { factorSid: f.factorSid, hiddenDetails: { ip: '198.51.100.1' } } }, bearer(token)), 'FORBIDDEN');
+    expect(await t.deps.prisma.challenge.count()).toBe(before);
   });
 
   it('another identity or service of the same account is FORBIDDEN; another account’s SIDs are NOT_FOUND', async () => {
@@ -141,6 +142,13 @@ describe('a browser with an access token', () => {
     // And nothing was written by any refused call.
     expect(await t.deps.prisma.challenge.count({ where: { factorSid: { in: [neighbour.factorSid, otherService.factorSid, foreign.factorSid] } } })).toBe(2);
     expect(await t.deps.prisma.factor.count({ where: { friendlyName: 'x' } })).toBe(0);
+  });
+
+  it('is not accepted by the REST face (Twilio Basic auth only)', async () => {
+    const { token } = await mint(a, serviceA, 'rest-user-1');
+    const res = await t.app.fetch(`http://verity.test/v2/Services/${serviceA}`, { headers: { authorization: bearer(token) } });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { code: number }).code).toBe(20403);
   });
 
   it('two tenants, each with a token for the same identity name, see only their own factor', async () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Challenge, Factor } from '../generated/prisma/client.ts';
-import { FactorNotVerifiedError, NotFoundError, TooManyAttemptsError } from '../domain/errors.ts';
+import { FactorNotVerifiedError, ForbiddenError, NotFoundError, TooManyAttemptsError } from '../domain/errors.ts';
 import { effectiveStatus, resolveExpiration, transition, type ChallengeStatus } from '../domain/challenge.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { retryAfterSeconds } from '../domain/throttle.ts';
@@ -118,6 +118,8 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
 
 export async function createChallenge(t: Tenant, input: CreateChallengeInput): Promise<Challenge> {
   const data = parseInput(createInput, input);
+  // Hidden details are the backend's own context (Twilio): a browser must not be able to plant them.
+  if (t.scope && data.hiddenDetails) throw new ForbiddenError('hiddenDetails are set by your backend, not with an access token');
   const factor = await getFactor(t, data.factorSid);
   // Twilio 60318: challenges need a verified factor.
   if (factor.status !== 'verified') throw new FactorNotVerifiedError();
