@@ -127,7 +127,8 @@ const KEY_MISS_RELOAD_MS = 1_000;
 
 interface SigningKey {
   kid: string;
-  key: Uint8Array;
+  /** Imported once per load: jose would otherwise import raw bytes on every verification. */
+  key: CryptoKey;
   created: Date;
 }
 interface KeyCache {
@@ -155,7 +156,9 @@ async function reload(deps: KeyDeps, fresh = false): Promise<void> {
     const rows = await deps.prisma.systemKey.findMany({ where: { name: { startsWith: KEY_PREFIX } } });
     const keys = new Map<string, SigningKey>();
     for (const r of rows) {
-      const key = decryptSeed(deps.keyring, r.keyId, r.ciphertext, systemAad(r.name));
+      const raw = decryptSeed(deps.keyring, r.keyId, r.ciphertext, systemAad(r.name));
+      const key = await crypto.subtle.importKey('raw', new Uint8Array(raw), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+      raw.fill(0);
       keys.set(r.name.slice(KEY_PREFIX.length), { kid: r.name.slice(KEY_PREFIX.length), key, created: r.dateCreated });
     }
     c.keys = keys;
@@ -189,7 +192,7 @@ async function signingKey(deps: KeyDeps): Promise<SigningKey> {
   return c.newest!;
 }
 
-async function verificationKey(deps: KeyDeps, kid: string | undefined): Promise<Uint8Array> {
+async function verificationKey(deps: KeyDeps, kid: string | undefined): Promise<CryptoKey> {
   if (!kid) throw new Error('no kid');
   const c = cacheOf(deps);
   if (Date.now() - c.loadedAt > KEY_REFRESH_MS || (!c.keys.has(kid) && Date.now() - c.loadedAt > KEY_MISS_RELOAD_MS)) await reload(deps);
