@@ -6,6 +6,7 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { toClientError, type App } from './server.ts';
 import type { Logger } from './logger.ts';
 import { wsObservability } from './observability/ws.ts';
+import { wsOriginPolicies } from './cors.ts';
 
 const silent = { error: () => {} } as unknown as Parameters<typeof toClientError>[1];
 
@@ -25,14 +26,28 @@ export async function listen(
   opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger },
 ): Promise<HttpServer> {
   const server = createServer(app);
-  const wss = new WebSocketServer({ server, path: app.graphqlEndpoint });
+  const origins = wsOriginPolicies.get(app);
+  const wss = new WebSocketServer({
+    server,
+    path: app.graphqlEndpoint,
+    // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/cors.ts).
+    verifyClient: origins
+      ? (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500))
+      : undefined,
+  });
   // A connection id (echoed as X-Request-Id on the upgrade) and a log context per operation.
   const obs = wsObservability(wss, opts.logger);
   const ws = useServer(
     {
       execute: (args) => obs.within(args, () => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args)) as never,
       subscribe: (args) => obs.within(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args)) as never,
-      onConnect: (ctx) => obs.connected(ctx.extra.request),
+      // Credentials are known from ConnectionInit on: account credentials from another origin are refused (4403).
+      onConnect: async (ctx) => {
+        obs.connected(ctx.extra.request);
+        if (!origins) return true;
+        const p = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? ctx.extra.request.headers.authorization;
+        return (await origins.connect(ctx.extra.request, typeof p === 'string' ? p : undefined)).allow;
+      },
       onClose: (ctx, code) => obs.closed(ctx.extra.request, code),
       onComplete: (ctx, id) => obs.completed(ctx.extra.request, id),
       onSubscribe: (ctx, id, params) => obs.operation(ctx.extra.request, id, async () => {

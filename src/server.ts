@@ -3,7 +3,7 @@ import type { GraphQLError } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { schema } from './schema/index.ts';
 import { RateLimitedError, VerityError } from './domain/errors.ts';
-import { tenantOf, type Deps } from './services/context.ts';
+import { scopedTenantOf, tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
@@ -12,6 +12,7 @@ import { clientAddress, type RateLimits } from './rate-limits.ts';
 import { observability } from './observability/http.ts';
 import { annotateLogContext } from './observability/log-context.ts';
 import { yogaLogger } from './observability/yoga-logger.ts';
+import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './cors.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -86,7 +87,7 @@ export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext>;
 
 /** Builds the whole HTTP app without listening: tests call `app.fetch` in-process. */
 export function createApp(deps: AppDeps): App {
-  return createYoga<Record<string, unknown>, GraphQLContext>({
+  const app = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -95,8 +96,11 @@ export function createApp(deps: AppDeps): App {
     graphiql: { title: 'Verity GraphiQL' },
     logging: yogaLogger(deps.logger.child({ component: 'yoga' })), // expected client errors at debug, not error
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
+    // Yoga's default CORS reflects any Origin; ours decides by origin and credential (src/cors.ts).
+    cors: false,
     plugins: [
       observability(deps),
+      corsPolicy(deps),
       restRoutes(deps),
       httpRoutes(deps),
       chunkedBodyLimit(deps.config.bodyLimitBytes),
@@ -116,11 +120,18 @@ export function createApp(deps: AppDeps): App {
         (typeof fromParams === 'string' ? fromParams : undefined) ??
         (typeof i.req?.headers.authorization === 'string' ? i.req.headers.authorization : undefined);
       // The node adapter (HTTP, SSE) and graphql-ws (the upgrade request) both provide `req`.
-      const forwarded = i.request?.headers.get('x-forwarded-for') ?? (typeof i.req?.headers['x-forwarded-for'] === 'string' ? i.req.headers['x-forwarded-for'] : undefined);
-      const address = clientAddress(i.req?.socket?.remoteAddress, forwarded, deps.config.limits.trustProxyHops);
-      const principal = await deps.rateLimits.authenticate(deps, header, address);
+      const socketAddress = i.req?.socket?.remoteAddress;
+      let principal;
+      if (i.request) {
+        principal = await requestPrincipal(deps, i.request, socketAddress);
+      } else {
+        const forwarded = typeof i.req?.headers['x-forwarded-for'] === 'string' ? i.req.headers['x-forwarded-for'] : undefined;
+        principal = await deps.rateLimits.authenticate(deps, header, clientAddress(socketAddress, forwarded, deps.config.limits.trustProxyHops));
+      }
       if (principal.kind === 'account') annotateLogContext({ accountSid: principal.accountSid });
-      return { deps, principal, tenant: () => tenantOf(deps, principal) };
+      return { deps, principal, tenant: () => tenantOf(deps, principal), scopedTenant: () => scopedTenantOf(deps, principal) };
     },
   });
+  wsOriginPolicies.set(app, wsOriginPolicy(deps));
+  return app;
 }

@@ -9,6 +9,7 @@ import './factor.ts';
 import './challenge.ts';
 import './webhook.ts';
 import './audit.ts';
+import './access-token.ts';
 import './subscription.ts';
 import './entity-lists.ts';
 

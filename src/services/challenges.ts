@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Challenge, Factor } from '../generated/prisma/client.ts';
-import { FactorNotVerifiedError, NotFoundError, TooManyAttemptsError } from '../domain/errors.ts';
+import { FactorNotVerifiedError, ForbiddenError, NotFoundError, TooManyAttemptsError } from '../domain/errors.ts';
 import { effectiveStatus, resolveExpiration, transition, type ChallengeStatus } from '../domain/challenge.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { retryAfterSeconds } from '../domain/throttle.ts';
@@ -14,6 +14,7 @@ import { configOf, factorSeed, getFactor } from './factors.ts';
 import { emit } from './events.ts';
 import { audit, recordAudit, recordAuditBatch, type AuditInput } from './audit.ts';
 import { countRefusal } from '../observability/metrics.ts';
+import { assertInScope, scopeWhere } from './scope.ts';
 
 export const EXPIRE_JOB = 'expire-challenge';
 export const RECONCILE_JOB = 'reconcile-expiry';
@@ -69,6 +70,7 @@ export function withEffectiveStatus<C extends Pick<Challenge, 'status' | 'expira
 export async function findChallenge(t: Tenant, sid: string): Promise<Challenge | null> {
   if (!isSid('challenge', sid)) return null;
   const c = await t.deps.prisma.challenge.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+  if (c) assertInScope(t, c);
   return c && withEffectiveStatus(c, t.deps.now());
 }
 
@@ -134,6 +136,8 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
 
 export async function createChallenge(t: Tenant, input: CreateChallengeInput): Promise<Challenge> {
   const data = parseInput(createInput, input);
+  // Hidden details are the backend's own context (Twilio): a browser must not be able to plant them.
+  if (t.scope && data.hiddenDetails) throw new ForbiddenError('hiddenDetails are set by your backend, not with an access token');
   const factor = await getFactor(t, data.factorSid);
   // Twilio 60318: challenges need a verified factor.
   if (factor.status !== 'verified') throw new FactorNotVerifiedError();
@@ -190,7 +194,7 @@ export async function listChallenges(
     : args.status ? { status: args.status }
     : {};
   const where = {
-    entitySid, accountSid: t.accountSid, ...statusWhere,
+    entitySid, accountSid: t.accountSid, ...scopeWhere(t), ...statusWhere,
     ...(args.factorSid ? { factorSid: isSid('factor', args.factorSid) ? normalizeSid(args.factorSid) : '' } : {}),
   };
   const result = await keysetPage(t.deps.prisma.challenge, where, { ...page, order: args.order ?? 'asc' });
