@@ -70,6 +70,7 @@ const TABLE: Record<string, Entry> = {
     allowed: true, query: 'query ($sid: ID!) { challenge(sid: $sid) { sid factor { sid } hiddenDetails } }',
     vars: () => ({ sid: fx.challengeSid }), elsewhere: () => [{ sid: fx.otherChallengeSid }],
   },
+  'Query.auditEvents': { allowed: false, query: '{ auditEvents { edges { node { sid } } } }', vars: () => ({}) },
   'Query.webhook': { allowed: false, query: 'query ($w: ID!) { webhook(sid: $w) { sid } }', vars: () => ({ w: FAKE.webhook }) },
   'Query.webhooks': { allowed: false, query: 'query ($s: ID!) { webhooks(serviceSid: $s) { totalCount } }', vars: () => ({ s: fx.serviceSid }) },
   'Query.webhookDeliveries': { allowed: false, query: 'query ($w: ID!) { webhookDeliveries(webhookSid: $w) { totalCount } }', vars: () => ({ w: FAKE.webhook }) },

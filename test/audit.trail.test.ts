@@ -1,7 +1,7 @@
 import type { ResultOf } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/app.ts';
-import { CreateChallenge, CreateService, CreateTotpFactor, DeleteFactor, RotateAuthToken, VerifyChallenge, VerifyFactor } from './support/documents.ts';
+import { CreateAccessToken, CreateChallenge, CreateService, CreateTotpFactor, DeleteFactor, RotateAuthToken, VerifyChallenge, VerifyFactor } from './support/documents.ts';
 import { AuditEvents } from './support/audit-documents.ts';
 import { expectError } from './support/expect.ts';
 import { verifiedFactor } from './support/flows.ts';
@@ -53,6 +53,20 @@ describe('security events are recorded', () => {
     await t.ok(RotateAuthToken, { input: { accountSid: c.sid } }, `Bearer ${ADMIN_TOKEN}`);
     const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: c.sid }, orderBy: { seq: 'asc' } });
     expect(rows.map((r) => [r.type, r.actor])).toEqual([['account.created', 'operator'], ['account.token_rotated', 'account'], ['account.token_rotated', 'operator']]);
+  });
+
+  it('access token issued (by the account), and what the token then does is done by access_token:<identity>', async () => {
+    const from = await lastSeq(a);
+    const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Browser' } }, a.auth)).createService.sid;
+    const { createAccessToken: at } = await t.ok(CreateAccessToken, { input: { serviceSid, identity: 'audit-browser', ttlSeconds: 120 } }, a.auth);
+    await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'audit-browser', friendlyName: 'Phone' } }, `Bearer ${at.token}`);
+    const got = await since(a, from);
+    expect(got.map((e) => [e.type, e.actor])).toEqual([
+      ['access_token.issued', 'account'],
+      ['factor.created', 'access_token:audit-browser'],
+    ]);
+    expect(got[0]).toMatchObject({ serviceSid, details: { identity: 'audit-browser', ttlSeconds: 120 } });
+    expect(JSON.stringify(got)).not.toContain(at.token); // the token itself never reaches the trail
   });
 
   it('factor created / verification failed / verified / deleted, with its subjects and never a code or seed', async () => {
