@@ -8,6 +8,7 @@ import { tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
+import { demoRoutes } from './demo/routes.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -80,7 +81,7 @@ export function createApp(deps: AppDeps): App {
     graphiql: { title: 'Verity GraphiQL' },
     logging: deps.logger.child({ component: 'yoga' }),
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
-    plugins: [restRoutes(deps), httpRoutes(deps)],
+    plugins: [restRoutes(deps), httpRoutes(deps), demoRoutes(deps)],
     context: async (initial): Promise<GraphQLContext> => {
       // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
       // upgrade request's Authorization header.
