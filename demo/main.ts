@@ -275,4 +275,5 @@ ui.verifyChallengeForm.addEventListener('submit', (ev) => {
 });
 
 readFragment();
+addEventListener('hashchange', readFragment); // a new link opened in the same tab
 document.documentElement.dataset.ready = 'true';
