@@ -4,7 +4,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { schema } from './schema/index.ts';
 import { VerityError } from './domain/errors.ts';
 import { authenticate } from './services/accounts.ts';
-import { tenantOf, type Deps } from './services/context.ts';
+import { scopedTenantOf, tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
@@ -92,7 +92,7 @@ export function createApp(deps: AppDeps): App {
         (typeof fromParams === 'string' ? fromParams : undefined) ??
         (typeof i.req?.headers.authorization === 'string' ? i.req.headers.authorization : undefined);
       const principal = await authenticate(deps, header);
-      return { deps, principal, tenant: () => tenantOf(deps, principal) };
+      return { deps, principal, tenant: () => tenantOf(deps, principal), scopedTenant: () => scopedTenantOf(deps, principal) };
     },
   });
 }

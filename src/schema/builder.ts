@@ -9,8 +9,10 @@ import type { Deps, Principal, Tenant } from '../services/context.ts';
 export interface GraphQLContext {
   deps: Deps;
   principal: Principal;
-  /** The caller's account, or UNAUTHENTICATED / FORBIDDEN. */
+  /** The caller's account, or UNAUTHENTICATED / FORBIDDEN (access tokens included: default deny). */
   tenant(): Tenant;
+  /** Like tenant(), but an access token passes as a tenant with its scope: only for fields open to browsers. */
+  scopedTenant(): Tenant;
 }
 
 /** Plugins and scalars only; each resource's types live in its own file (DESIGN.md). */

@@ -37,7 +37,8 @@ export const ChallengeType = builder.prismaObject('Challenge', {
     status: t.field({ type: ChallengeStatusEnum, resolve: (c) => c.status }),
     respondedReason: t.field({ type: RespondedReasonEnum, resolve: (c) => c.respondedReason }),
     details: t.field({ type: ChallengeDetails, resolve: (c) => c }),
-    hiddenDetails: t.field({ type: 'JSONObject', nullable: true, resolve: (c) => c.hiddenDetails }),
+    // Twilio's hidden details are for the customer's backend, never the end user: null for access tokens.
+    hiddenDetails: t.field({ type: 'JSONObject', nullable: true, resolve: (c, _a, ctx) => (ctx.principal.kind === 'access' ? null : c.hiddenDetails) }),
     metadata: t.field({ type: 'JSONObject', nullable: true, resolve: (c) => c.metadata }),
     factorType: t.field({ type: FactorTypeEnum, resolve: () => 'totp' as const }),
     expirationDate: t.expose('expirationDate', { type: 'DateTime' }),
@@ -84,7 +85,7 @@ builder.queryField('challenge', (t) =>
     type: ChallengeType,
     nullable: true,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => findChallenge(ctx.tenant(), sid),
+    resolve: (_r, { sid }, ctx) => findChallenge(ctx.scopedTenant(), sid),
   }),
 );
 
@@ -92,12 +93,12 @@ builder.mutationFields((t) => ({
   createChallenge: t.field({
     type: ChallengeType,
     args: { input: t.arg({ type: CreateChallengeInput, required: true }) },
-    resolve: (_r, { input }, ctx) => createChallenge(ctx.tenant(), input),
+    resolve: (_r, { input }, ctx) => createChallenge(ctx.scopedTenant(), input),
   }),
   verifyChallenge: t.field({
     type: ChallengeType,
     description: 'A wrong code is not an error: the challenge comes back still PENDING',
     args: { input: t.arg({ type: VerifyChallengeInput, required: true }) },
-    resolve: (_r, { input }, ctx) => verifyChallenge(ctx.tenant(), input),
+    resolve: (_r, { input }, ctx) => verifyChallenge(ctx.scopedTenant(), input),
   }),
 }));

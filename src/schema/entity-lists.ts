@@ -12,7 +12,7 @@ builder.prismaObjectFields(EntityType, (t) => ({
   factors: t.field({
     type: FactorConnection,
     args: { first: t.arg.int(), after: t.arg.string() },
-    resolve: (e, args, ctx) => listFactors(ctx.tenant(), e.sid, args),
+    resolve: (e, args, ctx) => listFactors(ctx.scopedTenant(), e.sid, args),
   }),
   challenges: t.field({
     type: ChallengeConnection,
@@ -23,6 +23,6 @@ builder.prismaObjectFields(EntityType, (t) => ({
       status: t.arg({ type: ChallengeStatusEnum }),
       order: t.arg({ type: OrderEnum, description: 'By creation; default ASC (Twilio)' }),
     },
-    resolve: (e, args, ctx) => listChallenges(ctx.tenant(), e.sid, args),
+    resolve: (e, args, ctx) => listChallenges(ctx.scopedTenant(), e.sid, args),
   }),
 }));

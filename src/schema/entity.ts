@@ -27,7 +27,7 @@ builder.queryField('entity', (t) =>
     type: EntityType,
     nullable: true,
     args: { serviceSid: t.arg.id({ required: true }), identity: t.arg.string({ required: true }) },
-    resolve: (_r, { serviceSid, identity }, ctx) => findEntity(ctx.tenant(), serviceSid, identity),
+    resolve: (_r, { serviceSid, identity }, ctx) => findEntity(ctx.scopedTenant(), serviceSid, identity),
   }),
 );
 

@@ -52,7 +52,7 @@ export const FactorType = builder.prismaObject('Factor', {
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
     dateUpdated: t.expose('dateUpdated', { type: 'DateTime' }),
     // By SID rather than through the factor row, so a deleted factor's last state still resolves.
-    entity: t.field({ type: EntityType, resolve: (f, _a, ctx) => getEntityBySid(ctx.tenant(), f.entitySid) }),
+    entity: t.field({ type: EntityType, resolve: (f, _a, ctx) => getEntityBySid(ctx.scopedTenant(), f.entitySid) }),
     compatibilityWarnings: t.field({ type: [CompatibilityWarning], resolve: (f) => compatibilityWarnings(configOf(f)) }),
   }),
 });
@@ -118,7 +118,7 @@ builder.queryField('factor', (t) =>
     type: FactorType,
     nullable: true,
     args: { sid: t.arg.id({ required: true }) },
-    resolve: (_r, { sid }, ctx) => findFactor(ctx.tenant(), sid),
+    resolve: (_r, { sid }, ctx) => findFactor(ctx.scopedTenant(), sid),
   }),
 );
 
@@ -126,13 +126,13 @@ builder.mutationFields((t) => ({
   createTotpFactor: t.field({
     type: CreateTotpFactorPayload,
     args: { input: t.arg({ type: CreateTotpFactorInput, required: true }) },
-    resolve: (_r, { input }, ctx) => createTotpFactor(ctx.tenant(), input),
+    resolve: (_r, { input }, ctx) => createTotpFactor(ctx.scopedTenant(), input),
   }),
   verifyFactor: t.field({
     type: FactorType,
     description: 'A wrong code is not an error: the factor comes back still UNVERIFIED',
     args: { input: t.arg({ type: VerifyFactorInput, required: true }) },
-    resolve: (_r, { input }, ctx) => verifyFactor(ctx.tenant(), input),
+    resolve: (_r, { input }, ctx) => verifyFactor(ctx.scopedTenant(), input),
   }),
   updateFactor: t.field({
     type: FactorType,

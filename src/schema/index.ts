@@ -8,6 +8,7 @@ import './service.ts';
 import './factor.ts';
 import './challenge.ts';
 import './webhook.ts';
+import './access-token.ts';
 import './subscription.ts';
 import './entity-lists.ts';
 

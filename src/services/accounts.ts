@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Deps, Principal } from './context.ts';
 import { requireOperator, tenantOf } from './context.ts';
 import { recaptureAuthToken } from './webhooks.ts';
+import { authenticateAccessToken, looksLikeJwt } from './access-tokens.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -106,6 +107,9 @@ async function authenticateUncached(deps: Deps, header: string | null | undefine
   if (/^bearer$/i.test(scheme ?? '')) {
     const admin = deps.config.adminToken;
     if (admin && safeEqualHex(hashToken(value), hashToken(admin))) return { kind: 'operator' };
+    // Not the operator token: only a signed access token can still pass (its signature decides,
+    // never its shape), so an operator token can never be mistaken for one or vice versa.
+    if (looksLikeJwt(value)) return authenticateAccessToken(deps, value);
     return { kind: 'anonymous' };
   }
   if (!/^basic$/i.test(scheme ?? '')) return { kind: 'anonymous' };

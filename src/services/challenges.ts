@@ -12,6 +12,7 @@ import type { VerityEvent } from '../events/index.ts';
 import type { Deps, Tenant } from './context.ts';
 import { configOf, factorSeed, getFactor } from './factors.ts';
 import { emit } from './events.ts';
+import { assertInScope, scopeWhere } from './scope.ts';
 
 export const EXPIRE_JOB = 'expire-challenge';
 export const RECONCILE_JOB = 'reconcile-expiry';
@@ -60,6 +61,7 @@ export function withEffectiveStatus<C extends Pick<Challenge, 'status' | 'expira
 export async function findChallenge(t: Tenant, sid: string): Promise<Challenge | null> {
   if (!isSid('challenge', sid)) return null;
   const c = await t.deps.prisma.challenge.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+  if (c) assertInScope(t, c);
   return c && withEffectiveStatus(c, t.deps.now());
 }
 
@@ -172,7 +174,7 @@ export async function listChallenges(
     : args.status ? { status: args.status }
     : {};
   const where = {
-    entitySid, accountSid: t.accountSid, ...statusWhere,
+    entitySid, accountSid: t.accountSid, ...scopeWhere(t), ...statusWhere,
     ...(args.factorSid ? { factorSid: isSid('factor', args.factorSid) ? normalizeSid(args.factorSid) : '' } : {}),
   };
   const result = await keysetPage(t.deps.prisma.challenge, where, { ...page, order: args.order ?? 'asc' });

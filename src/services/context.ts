@@ -37,22 +37,61 @@ export type Principal =
       expiresAt?: Date;
     }
   | { kind: 'operator' }
-  | { kind: 'anonymous' };
+  | AccessPrincipal
+  | {
+      kind: 'anonymous';
+      /** Why credentials were refused, when saying so reveals nothing (e.g. an expired access token). */
+      reason?: string;
+    };
+
+/**
+ * A browser's access token (services/access-tokens.ts): acts for one identity of one service
+ * until `expiresAt`. `allowedOrigins` is the service's list, read when the token was checked (CORS).
+ */
+export interface AccessPrincipal {
+  kind: 'access';
+  accountSid: string;
+  serviceSid: string;
+  identity: string;
+  expiresAt: Date;
+  allowedOrigins: readonly string[];
+}
+
+/** What an access token may reach: use cases check each row they load against it (services/scope.ts). */
+export interface Scope {
+  serviceSid: string;
+  identity: string;
+  expiresAt: Date;
+}
 
 /** A use case's view of the caller: always one account; every query is scoped by it. */
 export interface Tenant {
   deps: Deps;
   accountSid: string;
+  /** Set for access tokens only: rows outside this service and identity are FORBIDDEN. */
+  scope?: Scope;
 }
 
+/**
+ * The caller's account, for account credentials only. Access tokens are refused here (default
+ * deny): a resolver opens itself to them only through scopedTenantOf, explicitly.
+ */
 export function tenantOf(deps: Deps, principal: Principal): Tenant {
   if (principal.kind === 'account') return { deps, accountSid: principal.accountSid };
   if (principal.kind === 'operator') throw new ForbiddenError('The operator token manages accounts only');
-  throw new UnauthenticatedError();
+  if (principal.kind === 'access') throw new ForbiddenError('An access token may not perform this operation');
+  throw new UnauthenticatedError(principal.reason);
+}
+
+/** Like tenantOf, but an access token passes too, as a tenant carrying its scope. */
+export function scopedTenantOf(deps: Deps, principal: Principal): Tenant {
+  if (principal.kind !== 'access') return tenantOf(deps, principal);
+  const { accountSid, serviceSid, identity, expiresAt } = principal;
+  return { deps, accountSid, scope: { serviceSid, identity, expiresAt } };
 }
 
 export function requireOperator(principal: Principal): void {
   if (principal.kind === 'operator') return;
-  if (principal.kind === 'account') throw new ForbiddenError('Only the operator token may manage accounts');
-  throw new UnauthenticatedError();
+  if (principal.kind === 'account' || principal.kind === 'access') throw new ForbiddenError('Only the operator token may manage accounts');
+  throw new UnauthenticatedError(principal.reason);
 }

@@ -7,6 +7,7 @@ import { keysetPage } from '../db/paging.ts';
 import type { Tenant } from './context.ts';
 import { findService, getService } from './services.ts';
 import { Prisma } from '../generated/prisma/client.ts';
+import { assertInScope } from './scope.ts';
 
 const identityInput = z.object({ serviceSid: z.string(), identity: identitySchema });
 
@@ -48,7 +49,9 @@ export async function ensureEntity(t: Tenant, serviceSid: string, identity: stri
 /** Entities are addressed by identity within a service (Twilio); invalid identities simply match nothing. */
 export async function findEntity(t: Tenant, serviceSid: string, identity: string): Promise<Entity | null> {
   const service = await findService(t, serviceSid);
-  if (!service || !identitySchema.safeParse(identity).success) return null;
+  if (!service) return null;
+  assertInScope(t, { serviceSid: service.sid, identity });
+  if (!identitySchema.safeParse(identity).success) return null;
   return t.deps.prisma.entity.findFirst({ where: { serviceSid: service.sid, identity, accountSid: t.accountSid } });
 }
 
@@ -63,6 +66,7 @@ export async function getEntity(t: Tenant, serviceSid: string, identity: string)
 export async function getEntityBySid(t: Tenant, sid: string): Promise<Entity> {
   const e = await t.deps.prisma.entity.findUnique({ where: { sid } });
   if (!e || e.accountSid !== t.accountSid) throw new NotFoundError('Entity', sid);
+  assertInScope(t, e);
   return e;
 }
 

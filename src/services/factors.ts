@@ -19,6 +19,7 @@ import type { FactorEvent } from '../events/index.ts';
 import { getService } from './services.ts';
 import { ensureEntity } from './entities.ts';
 import { emit } from './events.ts';
+import { assertInScope, scopeWhere } from './scope.ts';
 
 const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): FactorEvent => ({
   type, accountSid: f.accountSid, serviceSid: f.serviceSid, identity: f.identity, factorSid: f.sid,
@@ -107,6 +108,7 @@ const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownR
 export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput): Promise<{ factor: Factor; binding: TotpBinding }> {
   const data = parseInput(createInput, input);
   const service = await getService(t, data.serviceSid);
+  assertInScope(t, { serviceSid: service.sid, identity: data.identity });
   const { prisma, keyring, fingerprintKey } = t.deps;
   const cfg = resolveConfig(data.config, service);
   const seed = data.secret != null ? importSecret(data.secret) : generateSeed();
@@ -149,7 +151,9 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
 
 export async function findFactor(t: Tenant, sid: string): Promise<Factor | null> {
   if (!isSid('factor', sid)) return null;
-  return t.deps.prisma.factor.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+  const f = await t.deps.prisma.factor.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+  if (f) assertInScope(t, f);
+  return f;
 }
 
 export async function getFactor(t: Tenant, sid: string): Promise<Factor> {
@@ -273,5 +277,5 @@ export async function listFactors(
   args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null },
 ) {
   const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
-  return keysetPage(t.deps.prisma.factor, { entitySid, accountSid: t.accountSid }, { ...page, order: args.order ?? 'asc' });
+  return keysetPage(t.deps.prisma.factor, { entitySid, accountSid: t.accountSid, ...scopeWhere(t) }, { ...page, order: args.order ?? 'asc' });
 }

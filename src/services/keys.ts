@@ -44,7 +44,8 @@ export function loadKeyring(config: Config): Keyring {
 }
 
 const FINGERPRINT_KEY = 'seed-fingerprint';
-const systemAad = (name: string) => `system:${name}`;
+/** GCM additional data of a SystemKey row: binds the ciphertext to its name (keys:rotate re-encrypts with it). */
+export const systemAad = (name: string) => `system:${name}`;
 
 /**
  * The key that fingerprints seeds (duplicate detection, Twilio 60317) must never change, or old

@@ -1,5 +1,5 @@
 import type { Challenge, Factor } from '../generated/prisma/client.ts';
-import { InvalidArgumentError } from '../domain/errors.ts';
+import { ForbiddenError, InvalidArgumentError } from '../domain/errors.ts';
 import { Repeater } from '@repeaterjs/repeater';
 import type { VerityEvent } from '../events/index.ts';
 import type { Tenant } from './context.ts';
@@ -16,6 +16,32 @@ function requireFilter(f: UpdateFilter, sidName: string) {
   if (!f.sid && !f.serviceSid && !f.identity) {
     throw new InvalidArgumentError(sidName, `give at least one of ${sidName}, serviceSid, identity`);
   }
+}
+
+/**
+ * An access token watches only its own identity: filters naming another service or identity are
+ * FORBIDDEN, a SID filter must name one of its own rows (checked by loading it), and the scope is
+ * added to the filter, so no event outside it can match.
+ */
+async function scopedFilter(t: Tenant, f: UpdateFilter, load: (t: Tenant, sid: string) => Promise<unknown>): Promise<UpdateFilter> {
+  if (!t.scope) return f;
+  const { serviceSid, identity } = t.scope;
+  if ((f.serviceSid && f.serviceSid.toLowerCase() !== serviceSid) || (f.identity && f.identity !== identity)) {
+    throw new ForbiddenError('This access token may only watch its own identity');
+  }
+  if (f.sid) await load(t, f.sid); // FORBIDDEN when the row belongs to another identity
+  return { ...f, serviceSid, identity };
+}
+
+/** Subscriptions open to access tokens: the filter is checked and narrowed to the scope first. */
+export async function scopedChallengeUpdates(t: Tenant, filter: UpdateFilter): Promise<AsyncIterableIterator<Challenge>> {
+  requireFilter(filter, 'challengeSid');
+  return challengeUpdates(t, await scopedFilter(t, filter, findChallenge));
+}
+
+export async function scopedFactorUpdates(t: Tenant, filter: UpdateFilter): Promise<AsyncIterableIterator<Factor>> {
+  requireFilter(filter, 'factorSid');
+  return factorUpdates(t, await scopedFilter(t, filter, findFactor));
 }
 
 /** A serviceSid or identity filter matches every change in that scope; all given filters must match. */
@@ -58,6 +84,12 @@ function mapEvents<T>(t: Tenant, read: (e: VerityEvent) => Promise<T | null>): A
   const source = t.deps.events.subscribe(t.accountSid);
   return new Repeater<T>(async (push, stop) => {
     void stop.then(() => source.return?.());
+    if (t.scope) {
+      // An access token's subscription ends with the token: it cannot outlive its credentials.
+      const timer = setTimeout(stop, Math.max(0, t.scope.expiresAt.getTime() - t.deps.now().getTime()));
+      timer.unref();
+      void stop.then(() => clearTimeout(timer));
+    }
     for await (const e of source) {
       const value = await read(e);
       if (value) await push(value);

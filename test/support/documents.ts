@@ -234,3 +234,9 @@ export const RotateAuthToken = graphql(`
     rotateAuthToken(input: $input) { authToken previousTokenValidUntil account { sid } }
   }
 `);
+
+export const CreateAccessToken = graphql(`
+  mutation CreateAccessToken($input: CreateAccessTokenInput!) {
+    createAccessToken(input: $input) { token expiresAt }
+  }
+`);
