@@ -141,8 +141,26 @@ function showQr(svgMarkup: string) {
 }
 
 // ------------------------------------------------------------------ 1. token
-// A link like /demo#token=…&serviceSid=VA…&identity=user-0001 fills the form; the fragment never
-// reaches a server (RFC 3986 §3.5), and it is removed from the address bar and history at once.
+/**
+ * Verity's access tokens are JWTs naming their service (`service`) and identity (`sub`): read,
+ * not verified, to fill the form. Only a convenience — Verity verifies the token on every request.
+ */
+function prefillFromClaims() {
+  const payload = ui.token.value.trim().split('.')[1];
+  if (!payload) return;
+  let claims: { service?: unknown; sub?: unknown; exp?: unknown };
+  try {
+    claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as typeof claims;
+  } catch {
+    return; // not a JWT: the fields stay as typed
+  }
+  if (typeof claims.service === 'string' && !ui.serviceSid.value) ui.serviceSid.value = claims.service;
+  if (typeof claims.sub === 'string' && !ui.identity.value) ui.identity.value = claims.sub;
+  if (typeof claims.exp === 'number') ui.token.title = `Expires ${new Date(claims.exp * 1000).toLocaleString()}`;
+}
+
+// A link like /demo#token=… (optionally &serviceSid=VA…&identity=…) fills the form; the fragment
+// never reaches a server (RFC 3986 §3.5), and it is removed from the address bar and history at once.
 function readFragment() {
   if (!location.hash) return;
   const params = new URLSearchParams(location.hash.slice(1));
@@ -152,9 +170,11 @@ function readFragment() {
     ui.token.value = t;
     ui.tokenSource.textContent = 'Access token taken from the link (and removed from the address bar).';
   }
-  ui.serviceSid.value = params.get('serviceSid') ?? ui.serviceSid.value;
-  ui.identity.value = params.get('identity') ?? ui.identity.value;
+  ui.serviceSid.value = params.get('serviceSid') ?? '';
+  ui.identity.value = params.get('identity') ?? '';
+  prefillFromClaims();
 }
+ui.token.addEventListener('input', prefillFromClaims);
 
 // ------------------------------------------------------------------ 2. enrol
 ui.createFactorForm.addEventListener('submit', (ev) => {
