@@ -5,13 +5,13 @@ import { startHttpTestApp, type HttpTestApp } from './support/http-server.ts';
 import type { Tenant } from './support/app.ts';
 import { CreateAccessToken, CreateService, ListChallenges, ListFactors } from './support/documents.ts';
 import { oathCode } from './support/oath.ts';
-import { launchGuardedBrowser, SKIP_BROWSER, type GuardedBrowser } from './support/browser.ts';
+import { BROWSER_TEST_TIMEOUT, WAIT, launchGuardedBrowser, SKIP_BROWSER, type GuardedBrowser } from './support/browser.ts';
 import { buildDemo } from '../src/demo/build.ts';
 
 // jsqr is CommonJS with `exports.default` (see support/qr-decode.ts).
 const jsQR = jsqr.default;
 
-describe.skipIf(SKIP_BROWSER)('/demo in Chromium: enrol from the QR code, then sign in', () => {
+describe.skipIf(SKIP_BROWSER)('/demo in Chromium: enrol from the QR code, then sign in', { timeout: BROWSER_TEST_TIMEOUT }, () => {
   let t: HttpTestApp;
   let b: GuardedBrowser;
   let tenant: Tenant;
@@ -67,19 +67,20 @@ describe.skipIf(SKIP_BROWSER)('/demo in Chromium: enrol from the QR code, then s
     const enrolledAt = Date.now() / 1000;
     await page.getByTestId('factor-code').fill(oathCode(secret, {}, enrolledAt));
     await page.getByTestId('verify-factor').click();
-    await expect.poll(() => page.getByTestId('factor-status').getAttribute('data-status')).toBe('VERIFIED');
-    await expect.poll(() => page.getByTestId('qr').innerHTML()).toBe(''); // the seed is off the screen
+    await expect.poll(() => page.getByTestId('factor-status').getAttribute('data-status'), WAIT).toBe('VERIFIED');
+    await expect.poll(() => page.getByTestId('qr').innerHTML(), WAIT).toBe(''); // the seed is off the screen
 
     await page.getByTestId('start-challenge').click();
     await page.getByTestId('verify-challenge-form').waitFor({ state: 'visible' });
     expect(await page.getByTestId('challenge-status').getAttribute('data-status')).toBe('PENDING');
     // The enrolment consumed its time step (RFC 6238 §5.2: a code is accepted once), so sign in
-    // with the next step's code: inside the factor's skew of 1 step now, and still inside it if a
-    // step boundary passes before Verity checks it — no waiting for the clock, no flakiness.
-    await page.getByTestId('challenge-code').fill(oathCode(secret, {}, enrolledAt + 30));
+    // with the next step's code (or the current one, if the clock got there first): inside the
+    // factor's skew of 1 step now, and still inside it if a step boundary passes before Verity
+    // checks it — no waiting for the clock, and a slow machine cannot make it flaky.
+    await page.getByTestId('challenge-code').fill(oathCode(secret, {}, Math.max(enrolledAt + 30, Date.now() / 1000)));
     await page.getByTestId('verify-challenge').click();
     // Only the subscription handler writes this element (demo/main.ts).
-    await expect.poll(() => page.getByTestId('challenge-status').getAttribute('data-status'), { timeout: 15_000 }).toBe('APPROVED');
+    await expect.poll(() => page.getByTestId('challenge-status').getAttribute('data-status'), WAIT).toBe('APPROVED');
     expect(sse).toEqual([`${t.baseUrl}/graphql`]);
 
     // Verity agrees.

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpTestApp, type HttpTestApp } from './support/http-server.ts';
 import type { Tenant } from './support/app.ts';
-import { launchGuardedBrowser, SKIP_BROWSER, type GuardedBrowser } from './support/browser.ts';
+import { BROWSER_TEST_TIMEOUT, WAIT, launchGuardedBrowser, SKIP_BROWSER, type GuardedBrowser } from './support/browser.ts';
 
-describe.skipIf(SKIP_BROWSER)('GraphiQL in Chromium, offline', () => {
+describe.skipIf(SKIP_BROWSER)('GraphiQL in Chromium, offline', { timeout: BROWSER_TEST_TIMEOUT }, () => {
   let t: HttpTestApp;
   let b: GuardedBrowser;
   let tenant: Tenant;
@@ -31,7 +31,7 @@ describe.skipIf(SKIP_BROWSER)('GraphiQL in Chromium, offline', () => {
 
     await page.locator('.graphiql-execute-button').click();
     const result = page.locator('.graphiql-response');
-    await expect.poll(() => result.innerText(), { timeout: 30_000 }).toContain(tenant.sid);
+    await expect.poll(() => result.innerText(), WAIT).toContain(tenant.sid);
     expect(b.offsite).toEqual([]);
   });
 
@@ -50,5 +50,5 @@ async function replaceEditorText(page: GuardedBrowser['page'], editor: ReturnTyp
   await page.keyboard.press('ControlOrMeta+A');
   await page.keyboard.press('Delete');
   await page.keyboard.insertText(text);
-  await expect.poll(() => editor.locator('.view-lines').innerText().then((s) => s.replace(/\s+/g, ' ').trim())).toBe(text.replace(/\s+/g, ' ').trim());
+  await expect.poll(() => editor.locator('.view-lines').innerText().then((s) => s.replace(/\s+/g, ' ').trim()), WAIT).toBe(text.replace(/\s+/g, ' ').trim());
 }

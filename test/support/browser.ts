@@ -18,6 +18,11 @@ export function isLocal(url: string): boolean {
   return LOCAL_HOSTS.has(u.hostname);
 }
 
+/** Per-test timeout for browser tests (Chromium on a shared 2-core machine). */
+export const BROWSER_TEST_TIMEOUT = 180_000;
+/** For expect.poll on page state (its default is 1 s). */
+export const WAIT = { timeout: 60_000, interval: 100 };
+
 export interface GuardedBrowser {
   context: BrowserContext;
   page: Page;
@@ -73,6 +78,9 @@ export async function launchGuardedBrowser(): Promise<GuardedBrowser> {
   };
   context.pages().forEach(watch);
   context.on('page', watch);
+  // Generous: the box is shared, and GraphiQL's page is a 9 MB inline bundle.
+  context.setDefaultTimeout(90_000);
+  context.setDefaultNavigationTimeout(90_000);
   const page = context.pages()[0] ?? (await context.newPage());
   return {
     context,
