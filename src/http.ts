@@ -4,6 +4,7 @@ import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { App } from './server.ts';
+import { wsOriginPolicies } from './cors.ts';
 
 export interface HttpServer {
   server: Server;
@@ -18,9 +19,23 @@ export interface HttpServer {
  */
 export async function listen(app: App, opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number }): Promise<HttpServer> {
   const server = createServer(app);
-  const wss = new WebSocketServer({ server, path: app.graphqlEndpoint });
+  const origins = wsOriginPolicies.get(app);
+  const wss = new WebSocketServer({
+    server,
+    path: app.graphqlEndpoint,
+    // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/cors.ts).
+    verifyClient: origins
+      ? (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500))
+      : undefined,
+  });
   const ws = useServer(
     {
+      // Credentials are known from ConnectionInit on: account credentials from another origin are refused (4403).
+      onConnect: async (ctx) => {
+        if (!origins) return true;
+        const p = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? ctx.extra.request.headers.authorization;
+        return (await origins.connect(ctx.extra.request, typeof p === 'string' ? p : undefined)).allow;
+      },
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {

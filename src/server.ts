@@ -9,6 +9,7 @@ import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
 import { demoRoutes } from './demo/routes.ts';
+import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './cors.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -72,7 +73,7 @@ export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext>;
 
 /** Builds the whole HTTP app without listening: tests call `app.fetch` in-process. */
 export function createApp(deps: AppDeps): App {
-  return createYoga<Record<string, unknown>, GraphQLContext>({
+  const app = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -81,7 +82,9 @@ export function createApp(deps: AppDeps): App {
     graphiql: { title: 'Verity GraphiQL' },
     logging: deps.logger.child({ component: 'yoga' }),
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
-    plugins: [restRoutes(deps), httpRoutes(deps), demoRoutes(deps)],
+    // Yoga's default CORS reflects any Origin; ours decides by origin and credential (src/cors.ts).
+    cors: false,
+    plugins: [corsPolicy(deps), restRoutes(deps), httpRoutes(deps), demoRoutes(deps)],
     context: async (initial): Promise<GraphQLContext> => {
       // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
       // upgrade request's Authorization header.
@@ -91,8 +94,10 @@ export function createApp(deps: AppDeps): App {
         i.request?.headers.get('authorization') ??
         (typeof fromParams === 'string' ? fromParams : undefined) ??
         (typeof i.req?.headers.authorization === 'string' ? i.req.headers.authorization : undefined);
-      const principal = await authenticate(deps, header);
+      const principal = i.request ? await requestPrincipal(deps, i.request) : await authenticate(deps, header);
       return { deps, principal, tenant: () => tenantOf(deps, principal), scopedTenant: () => scopedTenantOf(deps, principal) };
     },
   });
+  wsOriginPolicies.set(app, wsOriginPolicy(deps));
+  return app;
 }

@@ -3,8 +3,9 @@ import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptSeed } from '../src/domain/seed-crypto.ts';
 import {
-  ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, ACCESS_TOKEN_TYP, forgetTokenService, rotateAccessTokenKey,
+  ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, ACCESS_TOKEN_TYP, rotateAccessTokenKey,
 } from '../src/services/access-tokens.ts';
+import { serviceChanged } from '../src/services/origins.ts';
 import { systemAad } from '../src/services/keys.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import {
@@ -201,7 +202,7 @@ describe('refused tokens are UNAUTHENTICATED', () => {
     const sid = (await t.ok(CreateService, { input: { friendlyName: 'Short-lived' } }, a.auth)).createService.sid;
     const { token } = await mint(a, sid, 'gone-user-1');
     await t.deps.prisma.service.delete({ where: { sid } });
-    forgetTokenService(t.deps, sid); // what updateService/deleteService do in this process
+    serviceChanged(t.deps, sid); // what deleteService does in this process
     expectError(await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(token)), 'UNAUTHENTICATED');
   });
 });

@@ -21,6 +21,9 @@ export const ServiceType = builder.prismaObject('Service', {
     accountSid: t.exposeID('accountSid'),
     friendlyName: t.exposeString('friendlyName'),
     totp: t.field({ type: ServiceTotp, resolve: (s) => s }),
+    allowedOrigins: t.exposeStringList('allowedOrigins', {
+      description: 'Browser origins whose access-token requests are answered with CORS headers (README "Browser clients")',
+    }),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
     dateUpdated: t.expose('dateUpdated', { type: 'DateTime' }),
     entities: t.field({
@@ -46,6 +49,7 @@ const CreateServiceInput = builder.inputType('CreateServiceInput', {
   fields: (t) => ({
     friendlyName: t.string({ required: true, description: 'At most 30 characters' }),
     totp: t.field({ type: TotpDefaultsInput }),
+    allowedOrigins: t.stringList({ description: 'Exact origins, scheme://host[:port]: https, or http for localhost; at most 20' }),
   }),
 });
 
@@ -54,6 +58,7 @@ const UpdateServiceInput = builder.inputType('UpdateServiceInput', {
     sid: t.id({ required: true }),
     friendlyName: t.string(),
     totp: t.field({ type: TotpDefaultsInput, description: 'Fields left out are kept; null clears a default' }),
+    allowedOrigins: t.stringList({ description: 'Replaces the list ([] clears it); left out: kept' }),
   }),
 });
 

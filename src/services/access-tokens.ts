@@ -7,6 +7,7 @@ import { identitySchema, parseInput } from '../domain/validation.ts';
 import type { AccessPrincipal, Deps, Principal, Tenant } from './context.ts';
 import { systemAad } from './keys.ts';
 import { getService } from './services.ts';
+import { tokenService } from './origins.ts';
 
 // ------------------------------------------------------------------ limits and claims
 
@@ -101,45 +102,13 @@ export async function authenticateAccessToken(deps: Deps, token: string): Promis
   ) {
     return { kind: 'anonymous', reason: INVALID };
   }
-  const row = await serviceForToken(deps, service);
+  const row = await tokenService(deps, service);
   if (!row || row.accountSid !== account) return { kind: 'anonymous', reason: INVALID };
   const principal: AccessPrincipal = {
     kind: 'access', accountSid: account, serviceSid: service, identity: sub, expiresAt: new Date(exp! * 1000),
     allowedOrigins: row.allowedOrigins,
   };
   return principal;
-}
-
-// ------------------------------------------------------------------ the service behind a token
-
-interface TokenService {
-  accountSid: string;
-  allowedOrigins: readonly string[];
-}
-
-/** How long this process trusts a service lookup made for a token (same window as the Basic auth cache). */
-export const TOKEN_SERVICE_CACHE_MS = 5_000;
-const serviceCaches = new WeakMap<Deps, Map<string, { value: TokenService | null; until: number }>>();
-
-async function serviceForToken(deps: Deps, serviceSid: string): Promise<TokenService | null> {
-  let cache = serviceCaches.get(deps);
-  if (!cache) serviceCaches.set(deps, (cache = new Map()));
-  const now = Date.now();
-  const hit = cache.get(serviceSid);
-  if (hit && hit.until > now) return hit.value;
-  const row = await deps.prisma.service.findUnique({ where: { sid: serviceSid }, select: { accountSid: true } });
-  const value = row ? { accountSid: row.accountSid, allowedOrigins: [] } : null;
-  if (cache.size >= 10_000) cache.clear();
-  cache.set(serviceSid, { value, until: now + TOKEN_SERVICE_CACHE_MS });
-  return value;
-}
-
-/** A service changed or went away: this process re-reads it for the next token. */
-export function forgetTokenService(deps: Deps, serviceSid?: string): void {
-  const cache = serviceCaches.get(deps);
-  if (!cache) return;
-  if (serviceSid) cache.delete(serviceSid);
-  else cache.clear();
 }
 
 // ------------------------------------------------------------------ signing keys
@@ -167,16 +136,18 @@ interface KeyCache {
   loadedAt: number;
   loading?: Promise<void>;
 }
-const keyCaches = new WeakMap<Deps, KeyCache>();
+/** What the key store needs: `npm run keys:rotate-access` builds just this. */
+export type KeyDeps = Pick<Deps, 'prisma' | 'keyring' | 'now'>;
+const keyCaches = new WeakMap<KeyDeps, KeyCache>();
 
-function cacheOf(deps: Deps): KeyCache {
+function cacheOf(deps: KeyDeps): KeyCache {
   let c = keyCaches.get(deps);
   if (!c) keyCaches.set(deps, (c = { keys: new Map(), loadedAt: 0 }));
   return c;
 }
 
 /** Reads every access-token key (one load at a time per process). */
-async function reload(deps: Deps, fresh = false): Promise<void> {
+async function reload(deps: KeyDeps, fresh = false): Promise<void> {
   const c = cacheOf(deps);
   // `fresh`: a load that began before our own write must not count as having seen it.
   if (fresh && c.loading) await c.loading.catch(() => undefined);
@@ -197,7 +168,7 @@ async function reload(deps: Deps, fresh = false): Promise<void> {
 }
 
 /** Creates a new signing key; it becomes the newest, so it signs from now on. */
-async function addKey(deps: Deps): Promise<string> {
+async function addKey(deps: KeyDeps): Promise<string> {
   const kid = `at${deps.now().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
   const name = KEY_PREFIX + kid;
   const secret = new Uint8Array(randomBytes(KEY_BYTES));
@@ -207,7 +178,7 @@ async function addKey(deps: Deps): Promise<string> {
   return kid;
 }
 
-async function signingKey(deps: Deps): Promise<SigningKey> {
+async function signingKey(deps: KeyDeps): Promise<SigningKey> {
   const c = cacheOf(deps);
   if (!c.newest || Date.now() - c.loadedAt > KEY_REFRESH_MS) await reload(deps);
   if (!c.newest) {
@@ -218,7 +189,7 @@ async function signingKey(deps: Deps): Promise<SigningKey> {
   return c.newest!;
 }
 
-async function verificationKey(deps: Deps, kid: string | undefined): Promise<Uint8Array> {
+async function verificationKey(deps: KeyDeps, kid: string | undefined): Promise<Uint8Array> {
   if (!kid) throw new Error('no kid');
   const c = cacheOf(deps);
   if (Date.now() - c.loadedAt > KEY_REFRESH_MS || (!c.keys.has(kid) && Date.now() - c.loadedAt > KEY_MISS_RELOAD_MS)) await reload(deps);
@@ -232,7 +203,7 @@ async function verificationKey(deps: Deps, kid: string | undefined): Promise<Uin
  * `retireOld` — after a key leak — deletes them, which invalidates every outstanding token at once
  * (on other instances within KEY_REFRESH_MS at most; restart them to make it immediate).
  */
-export async function rotateAccessTokenKey(deps: Deps, opts: { retireOld?: boolean } = {}): Promise<{ kid: string; retired: number }> {
+export async function rotateAccessTokenKey(deps: KeyDeps, opts: { retireOld?: boolean } = {}): Promise<{ kid: string; retired: number }> {
   const kid = await addKey(deps);
   let retired = 0;
   if (opts.retireOld) {

@@ -5,6 +5,8 @@ import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput, serviceFriendlyNameSchema, serviceTotpSchema } from '../domain/validation.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { Tenant } from './context.ts';
+import { allowedOriginsSchema } from '../domain/origin.ts';
+import { serviceChanged } from './origins.ts';
 
 export interface TotpDefaultsInput {
   issuer?: string | null;
@@ -13,11 +15,12 @@ export interface TotpDefaultsInput {
   skew?: number | null;
 }
 
-const createInput = z.object({ friendlyName: serviceFriendlyNameSchema, totp: serviceTotpSchema.nullish() });
+const createInput = z.object({ friendlyName: serviceFriendlyNameSchema, totp: serviceTotpSchema.nullish(), allowedOrigins: allowedOriginsSchema.nullish() });
 const updateInput = z.object({
   sid: z.string(),
   friendlyName: serviceFriendlyNameSchema.nullish(),
   totp: serviceTotpSchema.nullish(),
+  allowedOrigins: allowedOriginsSchema.nullish(),
 });
 
 /** undefined keeps a stored default, null clears it (falls back to Twilio's default). */
@@ -31,16 +34,22 @@ function totpData(totp: TotpDefaultsInput | null | undefined) {
   };
 }
 
-export async function createService(t: Tenant, input: { friendlyName: string; totp?: TotpDefaultsInput | null }): Promise<Service> {
+export async function createService(
+  t: Tenant,
+  input: { friendlyName: string; totp?: TotpDefaultsInput | null; allowedOrigins?: string[] | null },
+): Promise<Service> {
   const data = parseInput(createInput, input);
-  return t.deps.prisma.service.create({
+  const service = await t.deps.prisma.service.create({
     data: {
       sid: newSid('service'),
       accountSid: t.accountSid,
       friendlyName: data.friendlyName.trim(),
       ...totpData(data.totp),
+      allowedOrigins: data.allowedOrigins ?? [],
     },
   });
+  serviceChanged(t.deps, service.sid);
+  return service;
 }
 
 /** Tenancy: another account's SID and a SID that does not exist are indistinguishable. */
@@ -57,14 +66,16 @@ export async function getService(t: Tenant, sid: string): Promise<Service> {
 
 export async function updateService(
   t: Tenant,
-  input: { sid: string; friendlyName?: string | null; totp?: TotpDefaultsInput | null },
+  input: { sid: string; friendlyName?: string | null; totp?: TotpDefaultsInput | null; allowedOrigins?: string[] | null },
 ): Promise<Service> {
   const data = parseInput(updateInput, input);
   const service = await getService(t, data.sid);
-  return t.deps.prisma.service.update({
+  const updated = await t.deps.prisma.service.update({
     where: { sid: service.sid },
-    data: { friendlyName: data.friendlyName?.trim() ?? undefined, ...totpData(data.totp) },
+    data: { friendlyName: data.friendlyName?.trim() ?? undefined, ...totpData(data.totp), allowedOrigins: data.allowedOrigins ?? undefined },
   });
+  serviceChanged(t.deps, service.sid);
+  return updated;
 }
 
 /** Deleting a service deletes its entities, factors and challenges (foreign keys cascade). */
@@ -73,6 +84,7 @@ export async function deleteService(t: Tenant, sid: string): Promise<{ deletedSi
     where: { sid: isSid('service', sid) ? normalizeSid(sid) : '', accountSid: t.accountSid },
   });
   if (deleted.count === 0) throw new NotFoundError('Service', sid);
+  serviceChanged(t.deps, normalizeSid(sid));
   return { deletedSid: normalizeSid(sid) };
 }
 
