@@ -12,6 +12,7 @@ import { clientAddress, type RateLimits } from './rate-limits.ts';
 import { observability } from './observability/http.ts';
 import { annotateLogContext } from './observability/log-context.ts';
 import { yogaLogger } from './observability/yoga-logger.ts';
+import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './cors.ts';
 
 export interface AppDeps extends Deps {
@@ -103,6 +104,7 @@ export function createApp(deps: AppDeps): App {
       corsPolicy(deps),
       restRoutes(deps),
       httpRoutes(deps),
+      demoRoutes(deps),
       chunkedBodyLimit(deps.config.bodyLimitBytes),
       ...graphqlLimitPlugins(deps.config.limits),
     ],

@@ -90,7 +90,14 @@ export interface Tenant {
 
 export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
 
-export async function startTestApp(env: Record<string, string> = {}, opts: { onQuery?: (sql: string) => void; logger?: Logger } = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  onQuery?: (sql: string) => void;
+  logger?: Logger;
+  /** The app reads the wall clock instead of `clock` (for browsers and other clients that compute codes from real time). */
+  realClock?: boolean;
+}
+
+export async function startTestApp(env: Record<string, string> = {}, opts: TestAppOptions = {}): Promise<TestApp> {
   const config = loadConfig({
     VERITY_ADMIN_TOKEN: ADMIN_TOKEN,
     VERITY_ENCRYPTION_KEYS: TEST_KEYS,
@@ -99,7 +106,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { onQ
   });
   const db = await freshDatabase(opts);
   const clock = new TestClock();
-  const runtime = await openRuntime(config, { db, now: clock.now, redisPrefix: randomPrefix(), logger: opts.logger });
+  const runtime = await openRuntime(config, { db, now: opts.realClock ? () => new Date() : clock.now, redisPrefix: randomPrefix(), logger: opts.logger });
   const { deps } = runtime;
   const app = createApp(deps);
   async function gql<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null) {

@@ -3,7 +3,7 @@ import twilio from 'twilio';
 import { expect } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import type { App } from '../../src/server.ts';
-import { startTestApp, type TestApp } from './app.ts';
+import { startTestApp, type TestApp, type TestAppOptions } from './app.ts';
 
 export interface HttpTestApp extends TestApp {
   /** `http://127.0.0.1:PORT`: also the app's VERITY_PUBLIC_URL, so the `url` fields it returns point back here. */
@@ -15,7 +15,7 @@ export interface HttpTestApp extends TestApp {
  * startTestApp behind a real listening HTTP server on an ephemeral port, for clients that speak
  * HTTP (twilio-node). The port is taken first, so VERITY_PUBLIC_URL can name it.
  */
-export async function startHttpTestApp(env: Record<string, string> = {}): Promise<HttpTestApp> {
+export async function startHttpTestApp(env: Record<string, string> = {}, opts: TestAppOptions = {}): Promise<HttpTestApp> {
   // twilio-node routes through a proxy agent when these are set; the test talks to loopback directly.
   for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) delete process.env[k];
   let app: App | undefined;
@@ -26,7 +26,7 @@ export async function startHttpTestApp(env: Record<string, string> = {}): Promis
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const t = await startTestApp({ VERITY_PUBLIC_URL: baseUrl, ...env });
+  const t = await startTestApp({ VERITY_PUBLIC_URL: baseUrl, ...env }, opts);
   app = t.app;
   return {
     ...t,
