@@ -6,6 +6,7 @@ import { createJobEngine, type JobEngine } from './jobs/index.ts';
 import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { AppDeps } from './server.ts';
+import { checkReadiness } from './readiness.ts';
 import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
 
 /** Everything a process (API or worker) opens from its config, and how to close it again. */
@@ -32,16 +33,20 @@ export interface RuntimeOptions {
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyring = loadKeyring(config); // before the database: a missing key fails fast
-  const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const timeouts = { connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs };
+  const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts }));
   const jobs: JobEngine = createJobEngine({
     redisUrl: config.redisUrl,
     prefix: opts.redisPrefix ?? config.redisPrefix,
     onError: (err, job) => logger.warn({ err, job }, 'job failed'),
+    timeoutMs: config.redisCommandTimeoutMs,
   });
   const onEventError = (err: unknown) => logger.warn({ err }, 'event bus error');
   const events =
     opts.events ??
-    (config.redisUrl ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError) : createLocalEventBus(onEventError));
+    (config.redisUrl
+      ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError, { commandTimeoutMs: config.redisCommandTimeoutMs })
+      : createLocalEventBus(onEventError));
   const deps: AppDeps = {
     config,
     prisma: db.prisma,
@@ -51,10 +56,11 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
     events,
     jobs,
-    ready: async () => {
-      await db.ping();
-      await events.ping();
-    },
+    ready: () =>
+      checkReadiness({
+        database: { ping: db.ping, timeoutMs: config.dbConnectTimeoutMs },
+        ...(config.redisUrl ? { redis: { ping: events.ping, timeoutMs: config.redisCommandTimeoutMs } } : {}),
+      }),
   };
   return {
     deps,

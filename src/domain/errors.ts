@@ -88,3 +88,13 @@ export class SeedUnavailableError extends VerityError {
     super('SEED_UNAVAILABLE', undefined, 500, `This factor's secret cannot be decrypted with the configured keys (key id "${keyId}"): check VERITY_ENCRYPTION_KEYS`);
   }
 }
+
+/**
+ * A dependency the request needs (the database) did not answer in time or refused the connection.
+ * Twilio answers 503 / 20503 "Service Unavailable" in the same situation; clients should retry.
+ */
+export class ServiceUnavailableError extends VerityError {
+  constructor(message = 'Service temporarily unavailable: the database is not reachable, retry shortly', retryAfter = 5) {
+    super('SERVICE_UNAVAILABLE', 20503, 503, message, { retryAfter });
+  }
+}

@@ -81,10 +81,21 @@ export function createLocalEventBus(onError: (err: unknown) => void = () => {}):
  * Redis pub/sub (@graphql-yoga/redis-event-target): an event published by any API instance or
  * worker reaches subscribers on every instance. `prefix` namespaces channels (tests, tenants of Redis).
  */
-export function createRedisEventBus(redisUrl: string, prefix: string, onError: (err: unknown) => void = () => {}): EventBus {
+export function createRedisEventBus(
+  redisUrl: string,
+  prefix: string,
+  onError: (err: unknown) => void = () => {},
+  opts: { commandTimeoutMs?: number } = {},
+): EventBus {
   // Publishing fails fast during an outage (the change is committed; reconciliation and re-reads
-  // cover a lost event); subscribing waits for Redis to come back, then resubscribes.
-  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  // cover a lost event): no offline queue for a refused link, a command timeout for a silent one
+  // (without it a black-holed publish or readiness ping would wait forever).
+  // Subscribing waits for Redis to come back; ioredis then resubscribes (autoResubscribe).
+  const publishClient = new Redis(redisUrl, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    commandTimeout: opts.commandTimeoutMs ?? 1_000,
+  });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   for (const c of [publishClient, subscribeClient]) c.on('error', (err) => onError(err));
   // redis-event-target does not await publish(): catch here, or an outage is an unhandled rejection.

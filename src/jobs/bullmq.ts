@@ -67,14 +67,29 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   // The offline queue being off still leaves one hang: BullMQ waits for the first 'ready' forever
   // when Redis is down at start-up. The timer bounds that; the abandoned call may still land once
   // Redis is back, which jobIds make harmless.
+  //
+  // Once the link is known to be bad, calls fail at once rather than each costing a request the
+  // whole timeout: when a connection that was ready is lost (refused, reset: ioredis reconnects),
+  // or while an earlier call that timed out is still unanswered (a silent, black-holed link).
+  let everReady = false;
+  producerConn.on('ready', () => (everReady = true));
+  let unanswered = 0;
   const bounded = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     if (closing) throw new Error('job engine is closed');
+    if (everReady && producerConn.status !== 'ready') throw new Error(`jobs: ${what} refused: Redis connection lost (${producerConn.status})`);
+    if (unanswered > 0) throw new Error(`jobs: ${what} refused: Redis has not answered ${unanswered} earlier call(s)`);
     const p = call();
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`jobs: ${what} timed out after ${timeoutMs} ms (Redis unreachable?)`)), timeoutMs);
+      timer = setTimeout(() => {
+        timedOut = true;
+        unanswered++;
+        reject(new Error(`jobs: ${what} timed out after ${timeoutMs} ms (Redis unreachable?)`));
+      }, timeoutMs);
     });
-    p.catch(() => {}); // a late rejection after the timeout has nobody left to hear it
+    // A late settlement after the timeout has nobody left to hear it, but it shows the link answers again.
+    p.catch(() => {}).finally(() => void (timedOut && unanswered--));
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   };
 
