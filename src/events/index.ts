@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { watchRedis, watchdogTiming } from './redis-watchdog.ts';
 
 /**
  * A status change, published after its transaction commits (never for a rolled-back change).
@@ -98,6 +99,10 @@ export function createRedisEventBus(
   });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   for (const c of [publishClient, subscribeClient]) c.on('error', (err) => onError(err));
+  const timeoutMs = opts.commandTimeoutMs ?? 1_000;
+  const stopWatchdogs = [publishClient, subscribeClient].map((c) =>
+    watchRedis(c, { ...watchdogTiming(timeoutMs), onSilent: (err) => onError(new Error(`event bus: silent Redis link, reconnecting: ${err.message}`)) }),
+  );
   // redis-event-target does not await publish(): catch here, or an outage is an unhandled rejection.
   const publisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(onError) };
   const target = createRedisEventTarget<CustomEvent>({
@@ -107,6 +112,7 @@ export function createRedisEventBus(
   return busOver(target, prefix, onError, {
     ping: async () => void (await publishClient.ping()),
     close: async () => {
+      for (const stop of stopWatchdogs) stop();
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },
   });

@@ -1,5 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { watchRedis, watchdogTiming } from '../events/redis-watchdog.ts';
 import type { EnqueueOptions, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
 
 export interface BullJobEngineOptions {
@@ -56,8 +57,14 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   }
   // Without a listener BullMQ's re-emitted connection errors would throw.
   queue.on('error', (err) => onError(err));
+  // A silent link never resets: reconnect it, or `unanswered` below would refuse calls for good.
+  const stopWatchdog = watchRedis(producerConn, {
+    ...watchdogTiming(timeoutMs),
+    onSilent: (err) => onError(new Error(`jobs: silent Redis link, reconnecting: ${err.message}`)),
+  });
 
   let workerConn: Redis | undefined;
+  let stopWorkerWatchdog = () => {};
   let worker: Worker | undefined;
   let closing: Promise<void> | undefined;
   const running = new Set<Promise<void>>(); // our handlers, so close() can wait for them itself
@@ -173,6 +180,11 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
         throw err;
       }
       workerConn = conn;
+      // BullMQ watches its own blocking connection; this one (fetch, record outcomes) we watch.
+      stopWorkerWatchdog = watchRedis(conn, {
+        ...watchdogTiming(timeoutMs),
+        onSilent: (err) => onError(new Error(`jobs: silent Redis link (worker), reconnecting: ${err.message}`)),
+      });
       worker.on('error', (err) => onError(err));
       // Emitted once the outcome (done, retry or failed) is written to Redis.
       const recorded = (job?: Job) => {
@@ -189,6 +201,8 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(healer);
+        stopWatchdog();
+        stopWorkerWatchdog();
         if (worker) {
           // BullMQ's graceful close() waits on Redis (and on ioredis 'end' events that a client caught
           // between reconnects never emits, redis/ioredis#1247), so an outage during shutdown wedges it
