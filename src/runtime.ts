@@ -7,6 +7,7 @@ import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { AppDeps } from './server.ts';
 import { checkReadiness } from './readiness.ts';
+import { throttledWarn } from './log-throttle.ts';
 import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
 
 /** Everything a process (API or worker) opens from its config, and how to close it again. */
@@ -33,15 +34,17 @@ export interface RuntimeOptions {
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyring = loadKeyring(config); // before the database: a missing key fails fast
+  const redisWarn = throttledWarn(logger);
   const timeouts = { connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs };
   const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts }));
   const jobs: JobEngine = createJobEngine({
     redisUrl: config.redisUrl,
     prefix: opts.redisPrefix ?? config.redisPrefix,
-    onError: (err, job) => logger.warn({ err, job }, 'job failed'),
+    // A failed job is logged every time; the engine's connection errors (no job) once per 10 s.
+    onError: (err, job) => (job ? logger.warn({ err, job }, 'job failed') : redisWarn('jobs', { err }, 'job engine: Redis error')),
     timeoutMs: config.redisCommandTimeoutMs,
   });
-  const onEventError = (err: unknown) => logger.warn({ err }, 'event bus error');
+  const onEventError = (err: unknown) => redisWarn('events', { err }, 'event bus error');
   const events =
     opts.events ??
     (config.redisUrl

@@ -5,8 +5,10 @@ import { ChallengeUpdated, CreateChallenge, CreateTotpFactor, GetChallenge, Veri
 import { redisSubscribers, sseClient, waitUntil, wsClient } from './support/live.ts';
 import { oathCode, unix } from './support/oath.ts';
 import { NO_NETWORK_DEPENDENCIES, REDIS_URL, enrol, since, startOutageApp, stats, type OutageApp } from './support/outage.ts';
-import type { Tenant } from './support/app.ts';
-import type { CutMode } from './support/tcp-proxy.ts';
+import { deleteRedisPrefix, type Tenant } from './support/app.ts';
+import { startTcpProxy, type CutMode } from './support/tcp-proxy.ts';
+import { createBullJobEngine } from '../src/jobs/index.ts';
+import { randomPrefix } from '../src/runtime.ts';
 
 // Issue #8 item 6: with Redis unreachable, verification keeps working; when it returns, expiry
 // catches up through reconciliation, subscriptions resume on the connections clients already
@@ -183,4 +185,32 @@ describe.skipIf(NO_NETWORK_DEPENDENCIES)('Redis outage (needs DATABASE_URL and R
       expect(log).not.toContain(a.token);
     });
   }
+});
+
+describe.skipIf(NO_NETWORK_DEPENDENCIES)('job producer on a silent Redis link (needs REDIS_URL)', () => {
+  it('costs one timeout, not one per call, and accepts again once Redis answers', async () => {
+    const target = new URL(REDIS_URL!);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const prefix = randomPrefix('verity-outage-jobs');
+    const jobs = createBullJobEngine({ redisUrl: proxy.rewrite(REDIS_URL!), prefix, timeoutMs: REDIS_TIMEOUT_MS, onError: () => {} });
+    try {
+      await jobs.enqueue('noop', { n: 0 }, { runAt: new Date(Date.now() + 60_000) });
+      await proxy.cut('blackhole');
+      const first = performance.now();
+      await expect(jobs.enqueue('noop', { n: 1 })).rejects.toThrow(/timed out/);
+      expect(since(first)).toBeGreaterThanOrEqual(REDIS_TIMEOUT_MS - 5);
+      // The earlier call is still unanswered: later ones are refused at once, each far below the timeout.
+      for (let i = 2; i < 7; i++) {
+        const t0 = performance.now();
+        await expect(jobs.enqueue('noop', { n: i })).rejects.toThrow(/not answered/);
+        expect(since(t0)).toBeLessThan(REDIS_TIMEOUT_MS / 2);
+      }
+      await proxy.restore(); // the held call is answered: the producer trusts the link again
+      await waitUntil(async () => jobs.enqueue('noop', { n: 9 }, { jobId: 'after' }).then(() => true, () => false), 10_000, 'enqueue after restore');
+    } finally {
+      await jobs.close();
+      await proxy.close();
+      await deleteRedisPrefix(REDIS_URL!, prefix);
+    }
+  });
 });
