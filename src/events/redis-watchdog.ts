@@ -16,8 +16,10 @@ export function watchRedis(client: Redis, opts: { everyMs: number; timeoutMs: nu
     busy = true;
     let timer: NodeJS.Timeout | undefined;
     try {
+      const ping = client.ping();
+      ping.catch(() => {}); // settles after the race when the socket is dropped: nobody left to hear it
       await Promise.race([
-        client.ping(),
+        ping,
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${opts.timeoutMs} ms`)), opts.timeoutMs))),
       ]);
       misses = 0;
