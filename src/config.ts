@@ -42,6 +42,9 @@ const envSchema = z
     VERITY_RATE_LIMIT_AUTH_FAILURES: z.coerce.number().int().min(0).default(10),
     VERITY_RATE_LIMIT_AUTH_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(300),
     VERITY_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2})$/, 'true, false or a number of proxy hops').default('false'),
+    VERITY_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(3_000),
+    VERITY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(5_000),
+    VERITY_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
 
@@ -74,6 +77,12 @@ export interface Config {
   maxSubscriptionsPerConnection: number;
   /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
   reconcileIntervalMs: number;
+  /** PostgreSQL: opening a connection or waiting for a pooled one fails after this long (also bounds /readyz). */
+  dbConnectTimeoutMs: number;
+  /** PostgreSQL statement_timeout; the client drops a connection silent for this + 500 ms. */
+  dbStatementTimeoutMs: number;
+  /** Redis calls made on a request's path (enqueue, publish, readiness ping) give up after this long. */
+  redisCommandTimeoutMs: number;
   logLevel: string;
   /** GraphQL abuse limits and rate limits (src/graphql-limits.ts, src/rate-limits.ts); 0 = off. */
   limits: LimitsConfig;
@@ -137,6 +146,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: e.VERITY_BODY_LIMIT_BYTES,
     maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
+    dbConnectTimeoutMs: e.VERITY_DB_CONNECT_TIMEOUT_MS,
+    dbStatementTimeoutMs: e.VERITY_DB_STATEMENT_TIMEOUT_MS,
+    redisCommandTimeoutMs: e.VERITY_REDIS_COMMAND_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     limits: {
       maxDepth: e.VERITY_GRAPHQL_MAX_DEPTH,

@@ -27,12 +27,12 @@ export interface RateLimits {
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string; redisPrefix: string; logger: Logger }): RateLimits {
+export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string; redisPrefix: string; logger: Logger; commandTimeoutMs?: number }): RateLimits {
   const { limits, logger } = opts;
   let redis: Redis | undefined;
   if (opts.redisUrl && (limits.accountPerSecond > 0 || limits.authFailures > 0)) {
-    // Fails fast while Redis is away (no offline queue): the limiter then fails open, below.
-    redis = new Redis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, disconnectTimeout: 200 });
+    // Fails fast while Redis is away (no offline queue) or silent (command timeout): the limiter then fails open, below.
+    redis = new Redis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, disconnectTimeout: 200, commandTimeout: opts.commandTimeoutMs });
     redis.on('error', (err) => logger.debug({ err }, 'rate-limit redis error'));
   }
   const make = (name: string, points: number, duration: number): RateLimiterAbstract =>

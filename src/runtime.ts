@@ -7,6 +7,8 @@ import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import type { AppDeps } from './server.ts';
+import { checkReadiness } from './readiness.ts';
+import { throttledWarn } from './log-throttle.ts';
 import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
 import { createRateLimits } from './rate-limits.ts';
 
@@ -34,17 +36,23 @@ export interface RuntimeOptions {
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyring = loadKeyring(config); // before the database: a missing key fails fast
-  const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const redisWarn = throttledWarn(logger);
+  const timeouts = { connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs };
+  const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts }));
   const jobs: JobEngine = createJobEngine({
     redisUrl: config.redisUrl,
     prefix: opts.redisPrefix ?? config.redisPrefix,
-    onError: (err, job) => logger.warn({ err, job }, 'job failed'),
+    // A failed job is logged every time; the engine's connection errors (no job) once per 10 s.
+    onError: (err, job) => (job ? logger.warn({ err, job }, 'job failed') : redisWarn('jobs', { err }, 'job engine: Redis error')),
+    timeoutMs: config.redisCommandTimeoutMs,
   });
-  const onEventError = (err: unknown) => logger.warn({ err }, 'event bus error');
+  const onEventError = (err: unknown) => redisWarn('events', { err }, 'event bus error');
   const events =
     opts.events ??
-    (config.redisUrl ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError) : createLocalEventBus(onEventError));
-  const rateLimits = createRateLimits({ limits: config.limits, redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix ?? config.redisPrefix, logger });
+    (config.redisUrl
+      ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError, { commandTimeoutMs: config.redisCommandTimeoutMs })
+      : createLocalEventBus(onEventError));
+  const rateLimits = createRateLimits({ limits: config.limits, redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix ?? config.redisPrefix, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
   const deps: AppDeps = {
     config,
     prisma: db.prisma,
@@ -56,10 +64,11 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     jobs,
     rateLimits,
     metrics: createMetrics({ jobs, events, logger }),
-    ready: async () => {
-      await db.ping();
-      await events.ping();
-    },
+    ready: () =>
+      checkReadiness({
+        database: { ping: db.ping, timeoutMs: config.dbConnectTimeoutMs },
+        ...(config.redisUrl ? { redis: { ping: events.ping, timeoutMs: config.redisCommandTimeoutMs } } : {}),
+      }),
   };
   return {
     deps,

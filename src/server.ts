@@ -3,6 +3,8 @@ import type { GraphQLError } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { schema } from './schema/index.ts';
 import { RateLimitedError, VerityError } from './domain/errors.ts';
+import { unavailableOrSelf } from './services/unavailable.ts';
+import type { Readiness } from './readiness.ts';
 import { scopedTenantOf, tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
@@ -17,8 +19,8 @@ import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from '
 
 export interface AppDeps extends Deps {
   logger: Logger;
-  /** Readiness: throws when a dependency (database, Redis) does not answer. */
-  ready: () => Promise<void>;
+  /** Readiness of the dependencies (database, Redis), each within its deadline (src/readiness.ts). */
+  ready: () => Promise<Readiness>;
   /** Per-account and failed-authentication rate limits (src/rate-limits.ts). */
   rateLimits: RateLimits;
 }
@@ -34,6 +36,7 @@ export function toClientError(error: unknown, logger: Logger): Error {
   // shape, not instanceof: graphql's CJS and ESM builds can both be loaded (dual-package hazard).
   let original: unknown = error;
   while (isGraphQLError(original) && original.originalError) original = original.originalError;
+  original = unavailableOrSelf(original, logger); // database outage → SERVICE_UNAVAILABLE (503), not a masked 500
   const located = isGraphQLError(error) ? error : undefined;
   if (original instanceof VerityError) {
     return createGraphQLError(original.message, {
@@ -45,6 +48,7 @@ export function toClientError(error: unknown, logger: Logger): Error {
         ...original.extra,
         // Rate limits answer HTTP 429 with Retry-After (RFC 6585 §4); Yoga strips `http` from the body.
         ...(original instanceof RateLimitedError ? { http: { status: 429, headers: { 'retry-after': String(original.extra.retryAfter) } } } : {}),
+        ...(original.httpStatus === 503 ? { http: { status: 503, headers: { 'retry-after': String(original.extra.retryAfter ?? 5) } } } : {}),
       },
     });
   }
@@ -63,13 +67,10 @@ function httpRoutes(deps: AppDeps): Plugin {
     async onRequest({ request, url, endResponse }) {
       if (url.pathname === '/healthz') return endResponse(Response.json({ status: 'ok' }));
       if (url.pathname === '/readyz') {
-        try {
-          await deps.ready();
-          return endResponse(Response.json({ status: 'ready' }));
-        } catch (err) {
-          deps.logger.warn({ err }, 'not ready');
-          return endResponse(Response.json({ status: 'unavailable' }, { status: 503 }));
-        }
+        const r = await deps.ready();
+        if (r.status === 'ready') return endResponse(Response.json({ status: 'ready' }));
+        deps.logger.warn({ readiness: r }, r.status === 'degraded' ? 'degraded: Redis is down' : 'not ready: database is down');
+        return endResponse(Response.json(r, { status: r.status === 'unavailable' ? 503 : 200 }));
       }
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > deps.config.bodyLimitBytes) {

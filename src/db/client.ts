@@ -6,6 +6,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { applyMigrations } from './schema-engine-wasm.ts';
+import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
 
 export type { PrismaClient };
 
@@ -28,6 +29,8 @@ export interface OpenDatabaseOptions {
   migrate?: boolean;
   /** PostgreSQL pool size. */
   poolSize?: number;
+  /** PostgreSQL: connect and statement deadlines (defaults: config's VERITY_DB_* defaults). */
+  timeouts?: Partial<PgTimeouts>;
   /** Called for every SQL statement Prisma sends (tests and benchmarks count round trips). */
   onQuery?: (sql: string) => void;
 }
@@ -39,11 +42,15 @@ function client(factory: SqlDriverAdapterFactory, onQuery?: (sql: string) => voi
   return prisma;
 }
 
+/** The VERITY_DB_CONNECT_TIMEOUT_MS / VERITY_DB_STATEMENT_TIMEOUT_MS defaults (config.ts). */
+export const DEFAULT_PG_TIMEOUTS: PgTimeouts = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 };
+
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
-    const factory = new PrismaPg({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
-    if (opts.migrate !== false) await applyMigrations(factory);
-    const prisma = client(factory, opts.onQuery);
+    const timeouts = { ...DEFAULT_PG_TIMEOUTS, ...opts.timeouts };
+    // Migrations get no statement deadline: building an index on a big table may take a while.
+    if (opts.migrate !== false) await applyMigrations(new PrismaPg(pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 })));
+    const prisma = client(new PrismaPg(pgPoolConfig(opts.databaseUrl, opts.poolSize ?? 10, timeouts)), opts.onQuery);
     return {
       prisma,
       mode: 'postgres',

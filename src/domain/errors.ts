@@ -98,3 +98,13 @@ export class RateLimitedError extends VerityError {
     super('TOO_MANY_ATTEMPTS', 20429, 429, message, { retryAfter });
   }
 }
+
+/**
+ * A dependency the request needs (the database) did not answer in time or refused the connection.
+ * Twilio answers 503 / 20503 "Service Unavailable" in the same situation; clients should retry.
+ */
+export class ServiceUnavailableError extends VerityError {
+  constructor(message = 'Service temporarily unavailable: the database is not reachable, retry shortly', retryAfter = 5) {
+    super('SERVICE_UNAVAILABLE', 20503, 503, message, { retryAfter });
+  }
+}

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { watchRedis, watchdogTiming } from './redis-watchdog.ts';
 
 /**
  * A status change, published after its transaction commits (never for a rolled-back change).
@@ -81,12 +82,27 @@ export function createLocalEventBus(onError: (err: unknown) => void = () => {}):
  * Redis pub/sub (@graphql-yoga/redis-event-target): an event published by any API instance or
  * worker reaches subscribers on every instance. `prefix` namespaces channels (tests, tenants of Redis).
  */
-export function createRedisEventBus(redisUrl: string, prefix: string, onError: (err: unknown) => void = () => {}): EventBus {
+export function createRedisEventBus(
+  redisUrl: string,
+  prefix: string,
+  onError: (err: unknown) => void = () => {},
+  opts: { commandTimeoutMs?: number } = {},
+): EventBus {
   // Publishing fails fast during an outage (the change is committed; reconciliation and re-reads
-  // cover a lost event); subscribing waits for Redis to come back, then resubscribes.
-  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  // cover a lost event): no offline queue for a refused link, a command timeout for a silent one
+  // (without it a black-holed publish or readiness ping would wait forever).
+  // Subscribing waits for Redis to come back; ioredis then resubscribes (autoResubscribe).
+  const publishClient = new Redis(redisUrl, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    commandTimeout: opts.commandTimeoutMs ?? 1_000,
+  });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   for (const c of [publishClient, subscribeClient]) c.on('error', (err) => onError(err));
+  const timeoutMs = opts.commandTimeoutMs ?? 1_000;
+  const stopWatchdogs = [publishClient, subscribeClient].map((c) =>
+    watchRedis(c, { ...watchdogTiming(timeoutMs), onSilent: (err) => onError(new Error(`event bus: silent Redis link, reconnecting: ${err.message}`)) }),
+  );
   // redis-event-target does not await publish(): catch here, or an outage is an unhandled rejection.
   const publisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(onError) };
   const target = createRedisEventTarget<CustomEvent>({
@@ -96,6 +112,7 @@ export function createRedisEventBus(redisUrl: string, prefix: string, onError: (
   return busOver(target, prefix, onError, {
     ping: async () => void (await publishClient.ping()),
     close: async () => {
+      for (const stop of stopWatchdogs) stop();
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },
   });

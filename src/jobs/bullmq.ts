@@ -1,5 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { watchRedis, watchdogTiming } from '../events/redis-watchdog.ts';
 import type { EnqueueOptions, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
 
 export interface BullJobEngineOptions {
@@ -56,8 +57,14 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   }
   // Without a listener BullMQ's re-emitted connection errors would throw.
   queue.on('error', (err) => onError(err));
+  // A silent link never resets: reconnect it, or `unanswered` below would refuse calls for good.
+  const stopWatchdog = watchRedis(producerConn, {
+    ...watchdogTiming(timeoutMs),
+    onSilent: (err) => onError(new Error(`jobs: silent Redis link, reconnecting: ${err.message}`)),
+  });
 
   let workerConn: Redis | undefined;
+  let stopWorkerWatchdog = () => {};
   let worker: Worker | undefined;
   let closing: Promise<void> | undefined;
   const running = new Set<Promise<void>>(); // our handlers, so close() can wait for them itself
@@ -67,14 +74,29 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   // The offline queue being off still leaves one hang: BullMQ waits for the first 'ready' forever
   // when Redis is down at start-up. The timer bounds that; the abandoned call may still land once
   // Redis is back, which jobIds make harmless.
+  //
+  // Once the link is known to be bad, calls fail at once rather than each costing a request the
+  // whole timeout: when a connection that was ready is lost (refused, reset: ioredis reconnects),
+  // or while an earlier call that timed out is still unanswered (a silent, black-holed link).
+  let everReady = false;
+  producerConn.on('ready', () => (everReady = true));
+  let unanswered = 0;
   const bounded = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     if (closing) throw new Error('job engine is closed');
+    if (everReady && producerConn.status !== 'ready') throw new Error(`jobs: ${what} refused: Redis connection lost (${producerConn.status})`);
+    if (unanswered > 0) throw new Error(`jobs: ${what} refused: Redis has not answered ${unanswered} earlier call(s)`);
     const p = call();
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`jobs: ${what} timed out after ${timeoutMs} ms (Redis unreachable?)`)), timeoutMs);
+      timer = setTimeout(() => {
+        timedOut = true;
+        unanswered++;
+        reject(new Error(`jobs: ${what} timed out after ${timeoutMs} ms (Redis unreachable?)`));
+      }, timeoutMs);
     });
-    p.catch(() => {}); // a late rejection after the timeout has nobody left to hear it
+    // A late settlement after the timeout has nobody left to hear it, but it shows the link answers again.
+    p.catch(() => {}).finally(() => void (timedOut && unanswered--));
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   };
 
@@ -158,6 +180,11 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
         throw err;
       }
       workerConn = conn;
+      // BullMQ watches its own blocking connection; this one (fetch, record outcomes) we watch.
+      stopWorkerWatchdog = watchRedis(conn, {
+        ...watchdogTiming(timeoutMs),
+        onSilent: (err) => onError(new Error(`jobs: silent Redis link (worker), reconnecting: ${err.message}`)),
+      });
       worker.on('error', (err) => onError(err));
       // Emitted once the outcome (done, retry or failed) is written to Redis.
       const recorded = (job?: Job) => {
@@ -179,6 +206,8 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
     close(): Promise<void> {
       closing ??= (async () => {
         clearInterval(healer);
+        stopWatchdog();
+        stopWorkerWatchdog();
         if (worker) {
           // BullMQ's graceful close() waits on Redis (and on ioredis 'end' events that a client caught
           // between reconnects never emits, redis/ioredis#1247), so an outage during shutdown wedges it

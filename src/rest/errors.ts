@@ -5,6 +5,7 @@
  */
 import { VerityError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
+import { unavailableOrSelf } from '../services/unavailable.ts';
 
 export interface TwilioErrorBody {
   code: number;
@@ -43,6 +44,7 @@ export function twilioParamName(field: string): string {
 
 /** Domain errors keep their Twilio code and HTTP status; anything unexpected is logged and masked (20500). */
 export function toTwilioErrorResponse(error: unknown, logger: Logger): Response {
+  error = unavailableOrSelf(error, logger); // database outage → 503 / 20503
   if (error instanceof VerityError) {
     const headers: Record<string, string> = {};
     if (error.extra.retryAfter !== undefined) headers['retry-after'] = String(error.extra.retryAfter);
