@@ -34,6 +34,9 @@ beforeAll(async () => {
   );
   await t.runtime.startWorkers();
   http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10, logger });
+  // fetch reuses idle connections until 1 s before the server's 5 s keep-alive ends; on this loaded
+  // 2-core box a timer can fire that late, and the server's close races the next request (ECONNRESET).
+  http.server.keepAliveTimeout = 120_000;
   base = `http://127.0.0.1:${http.port}`;
   rx = await Receiver.start();
 });

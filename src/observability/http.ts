@@ -77,7 +77,7 @@ const started = new WeakMap<LogContext, number>();
  * the log context; one access line; the request counters; and `GET /metrics`.
  */
 export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graphql'): Plugin {
-  const { logger, metrics } = deps;
+  const { metrics } = deps;
   return {
     instrumentation: {
       // Wraps the whole pipeline (every plugin's hooks, the handler), so the context reaches all of it.
@@ -146,8 +146,8 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
         ...(ctx.operationName ? { operationName: ctx.operationName.slice(0, 100) } : {}),
         ...(ctx.errorCodes?.length ? { errors: ctx.errorCodes } : {}),
       };
-      if (QUIET.has(operation)) logger.debug(line, 'request');
-      else logger.info(line, 'request');
+      if (QUIET.has(operation)) deps.logger.debug(line, 'request');
+      else deps.logger.info(line, 'request');
     },
   };
 }

@@ -35,7 +35,7 @@ describe('logger', () => {
     ]);
   });
 
-  it('censors secret-bearing keys at the top level and one level down, but keeps err.code', () => {
+  it('censors secret-bearing keys from the top level to three levels down, but keeps err.code', () => {
     const { lines, logger } = capture();
     const err = Object.assign(new Error('boom'), { code: 'P2002' });
     logger.info({
@@ -43,12 +43,20 @@ describe('logger', () => {
       input: { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', authPayload: '11223344', code: '55667788' },
       headers: { authorization: 'Bearer x', cookie: 'c=1' }, req: { headers: { authorization: 'Bearer y' } },
       webhook: { signingSecret: 'whsec_abc' }, binding: { secret: 's', uri: 'otpauth://…' }, err,
+      deep: { request: { headers: { Authorization: 'Basic ZGVlcA==', 'x-twilio-signature': 'sig=' } } },
+      list: [{ token: 'in-an-array' }], Authorization: 'Bearer top', ['x-twilio-signature']: 'topsig',
     });
     const line = JSON.stringify(lines[0]);
-    for (const secret of ['c2VjcmV0', 't0k3n', '12345678', '87654321', 'JBSWY3DP', '11223344', '55667788', 'Bearer', 'c=1', 'whsec_abc', 'otpauth']) {
+    for (const secret of ['c2VjcmV0', 't0k3n', '12345678', '87654321', 'JBSWY3DP', '11223344', '55667788', 'Bearer', 'c=1', 'whsec_abc', 'otpauth', 'ZGVlcA', 'sig=', 'in-an-array', 'topsig']) {
       expect(line).not.toContain(secret);
     }
     expect((lines[0]!.err as { code: string }).code).toBe('P2002');
+    expect((lines[0]!.deep as { request: unknown }).request).toEqual({ headers: { Authorization: '[redacted]', 'x-twilio-signature': '[redacted]' } });
+    // The caller's object is not modified by censoring.
+    const mine = { input: { authPayload: '123456', friendlyName: 'kept' } };
+    logger.info(mine, 'x');
+    expect(mine.input.authPayload).toBe('123456');
+    expect(lines[1]!.input).toEqual({ authPayload: '[redacted]', friendlyName: 'kept' });
   });
 });
 
