@@ -8,6 +8,7 @@ import { tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
+import { withRequestCode } from './request-errors.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -35,7 +36,10 @@ function toClientError(error: unknown, logger: Logger): Error {
       },
     });
   }
-  if (isGraphQLError(original)) return original; // parse/validation errors: safe and useful
+  // Parse, validation and variable errors: safe and useful, reported whole (the outer error says
+  // which variable) with a stable code. A codeless GraphQLError raised inside execution is unexpected.
+  const requestError = isGraphQLError(error) ? withRequestCode(error) : null;
+  if (requestError) return requestError;
   logger.error({ err: original }, 'unexpected error');
   return createGraphQLError('Unexpected error', { extensions: { code: 'INTERNAL_SERVER_ERROR' }, path: located?.path });
 }
