@@ -77,6 +77,9 @@ export const pageArgsSchema = z.object({
  */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** False for a string PostgreSQL cannot store as text (NUL) or that is not Unicode (an unpaired surrogate). */
+export const isStorableText = (s: string): boolean => !UNSTORABLE.test(s);
+
 /** Deeper than this, an input is refused before any schema (or JSON.stringify) recurses into it. */
 export const INPUT_MAX_DEPTH = 32;
 
