@@ -458,7 +458,7 @@ export class Fixtures {
   header(kind: 'own' | 'operator' | 'none' | 'garbage'): string | undefined {
     if (kind === 'own') return this.tenants.own.auth;
     if (kind === 'operator') return `Bearer ${ADMIN_TOKEN}`;
-    if (kind === 'garbage') return 'Basic \u00ff\u0000:::';
+    if (kind === 'garbage') return 'Basic \u00ff\u00fe===:::'; // latin1 only: fetch refuses NUL in headers
     return undefined;
   }
 }
