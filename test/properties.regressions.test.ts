@@ -91,3 +91,11 @@ describe('deep JSON is refused, not a crash', () => {
     expect(await snapshot(t.deps.prisma)).toEqual(before);
   });
 });
+
+describe('REST path segments PostgreSQL cannot store (found: %00 as an identity was a 500)', () => {
+  it('GET …/Entities/%00/Factors/YF… answers 404 (20404), like any name no resource has', async () => {
+    const res = await t.app.fetch(`http://verity.test/v2/Services/${serviceSid}/Entities/%00/Factors/${factorSid}`, { headers: { authorization: tenant.auth } });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { code: number }).code).toBe(20404);
+  });
+});
