@@ -24,7 +24,7 @@ import { parseKeyring } from '../src/domain/seed-crypto.ts';
 import { generateCode, parseBase32Secret } from '../src/domain/totp.ts';
 import { loadFingerprintKey } from '../src/services/keys.ts';
 import { Receiver } from '../test/support/receiver.ts';
-import { progress, progressDone, round, send } from './load.ts';
+import { percentile, progress, progressDone, round, send } from './load.ts';
 import { freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } from './proc.ts';
 import { seed } from './seed.ts';
 import { CREATE_CHALLENGE, FactorPool } from './scenarios/hot-path.ts';
@@ -120,7 +120,12 @@ interface Kind {
   ok: number;
   errors: number;
   firstError?: string;
+  /** Operation latency percentiles (ms), from the intended start: queueing in an overloaded server shows here. */
+  p50?: number;
+  p99?: number;
+  max?: number;
 }
+const latencies: Record<string, number[]> = {};
 const kinds: Record<string, Kind> = {};
 const kind = (k: string) => (kinds[k] ??= { ok: 0, errors: 0 });
 function fail(k: string, why: string) {
@@ -374,7 +379,13 @@ try {
       fail('backlog', `more than 200 operations in flight at ${name}: the server cannot keep up with ${rate}/s`);
       continue;
     }
-    const p = run().catch((e: unknown) => fail(name, String(e))).finally(() => inflight.delete(p));
+    const started = due;
+    const p = run()
+      .catch((e: unknown) => fail(name, String(e)))
+      .finally(() => {
+        inflight.delete(p);
+        (latencies[name] ??= []).push(Date.now() - started);
+      });
     inflight.add(p);
     maxInflight = Math.max(maxInflight, inflight.size);
   }
@@ -430,6 +441,10 @@ try {
   if (worker && worker.child.exitCode !== null) fail('process', `worker exited with ${worker.child.exitCode}`);
 
   // 7. Verdict.
+  for (const [name, xs] of Object.entries(latencies)) {
+    xs.sort((a, b) => a - b);
+    Object.assign(kind(name), { p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs.at(-1) });
+  }
   const errors = Object.values(kinds).reduce((s, k) => s + k.errors, 0);
   const requests = Object.entries(kinds).filter(([k]) => k !== 'events').reduce((s, [, k]) => s + k.ok + k.errors, 0);
   const flat = (pick: (s: Sample) => number | undefined) => flatness(samples.filter((s) => s.t <= loadSeconds).map((s) => ({ t: s.t, mb: pick(s) })).filter((x): x is { t: number; mb: number } => x.mb !== undefined && !Number.isNaN(x.mb)), loadSeconds);
@@ -451,7 +466,10 @@ try {
   if (workerFlat) log(describeFlat('worker', workerFlat));
   log('');
   log('operations:');
-  for (const [k, v] of Object.entries(kinds).sort()) log(`  ${k.padEnd(20)} ${String(v.ok).padStart(7)} ok ${String(v.errors).padStart(5)} errors${v.firstError ? `  first: ${v.firstError}` : ''}`);
+  for (const [k, v] of Object.entries(kinds).sort()) {
+    const lat = v.p50 === undefined ? '' : `  p50 ${v.p50} ms p99 ${v.p99} ms max ${v.max} ms`;
+    log(`  ${k.padEnd(20)} ${String(v.ok).padStart(7)} ok ${String(v.errors).padStart(5)} errors${lat}${v.firstError ? `  first: ${v.firstError}` : ''}`);
+  }
   log(`  webhook requests received: ${receiver.requests.length}; subscriber events: ${subscribers.map((s) => `${s.name} ${s.events}`).join(', ')}; max in flight ${maxInflight}`);
   const verdict = errors === 0 && rssOk ? 'PASS' : 'FAIL';
   log(`\n${verdict}: ${errors} errors; RSS ${rssOk ? 'flat' : 'GROWING'} (limits: growth ≤ ${maxGrowthPct} %, slope ≤ ${maxSlope} MB/min for runs ≥ 5 min)`);

@@ -133,7 +133,7 @@ describe('REST (Twilio Verify v2 face)', () => {
         if (res.status >= 400 || init.method === 'GET') expect(await snapshot(t.deps.prisma), `rows changed by ${res.status} ${context}`).toEqual(before);
         else await fx.repair();
       }),
-      params(150),
+      params(100),
     );
     // The runs reached the services, both ways: some writes succeeded, some input was refused.
     console.log('REST statuses', JSON.stringify(statuses));
@@ -189,7 +189,7 @@ describe('raw HTTP over a real socket', () => {
           adopt(body.data);
         }
       }),
-      params(150),
+      params(80),
     );
   });
 });
