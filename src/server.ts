@@ -16,6 +16,7 @@ import { annotateLogContext } from './observability/log-context.ts';
 import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './cors.ts';
+import { withRequestCode } from './request-errors.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -52,10 +53,12 @@ export function toClientError(error: unknown, logger: Logger): Error {
       },
     });
   }
-  if (isGraphQLError(original)) {
-    // parse/validation errors: safe and useful, but cut short.
-    if (original.message.length <= MAX_MESSAGE) return original;
-    return createGraphQLError(`${original.message.slice(0, MAX_MESSAGE)}…`, { nodes: original.nodes, extensions: original.extensions });
+  // Parse, validation and variable errors: safe and useful, reported with a stable code (the outer
+  // error says which variable) and cut short. A codeless GraphQLError raised inside execution is unexpected.
+  const requestError = isGraphQLError(error) ? withRequestCode(error) : null;
+  if (requestError) {
+    if (requestError.message.length <= MAX_MESSAGE) return requestError;
+    return createGraphQLError(`${requestError.message.slice(0, MAX_MESSAGE)}…`, { nodes: requestError.nodes, extensions: requestError.extensions });
   }
   logger.error({ err: original }, 'unexpected error');
   return createGraphQLError('Unexpected error', { extensions: { code: 'INTERNAL_SERVER_ERROR' }, path: located?.path });

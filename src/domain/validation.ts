@@ -70,8 +70,57 @@ export const pageArgsSchema = z.object({
   after: z.string().max(200).nullish(),
 });
 
+/**
+ * U+0000 cannot be stored in PostgreSQL text or jsonb (PostgreSQL §8.3, §8.14: "unsupported Unicode
+ * escape sequence"), and an unpaired UTF-16 surrogate is not Unicode text (the driver would store it
+ * as U+FFFD, silently changing the value). Matches either.
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** False for a string PostgreSQL cannot store as text (NUL) or that is not Unicode (an unpaired surrogate). */
+export const isStorableText = (s: string): boolean => !UNSTORABLE.test(s);
+
+/** Deeper than this, an input is refused before any schema (or JSON.stringify) recurses into it. */
+export const INPUT_MAX_DEPTH = 32;
+
+export type InputProblem = { path: (string | number)[]; reason: 'unstorable' | 'too-deep' };
+
+/**
+ * The first string (value or object key) in `value` that UNSTORABLE matches, or the first value
+ * nested deeper than INPUT_MAX_DEPTH; null when there is none. Iterative: a 20,000-deep JSON
+ * input (it fits in a request body) must not overflow the stack.
+ */
+export function findInputProblem(value: unknown): InputProblem | null {
+  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
+  while (stack.length) {
+    const { v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      if (UNSTORABLE.test(v)) return { path, reason: 'unstorable' };
+      continue;
+    }
+    if (!v || typeof v !== 'object' || v instanceof Date) continue;
+    if (path.length >= INPUT_MAX_DEPTH) return { path, reason: 'too-deep' };
+    const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+    // Pushed in reverse, so the first offending field in document order is reported.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, x] = entries[i]!;
+      if (typeof k === 'string' && UNSTORABLE.test(k)) return { path, reason: 'unstorable' }; // the key is not text: name its parent
+      stack.push({ v: x, path: [...path, k] });
+    }
+  }
+  return null;
+}
+
 /** Parses `value` or throws INVALID_ARGUMENT naming the first offending field (`prefix.path`). */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.output<S> {
+  const problem = findInputProblem(value);
+  if (problem) {
+    const field = [prefix, ...problem.path.map(String)].filter(Boolean).join('.') || prefix || 'input';
+    throw new InvalidArgumentError(
+      field,
+      problem.reason === 'too-deep' ? `must not be nested more than ${INPUT_MAX_DEPTH} levels deep` : 'must be Unicode text without NUL characters or unpaired surrogates',
+    );
+  }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

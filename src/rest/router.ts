@@ -3,6 +3,8 @@
  * (case-sensitive, as Twilio's paths are) matching, and the 404/405 distinction Twilio makes.
  */
 
+import { isStorableText } from '../domain/validation.ts';
+
 export type Params = Record<string, string>;
 
 export type Match<H> =
@@ -53,6 +55,8 @@ function matchSegments(pattern: string[], path: string[]): Params | null {
       } catch {
         return null; // malformed percent-encoding: no resource has that name
       }
+      // Nor has text PostgreSQL cannot store (`%00`): comparing it in SQL would fail, not miss.
+      if (!isStorableText(value)) return null;
       params[p.slice(1)] = value;
     } else if (p !== s) {
       return null;
