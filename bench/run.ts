@@ -18,6 +18,7 @@ import { loadFingerprintKey } from '../src/services/keys.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { measureBaselines, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
+import { ENTRIES, buildEntries } from '../scripts/build.ts';
 import { freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
 import { seed, type Seeded } from './seed.ts';
 import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path.ts';
@@ -142,6 +143,8 @@ function machine() {
 }
 
 try {
+  // The processes under test run compiled, as `npm start` runs them (scripts/build.ts).
+  await buildEntries([...ENTRIES, 'bench/baseline-server.ts']);
   log(`Verity bench ${runId}: ${results.mode}${quick ? ', quick' : ''}; ${durationMs / 1000} s per run, concurrency ${concurrency}`);
 
   // 1. Database and seed.
