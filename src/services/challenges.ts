@@ -6,7 +6,7 @@ import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { retryAfterSeconds } from '../domain/throttle.ts';
 import { verifyCode } from '../domain/totp.ts';
 import { LIMITS, authPayloadSchema, pageArgsSchema, parseInput, stringMapSchema } from '../domain/validation.ts';
-import { approveWithStep, chargeChallengeAttempt, expireOne, expireOverdueBatch } from '../db/attempts.ts';
+import { approveWithStep, chargeChallengeAttempt, expireOne, expireOverdueBatch, openChallenge, type CodeFactor } from '../db/attempts.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
 import type { Deps, Tenant } from './context.ts';
@@ -87,48 +87,69 @@ export async function getEntityChallenge(t: Tenant, ref: { serviceSid: string; i
   return c;
 }
 
+/** Twilio 60308 semantics for the per-factor guessing throttle (exponential backoff, no permanent lock). */
+function throttledError(throttledUntil: Date | null, now: Date): TooManyAttemptsError {
+  // The refusing statement saw a live throttle; a snapshot older than it may not: then say 1 s.
+  const until = throttledUntil && throttledUntil > now ? throttledUntil : new Date(now.getTime() + 1000);
+  return new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfterSeconds(until, now));
+}
+
 /**
  * Checks one code against a pending challenge: charge the attempt first (caps and throttle hold
  * under concurrency), then evaluate, then approve-and-consume-the-step atomically. A wrong or
  * replayed code is a result: the challenge stays PENDING.
  */
 async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code: string): Promise<Challenge> {
-  const { prisma } = t.deps;
   const now = t.deps.now();
-  if (!(await chargeChallengeAttempt(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, now }))) {
+  const charged = await chargeChallengeAttempt(t.deps.prisma, { challengeSid: challenge.sid, factorSid: factor.sid, now });
+  if (!charged) {
     const fresh = await getChallenge(t, challenge.sid);
     transition(fresh, 'fail', now); // throws the precise error: expired, responded, or attempts exhausted
-    const f = await getFactor(t, factor.sid);
-    const until = f.throttledUntil && f.throttledUntil > now ? f.throttledUntil : new Date(now.getTime() + 1000);
-    // Per-factor guessing throttle (exponential backoff, no permanent lock): Twilio 60308 semantics.
-    throw new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfterSeconds(until, now));
+    throw throttledError((await getFactor(t, factor.sid)).throttledUntil, now);
   }
+  return checkCharged(t, charged, factor, code, now);
+}
+
+/**
+ * The code of an attempt already charged to `charged`: evaluated against the factor's seed, then
+ * approved with its time step in one conditional statement (RFC 6238 §5.2: accepted once).
+ */
+async function checkCharged(t: Tenant, charged: Challenge, factor: CodeFactor, code: string, now: Date): Promise<Challenge> {
   const seed = factorSeed(t, factor);
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
   seed.fill(0);
-  if (result.valid && (await approveWithStep(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now }))) {
-    const approved = await getChallenge(t, challenge.sid);
-    await emit(t.deps, challengeEvent('challenge.approved', approved));
-    return approved;
+  if (!result.valid) return charged; // wrong or replayed: the charged row is the answer (still PENDING)
+  const approved = await approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now });
+  if (approved) {
+    await emit(t.deps, challengeEvent('challenge.approved', approved.challenge), { webhookSids: approved.webhookSids });
+    return approved.challenge;
   }
-  return getChallenge(t, challenge.sid);
+  // Lost a race (same code elsewhere, or this challenge answered meanwhile): read what happened.
+  return getChallenge(t, charged.sid);
 }
 
 export async function createChallenge(t: Tenant, input: CreateChallengeInput): Promise<Challenge> {
   const data = parseInput(createInput, input);
-  const factor = await getFactor(t, data.factorSid);
-  // Twilio 60318: challenges need a verified factor.
-  if (factor.status !== 'verified') throw new FactorNotVerifiedError();
+  if (!isSid('factor', data.factorSid)) throw new NotFoundError('Factor', data.factorSid);
   const now = t.deps.now();
-  const expirationDate = resolveExpiration(data.expirationDate, now);
-  const challenge = await t.deps.prisma.challenge.create({
-    data: {
-      sid: newSid('challenge'), accountSid: t.accountSid, serviceSid: factor.serviceSid, entitySid: factor.entitySid,
-      identity: factor.identity, factorSid: factor.sid, expirationDate, dateCreated: now, dateUpdated: now,
-      detailsMessage: data.details?.message ?? null, detailsFields: data.details?.fields ?? undefined,
-      hiddenDetails: (data.hiddenDetails as object | null | undefined) ?? undefined, metadata: data.metadata ?? undefined,
-    },
+  let expirationDate: Date;
+  try {
+    expirationDate = resolveExpiration(data.expirationDate, now);
+  } catch (e) {
+    // Same precedence as ever: an unknown or unverified factor is reported before a bad date.
+    const factor = await getFactor(t, data.factorSid);
+    if (factor.status !== 'verified') throw new FactorNotVerifiedError();
+    throw e;
+  }
+  const opened = await openChallenge(t.deps.prisma, {
+    sid: newSid('challenge'), accountSid: t.accountSid, factorSid: normalizeSid(data.factorSid), expirationDate, now,
+    detailsMessage: data.details?.message ?? null, detailsFields: data.details?.fields, hiddenDetails: data.hiddenDetails,
+    metadata: data.metadata, charge: !!data.authPayload,
   });
+  if (opened.kind === 'no-factor') throw new NotFoundError('Factor', data.factorSid);
+  // Twilio 60318: challenges need a verified factor.
+  if (opened.kind === 'factor-unverified') throw new FactorNotVerifiedError();
+  const { challenge } = opened;
   await emit(t.deps, challengeEvent('challenge.created', challenge));
   if (!data.authPayload) {
     await scheduleExpiry(t.deps, challenge);
@@ -136,7 +157,8 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
   }
   let result: Challenge | undefined;
   try {
-    result = await attemptCode(t, challenge, factor, data.authPayload);
+    if (!opened.factor) throw throttledError(opened.throttledUntil, now);
+    result = await checkCharged(t, challenge, opened.factor, data.authPayload, now);
     return result;
   } finally {
     // Approved on creation (the login hot path) needs no expiry job: one queue round trip less.
@@ -193,36 +215,34 @@ async function scheduleExpiry(deps: Deps, c: Challenge) {
   }
 }
 
-async function markExpired(deps: Deps, c: Pick<Challenge, 'sid' | 'accountSid' | 'serviceSid' | 'identity' | 'factorSid'>, now: Date) {
-  if (await expireOne(deps.prisma, c.sid, now)) await emit(deps, challengeEvent('challenge.expired', c));
+async function markExpired(deps: Deps, c: Pick<Challenge, 'sid'>, now: Date): Promise<boolean> {
+  const r = await expireOne(deps.prisma, c.sid, now);
+  if (r) await emit(deps, challengeEvent('challenge.expired', r), { webhookSids: r.webhookSids });
+  return !!r;
 }
 
 /** The delayed job's handler: conditional (only PENDING → EXPIRED), so early, late or repeated runs are safe. */
 export async function expireChallengeJob(deps: Deps, challengeSid: string): Promise<void> {
-  const c = await deps.prisma.challenge.findUnique({
-    where: { sid: challengeSid },
-    select: { sid: true, accountSid: true, serviceSid: true, identity: true, factorSid: true, status: true, expirationDate: true },
-  });
-  if (!c || c.status !== 'pending') return;
   const now = deps.now();
-  if (c.expirationDate > now) {
-    // Ran early (clock skew between hosts): try again at the right time. A new job id, since this
-    // running job still holds `expire-<sid>` and a same-id enqueue would be ignored.
-    const runAt = new Date(Date.now() + (c.expirationDate.getTime() - now.getTime()));
-    await deps.jobs
-      .enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}-${runAt.getTime()}`, runAt, attempts: 5, backoffMs: 1000 })
-      .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
-    return;
-  }
-  await markExpired(deps, c, now);
+  if (await markExpired(deps, { sid: challengeSid }, now)) return; // the common case: one statement
+  const c = await deps.prisma.challenge.findUnique({ where: { sid: challengeSid }, select: { sid: true, status: true, expirationDate: true } });
+  if (!c || c.status !== 'pending' || c.expirationDate <= now) return; // gone, answered, or expired meanwhile
+  // Ran early (clock skew between hosts): try again at the right time. A new job id, since this
+  // running job still holds `expire-<sid>` and a same-id enqueue would be ignored.
+  const runAt = new Date(Date.now() + (c.expirationDate.getTime() - now.getTime()));
+  await deps.jobs
+    .enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}-${runAt.getTime()}`, runAt, attempts: 5, backoffMs: 1000 })
+    .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
 }
 
 /** The repeating job: expires every overdue pending challenge in batches, whatever happened to the delayed jobs. */
-export async function reconcileExpiry(deps: Deps, batchSize = 1000): Promise<number> {
+export async function reconcileExpiry(deps: Deps, batchSize = 5000): Promise<number> {
   let total = 0;
   for (;;) {
     const rows = await expireOverdueBatch(deps.prisma, deps.now(), batchSize);
-    for (const r of rows) await emit(deps, challengeEvent('challenge.expired', r));
+    // Subscribers came with the rows, so an event costs a publish (pipelined) and, only where a
+    // webhook subscribes, its fan-out: the batch is announced concurrently, not one await per row.
+    await Promise.all(rows.map((r) => emit(deps, challengeEvent('challenge.expired', r), { webhookSids: r.webhookSids })));
     total += rows.length;
     if (rows.length < batchSize) return total;
   }
