@@ -84,7 +84,9 @@ export function createLocalEventBus(onError: (err: unknown) => void = () => {}):
 export function createRedisEventBus(redisUrl: string, prefix: string, onError: (err: unknown) => void = () => {}): EventBus {
   // Publishing fails fast during an outage (the change is committed; reconciliation and re-reads
   // cover a lost event); subscribing waits for Redis to come back, then resubscribes.
-  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  // Auto-pipelining: the PUBLISHes issued in one tick (a reconciliation batch announces thousands)
+  // leave in one write instead of one syscall each.
+  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   for (const c of [publishClient, subscribeClient]) c.on('error', (err) => onError(err));
   // redis-event-target does not await publish(): catch here, or an outage is an unhandled rejection.
