@@ -16,6 +16,7 @@ import { openDatabase, type Database } from '../src/db/client.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
 import { loadFingerprintKey } from '../src/services/keys.ts';
 import { openRuntime } from '../src/runtime.ts';
+import { reconcileExpiry } from '../src/services/challenges.ts';
 import { measureBaselines, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
 import { ENTRIES, buildEntries } from '../scripts/build.ts';
@@ -25,7 +26,7 @@ import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path
 import { enrolment } from './scenarios/enrolment.ts';
 import { expectPage, listRequest } from './scenarios/reads.ts';
 import { countStatements, type StatementCounts } from './scenarios/statements.ts';
-import { clearDrain, insertPending, measureDrain, type DrainResult } from './scenarios/expiry.ts';
+import { clearDrain, insertPending, measureDrain, spreadPending, type DrainResult } from './scenarios/expiry.ts';
 
 // ------------------------------------------------------------------ flags
 
@@ -43,6 +44,7 @@ const concurrency = Number(option('concurrency') ?? 16);
 const factorsN = quick ? 1200 : 2500;
 const drainN = Number(option('drain') ?? 50_000);
 const jobsDrainN = quick ? 1000 : 5000;
+const sustainedRate = 5000;
 const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 // --only hot,enrolment,reads,jobs,statements,bulk: a subset (baselines always run: every figure needs them).
@@ -278,17 +280,26 @@ try {
       await runtime.startWorkers();
       stopWorker = () => runtime.close();
     } else {
-      db = await openDatabase({ databaseUrl, migrate: false, poolSize: 4 });
+      // The sweep runs here, on Verity's own runtime (PostgreSQL + Redis event bus), every
+      // reconcileMs: BullMQ's job scheduler did not honour a 500 ms `every` in this set-up (runs
+      // came about every 15 s, or not at all after a scheduler with a longer period had run; see
+      // RESULTS.md), and the figure wanted is the sweep's own rate and latency.
+      const config = loadConfig({ ...baseEnv, LOG_LEVEL: 'warn' });
+      const runtime = await openRuntime(config, { redisPrefix });
+      db = runtime.db;
       await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) => progress(`  inserting pending challenges ${k}/${drainN}`));
-      const w = startChild('workers/main.ts', [], { ...baseEnv, LOG_LEVEL: 'info', VERITY_RECONCILE_INTERVAL_MS: String(reconcileMs) });
-      children.push(w);
-      await waitOutput(w, /worker started/);
-      sample = () => w.sample();
-      const closeDb = db.close;
+      let sweeping = true;
+      const sweeper = (async () => {
+        while (sweeping) {
+          const next = Date.now() + reconcileMs;
+          await reconcileExpiry(runtime.deps);
+          await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+        }
+      })();
       stopWorker = async () => {
-        results.workerRssMb = Math.max(results.workerRssMb ?? 0, w.peakRssMb());
-        await w.stop();
-        await closeDb();
+        sweeping = false;
+        await sweeper;
+        await runtime.close();
       };
     }
     progressDone();
@@ -298,6 +309,13 @@ try {
     results.expiry.push(r);
     results.notes.push(`bulk expiry: rows inserted directly (no per-challenge jobs); reconciliation every ${reconcileMs} ms (production default 15,000 ms)`);
     log(`  e. expiry, bulk path: ${r.challenges} in ${r.drainSeconds} s (${r.perSecond}/s), lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms`);
+    // Sustained: the same rows again, now expiring at a steady 5,000/s (the target rate).
+    const start = new Date(Date.now() + 3000);
+    await spreadPending(db.prisma, seeded.drain, start, sustainedRate);
+    const sr = await measureDrain(db.prisma, seeded.drain, 'sustained', start, drainN, quick ? 90_000 : 180_000, sample);
+    results.expiry.push(sr);
+    results.notes.push(`sustained expiry: the same ${drainN} rows made pending again, expiration dates spread evenly at ${sustainedRate}/s`);
+    log(`  e. expiry, sustained ${sustainedRate}/s: ${sr.challenges} in ${sr.drainSeconds} s (${sr.perSecond}/s), lag p50 ${sr.lagP50Ms} ms p99 ${sr.lagP99Ms} ms`);
     await stopWorker();
   }
 
@@ -328,6 +346,7 @@ function report() {
   const scen = Object.values(s);
   const maxRss = scen.length ? Math.max(...scen.map((r) => r.rssMb)) : NaN;
   const bulk = results.expiry.find((e) => e.path === 'bulk');
+  const sustained = results.expiry.find((e) => e.path === 'sustained');
   const lists = Object.values(results.statements?.listByPageSize ?? {});
   const na = 'not run';
   const targets = [
@@ -336,7 +355,9 @@ function report() {
     ['p99 ≤ 50 ms at 70 % of max throughput', at70 ? `${at70.p99} ms` : na, !!at70 && at70.p99 <= 50],
     ['wrong-code p50 within 10 % of right-code p50', right && wrong ? ratio(wrong.p50, right.p50) : na, !!right && !!wrong && Math.abs(wrong.p50 / right.p50 - 1) <= 0.1],
     ['expiry ≥ 5,000 challenges/s', bulk ? `${bulk.perSecond}/s` : na, !!bulk && bulk.stillPending === 0 && bulk.perSecond >= 5000],
-    ['expiry lag p99 ≤ 1 s', bulk ? `${bulk.lagP99Ms} ms` : na, !!bulk && bulk.lagP99Ms <= 1000],
+    ['expiry lag p99 ≤ 1 s (one-instant burst)', bulk ? `${bulk.lagP99Ms} ms` : na, !!bulk && bulk.lagP99Ms <= 1000],
+    [`expiry lag p99 ≤ 1 s (sustained ${sustainedRate}/s)`, sustained ? `${sustained.lagP99Ms} ms at ${sustained.perSecond}/s` : na,
+      !!sustained && sustained.stillPending === 0 && sustained.lagP99Ms <= 1000],
     ['API RSS ≤ 250 MB under load', scen.length ? `${maxRss} MB` : na, maxRss <= 250],
     ['constant SQL statements per list request', lists.length ? lists.join(' / ') : na, lists.length > 0 && lists.every((n) => n === lists[0])],
   ] as const;
