@@ -38,7 +38,7 @@ try {
   const updateOnly = performance.now() - t;
   await insertPending(prisma, seeded, n, new Date(Date.now() - 1000));
   t = performance.now();
-  const reconciled = await reconcileExpiry(runtime.deps, 1000);
+  const reconciled = await reconcileExpiry(runtime.deps, Number(process.env.BATCH ?? 5000));
   const full = performance.now() - t;
   console.log(JSON.stringify({
     challenges: n,

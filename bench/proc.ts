@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 
 export const root = new URL('../', import.meta.url).pathname;
 
+import { distPath } from '../scripts/build.ts';
+
 export { freePort } from '../test/support/process.ts';
 
 /** Resident set size of a process, in MB (Linux /proc). */
@@ -29,8 +31,12 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/**
+ * Runs `entry` compiled (dist/, built by bench/run.ts with scripts/build.ts, the way `npm start`
+ * runs) under bare node — Verity and the baseline servers alike, so their ratios compare like with like.
+ */
 export function startChild(entry: string, args: string[], env: Record<string, string | undefined>, nodeArgs: string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, '--enable-source-maps', distPath(entry), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

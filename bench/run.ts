@@ -16,15 +16,17 @@ import { openDatabase, type Database } from '../src/db/client.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
 import { loadFingerprintKey } from '../src/services/keys.ts';
 import { openRuntime } from '../src/runtime.ts';
+import { reconcileExpiry } from '../src/services/challenges.ts';
 import { measureBaselines, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
+import { ENTRIES, buildEntries } from '../scripts/build.ts';
 import { freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
 import { seed, type Seeded } from './seed.ts';
 import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path.ts';
 import { enrolment } from './scenarios/enrolment.ts';
 import { expectPage, listRequest } from './scenarios/reads.ts';
 import { countStatements, type StatementCounts } from './scenarios/statements.ts';
-import { clearDrain, insertPending, measureDrain, type DrainResult } from './scenarios/expiry.ts';
+import { clearDrain, insertPending, measureDrain, spreadPending, type DrainResult } from './scenarios/expiry.ts';
 
 // ------------------------------------------------------------------ flags
 
@@ -42,9 +44,16 @@ const concurrency = Number(option('concurrency') ?? 16);
 const factorsN = quick ? 1200 : 2500;
 const drainN = Number(option('drain') ?? 50_000);
 const jobsDrainN = quick ? 1000 : 5000;
+const sustainedRate = 5000;
 const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const out = option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}.json`);
+// --only hot,enrolment,reads,jobs,statements,bulk: a subset (baselines always run: every figure needs them).
+const GROUPS = ['hot', 'enrolment', 'reads', 'jobs', 'statements', 'bulk'] as const;
+const only = new Set((option('only') ?? GROUPS.join(',')).split(',').map((g) => g.trim()));
+for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
+const runs = (g: (typeof GROUPS)[number]) => only.has(g);
+const partial = only.size < GROUPS.length;
+const out = option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}${partial ? '.partial' : ''}.json`);
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const runId = randomBytes(4).toString('hex');
@@ -115,7 +124,7 @@ const results: {
   date: new Date().toISOString(),
   machine: machine(),
   mode: embedded ? 'embedded (PGlite, in-process jobs and events)' : 'postgres (PostgreSQL + Redis, BullMQ worker process)',
-  flags: { quick, durationS: durationMs / 1000, concurrency, factors: factorsN, drain: drainN, jobsDrain: jobsDrainN, profile },
+  flags: { only: [...only], quick, durationS: durationMs / 1000, concurrency, factors: factorsN, drain: drainN, jobsDrain: jobsDrainN, profile },
   scenarios: {},
   expiry: [],
   notes: [],
@@ -136,6 +145,8 @@ function machine() {
 }
 
 try {
+  // The processes under test run compiled, as `npm start` runs them (scripts/build.ts).
+  await buildEntries([...ENTRIES, 'bench/baseline-server.ts']);
   log(`Verity bench ${runId}: ${results.mode}${quick ? ', quick' : ''}; ${durationMs / 1000} s per run, concurrency ${concurrency}`);
 
   // 1. Database and seed.
@@ -192,30 +203,31 @@ try {
   await runLoad({ url, name: 'warm-up', durationMs: 1000, maxRequests: 300, concurrency, next: () => challengeRequest(seeded.auth, pool.wrongCode()), check: () => true });
 
   log('scenarios:');
-  const wrong = await scenario('wrongCode', (tick) => runLoad({
-    url, name: 'b. createChallenge, wrong code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
-    next: () => challengeRequest(seeded.auth, pool.wrongCode()), check: expectStatus('PENDING'),
-  }));
-  const right = await scenario('rightCode', (tick) => runLoad({
-    url, name: 'a. createChallenge, right code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
-    next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
-  }));
-  const rate = Math.max(1, Math.round(right.rps * 0.7));
-  await scenario('rightCodeAt70', (tick) => runLoad({
-    url, name: `a. right code, open loop ${rate}/s (70 %)`, durationMs, maxRequests: 1e9, rate, concurrency: 256, onTick: tick,
-    next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
-  }));
-  void wrong;
-  await scenario('enrolment', (tick) => enrolment({
+  if (runs('hot')) {
+    await scenario('wrongCode', (tick) => runLoad({
+      url, name: 'b. createChallenge, wrong code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
+      next: () => challengeRequest(seeded.auth, pool.wrongCode()), check: expectStatus('PENDING'),
+    }));
+    const right = await scenario('rightCode', (tick) => runLoad({
+      url, name: 'a. createChallenge, right code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
+      next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
+    }));
+    const rate = Math.max(1, Math.round(right.rps * 0.7));
+    await scenario('rightCodeAt70', (tick) => runLoad({
+      url, name: `a. right code, open loop ${rate}/s (70 %)`, durationMs, maxRequests: 1e9, rate, concurrency: 256, onTick: tick,
+      next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
+    }));
+  }
+  if (runs('enrolment')) await scenario('enrolment', (tick) => enrolment({
     url, auth: seeded.auth, serviceSid: seeded.serviceSid, durationMs, maxOps: quick ? 1500 : 5000, concurrency, onTick: tick,
   }));
-  await scenario('reads', (tick) => runLoad({
+  if (runs('reads')) await scenario('reads', (tick) => runLoad({
     url, name: 'd. 50 challenges + factor', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
     next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 50), check: expectPage(50),
   }));
 
   // 4e (jobs path): challenges created through the API, one delayed job each, one expirationDate.
-  {
+  if (runs('jobs')) {
     // Embedded: the API process owns the PGlite database, so there is no second reader to poll it.
     const verifier = embedded ? undefined : await openDatabase({ databaseUrl, migrate: false, poolSize: 2 });
     const expiresAt = new Date(Date.now() + (quick ? 15_000 : 30_000));
@@ -249,11 +261,13 @@ try {
   if (profile) log(`CPU profile written to ${profDir}`);
 
   // 5. Exact SQL statements per request, in-process.
-  results.statements = await countStatements(baseEnv, seeded, spare);
-  log(`statements per request: list ${JSON.stringify(results.statements.listByPageSize)} (by page size); createChallenge right ${results.statements.createChallengeRight}, wrong ${results.statements.createChallengeWrong}`);
+  if (runs('statements')) {
+    results.statements = await countStatements(baseEnv, seeded, spare);
+    log(`statements per request: list ${JSON.stringify(results.statements.listByPageSize)} (by page size); createChallenge right ${results.statements.createChallengeRight}, wrong ${results.statements.createChallengeWrong}`);
+  }
 
   // 6. Expiry drain, bulk path: N pending rows, one expirationDate, reconciliation every 500 ms.
-  {
+  if (runs('bulk')) {
     const reconcileMs = 500;
     let db: Database;
     let stopWorker: () => Promise<void>;
@@ -266,17 +280,26 @@ try {
       await runtime.startWorkers();
       stopWorker = () => runtime.close();
     } else {
-      db = await openDatabase({ databaseUrl, migrate: false, poolSize: 4 });
+      // The sweep runs here, on Verity's own runtime (PostgreSQL + Redis event bus), every
+      // reconcileMs: BullMQ's job scheduler did not honour a 500 ms `every` in this set-up (runs
+      // came about every 15 s, or not at all after a scheduler with a longer period had run; see
+      // RESULTS.md), and the figure wanted is the sweep's own rate and latency.
+      const config = loadConfig({ ...baseEnv, LOG_LEVEL: 'warn' });
+      const runtime = await openRuntime(config, { redisPrefix });
+      db = runtime.db;
       await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) => progress(`  inserting pending challenges ${k}/${drainN}`));
-      const w = startChild('workers/main.ts', [], { ...baseEnv, LOG_LEVEL: 'info', VERITY_RECONCILE_INTERVAL_MS: String(reconcileMs) });
-      children.push(w);
-      await waitOutput(w, /worker started/);
-      sample = () => w.sample();
-      const closeDb = db.close;
+      let sweeping = true;
+      const sweeper = (async () => {
+        while (sweeping) {
+          const next = Date.now() + reconcileMs;
+          await reconcileExpiry(runtime.deps);
+          await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+        }
+      })();
       stopWorker = async () => {
-        results.workerRssMb = Math.max(results.workerRssMb ?? 0, w.peakRssMb());
-        await w.stop();
-        await closeDb();
+        sweeping = false;
+        await sweeper;
+        await runtime.close();
       };
     }
     progressDone();
@@ -286,6 +309,13 @@ try {
     results.expiry.push(r);
     results.notes.push(`bulk expiry: rows inserted directly (no per-challenge jobs); reconciliation every ${reconcileMs} ms (production default 15,000 ms)`);
     log(`  e. expiry, bulk path: ${r.challenges} in ${r.drainSeconds} s (${r.perSecond}/s), lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms`);
+    // Sustained: the same rows again, now expiring at a steady 5,000/s (the target rate).
+    const start = new Date(Date.now() + 3000);
+    await spreadPending(db.prisma, seeded.drain, start, sustainedRate);
+    const sr = await measureDrain(db.prisma, seeded.drain, 'sustained', start, drainN, quick ? 90_000 : 180_000, sample);
+    results.expiry.push(sr);
+    results.notes.push(`sustained expiry: the same ${drainN} rows made pending again, expiration dates spread evenly at ${sustainedRate}/s`);
+    log(`  e. expiry, sustained ${sustainedRate}/s: ${sr.challenges} in ${sr.drainSeconds} s (${sr.perSecond}/s), lag p50 ${sr.lagP50Ms} ms p99 ${sr.lagP99Ms} ms`);
     await stopWorker();
   }
 
@@ -310,21 +340,26 @@ function report() {
   row(b.yoga);
   row(b.pgUpdate);
   for (const r of Object.values(s)) row(r);
-  const right = s.rightCode!;
-  const wrong = s.wrongCode!;
-  const at70 = s.rightCodeAt70!;
-  const maxRss = Math.max(...Object.values(s).map((r) => r.rssMb));
+  const right = s.rightCode;
+  const wrong = s.wrongCode;
+  const at70 = s.rightCodeAt70;
+  const scen = Object.values(s);
+  const maxRss = scen.length ? Math.max(...scen.map((r) => r.rssMb)) : NaN;
   const bulk = results.expiry.find((e) => e.path === 'bulk');
+  const sustained = results.expiry.find((e) => e.path === 'sustained');
   const lists = Object.values(results.statements?.listByPageSize ?? {});
+  const na = 'not run';
   const targets = [
-    ['hot path ≥ 0.5 × trivial Yoga mutation', ratio(right.rps, b.yoga.rps), ratio(right.rps, b.yoga.rps) >= 0.5],
-    ['hot path ≥ 0.3 × single-row UPDATE', ratio(right.rps, b.pgUpdate.rps), ratio(right.rps, b.pgUpdate.rps) >= 0.3],
-    ['p99 ≤ 50 ms at 70 % of max throughput', `${at70.p99} ms`, at70.p99 <= 50],
-    ['wrong-code p50 within 10 % of right-code p50', ratio(wrong.p50, right.p50), Math.abs(wrong.p50 / right.p50 - 1) <= 0.1],
-    ['expiry ≥ 5,000 challenges/s', bulk ? `${bulk.perSecond}/s` : 'n/a', !!bulk && bulk.stillPending === 0 && bulk.perSecond >= 5000],
-    ['expiry lag p99 ≤ 1 s', bulk ? `${bulk.lagP99Ms} ms` : 'n/a', !!bulk && bulk.lagP99Ms <= 1000],
-    ['API RSS ≤ 250 MB under load', `${maxRss} MB`, maxRss <= 250],
-    ['constant SQL statements per list request', lists.join(' / '), lists.length > 0 && lists.every((n) => n === lists[0])],
+    ['hot path ≥ 0.5 × trivial Yoga mutation', right ? ratio(right.rps, b.yoga.rps) : na, !!right && ratio(right.rps, b.yoga.rps) >= 0.5],
+    ['hot path ≥ 0.3 × single-row UPDATE', right ? ratio(right.rps, b.pgUpdate.rps) : na, !!right && ratio(right.rps, b.pgUpdate.rps) >= 0.3],
+    ['p99 ≤ 50 ms at 70 % of max throughput', at70 ? `${at70.p99} ms` : na, !!at70 && at70.p99 <= 50],
+    ['wrong-code p50 within 10 % of right-code p50', right && wrong ? ratio(wrong.p50, right.p50) : na, !!right && !!wrong && Math.abs(wrong.p50 / right.p50 - 1) <= 0.1],
+    ['expiry ≥ 5,000 challenges/s', bulk ? `${bulk.perSecond}/s` : na, !!bulk && bulk.stillPending === 0 && bulk.perSecond >= 5000],
+    ['expiry lag p99 ≤ 1 s (one-instant burst)', bulk ? `${bulk.lagP99Ms} ms` : na, !!bulk && bulk.lagP99Ms <= 1000],
+    [`expiry lag p99 ≤ 1 s (sustained ${sustainedRate}/s)`, sustained ? `${sustained.lagP99Ms} ms at ${sustained.perSecond}/s` : na,
+      !!sustained && sustained.stillPending === 0 && sustained.lagP99Ms <= 1000],
+    ['API RSS ≤ 250 MB under load', scen.length ? `${maxRss} MB` : na, maxRss <= 250],
+    ['constant SQL statements per list request', lists.length ? lists.join(' / ') : na, lists.length > 0 && lists.every((n) => n === lists[0])],
   ] as const;
   const lines = [
     '',

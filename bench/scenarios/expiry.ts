@@ -11,7 +11,8 @@ import { progress, progressDone, round } from '../load.ts';
 import type { Seeded } from '../seed.ts';
 
 export interface DrainResult {
-  path: 'bulk' | 'jobs';
+  /** bulk: all at one instant; sustained: spread evenly at a fixed rate; jobs: through the API's delayed jobs. */
+  path: 'bulk' | 'sustained' | 'jobs';
   challenges: number;
   /** From the common expirationDate until the last one was no longer pending. */
   drainSeconds: number;
@@ -40,7 +41,7 @@ export async function insertPending(prisma: PrismaClient, seeded: Seeded, n: num
 
 /** Waits until no drain challenge is pending (or timeout), then reads the lag distribution. */
 export async function measureDrain(
-  prisma: PrismaClient, drain: Drain, path: 'bulk' | 'jobs', expirationDate: Date, total: number, timeoutMs: number, onTick?: () => void,
+  prisma: PrismaClient, drain: Drain, path: DrainResult['path'], expirationDate: Date, total: number, timeoutMs: number, onTick?: () => void,
 ): Promise<DrainResult> {
   const where = { serviceSid: drain.serviceSid, status: 'pending' as const };
   let pending = total;
@@ -71,6 +72,19 @@ export async function measureDrain(
     lagP50Ms: round(Number(lag?.p50 ?? NaN), 0), lagP99Ms: round(Number(lag?.p99 ?? NaN), 0), lagMaxMs: round(Number(lag?.max ?? NaN), 0),
     stillPending: pending,
   };
+}
+
+/**
+ * Makes the drain's challenges pending again with expiration dates spread evenly from `start`,
+ * `ratePerS` per second: a steady stream of expiries instead of one burst, so the lag measured is
+ * the sweep's own latency at that rate, not the queue behind 50,000 simultaneous expiries.
+ */
+export async function spreadPending(prisma: PrismaClient, drain: Drain, start: Date, ratePerS: number) {
+  await prisma.$executeRaw`
+    UPDATE "Challenge" c SET "status" = 'pending', "dateUpdated" = now(),
+      "expirationDate" = ${start}::timestamp(3) + make_interval(secs => (x.n - 1) / ${ratePerS}::float8)
+    FROM (SELECT "sid", row_number() OVER (ORDER BY "sid") AS n FROM "Challenge" WHERE "serviceSid" = ${drain.serviceSid}) x
+    WHERE c."sid" = x."sid"`;
 }
 
 /** Removes the drain's challenges (between the two paths). */

@@ -1,6 +1,8 @@
+import { Prisma, type Challenge, type Factor } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
 import { THROTTLE } from '../domain/throttle.ts';
 import { CHALLENGE } from '../domain/challenge.ts';
+import { matchingWebhookSids } from './webhook-match.ts';
 
 // The statements that must be atomic (DESIGN.md "Atomicity"), as named functions. Each is one SQL
 // statement, so it holds on PostgreSQL and PGlite alike and costs one round trip.
@@ -9,18 +11,13 @@ import { CHALLENGE } from '../domain/challenge.ts';
  * Charges one attempt before a code is even looked at: the challenge's try counter (≤ 5, Twilio
  * 60308) and the factor's failure streak, which sets the throttle (THROTTLE, reset on success).
  * Because the charge comes first and is conditional, N concurrent guesses cannot all slip through
- * a check-then-act gap. Returns false when the factor is throttled or the challenge is no longer
- * pending, unexpired and under its cap (the caller re-reads to say which).
+ * a check-then-act gap. Returns the challenge as charged, or null when the factor is throttled or
+ * the challenge is no longer pending, unexpired and under its cap (the caller re-reads to say which).
  */
-export async function chargeChallengeAttempt(prisma: PrismaClient, p: { challengeSid: string; factorSid: string; now: Date }): Promise<boolean> {
-  const rows = await prisma.$queryRaw<{ sid: string }[]>`
+export async function chargeChallengeAttempt(prisma: PrismaClient, p: { challengeSid: string; factorSid: string; now: Date }): Promise<Challenge | null> {
+  const rows = await prisma.$queryRaw<Challenge[]>`
     WITH f AS (
-      UPDATE "Factor" SET
-        "failureStreak" = "failureStreak" + 1,
-        "throttledUntil" = CASE WHEN "failureStreak" + 1 > ${THROTTLE.freeFailures}
-          THEN ${p.now}::timestamp(3) + make_interval(secs => LEAST(${THROTTLE.maxDelayS}::float8,
-                 ${THROTTLE.baseDelayS}::float8 * power(2::float8, "failureStreak" - ${THROTTLE.freeFailures})))
-          ELSE NULL END
+      UPDATE "Factor" SET ${streakCharge(p.now)}
       WHERE "sid" = ${p.factorSid}
         AND ("throttledUntil" IS NULL OR "throttledUntil" <= ${p.now}::timestamp(3))
         AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND c."status" = 'pending'
@@ -30,20 +27,106 @@ export async function chargeChallengeAttempt(prisma: PrismaClient, p: { challeng
     UPDATE "Challenge" SET "attempts" = "attempts" + 1
     WHERE "sid" = ${p.challengeSid} AND "status" = 'pending' AND "attempts" < ${CHALLENGE.maxAttempts}
       AND EXISTS (SELECT 1 FROM f)
-    RETURNING "sid"`;
-  return rows.length === 1;
+    RETURNING *`;
+  return rows[0] ?? null;
+}
+
+/** The SET list that charges one attempt to a factor's failure streak and arms the throttle (THROTTLE). */
+const streakCharge = (now: Date) => Prisma.sql`
+  "failureStreak" = "failureStreak" + 1,
+  "throttledUntil" = CASE WHEN "failureStreak" + 1 > ${THROTTLE.freeFailures}
+    THEN ${now}::timestamp(3) + make_interval(secs => LEAST(${THROTTLE.maxDelayS}::float8,
+           ${THROTTLE.baseDelayS}::float8 * power(2::float8, "failureStreak" - ${THROTTLE.freeFailures})))
+    ELSE NULL END`;
+
+/** What checking a code needs from the factor (seed, config, replay guard), read by the charging statement. */
+export type CodeFactor = Pick<Factor, 'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep'>;
+
+export interface NewChallenge {
+  sid: string;
+  accountSid: string;
+  factorSid: string;
+  expirationDate: Date;
+  now: Date;
+  detailsMessage: string | null;
+  detailsFields: unknown;
+  hiddenDetails: unknown;
+  metadata: unknown;
+  /** A code comes with it: charge the attempt in the same statement. */
+  charge: boolean;
+}
+
+export type OpenedChallenge =
+  | { kind: 'no-factor' }
+  | { kind: 'factor-unverified' }
+  /** `factor` is set when the attempt was charged (check the code with it); null when not asked, or throttled. */
+  | { kind: 'opened'; challenge: Challenge; factor: CodeFactor | null; throttledUntil: Date | null };
+
+const jsonParam = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+
+/**
+ * The login hot path's writes in one statement (one round trip): reads the tenant's factor,
+ * inserts the challenge when the factor is VERIFIED (Twilio 60318) and, when a code comes with
+ * it, charges the attempt exactly as chargeChallengeAttempt does — challenge attempts = 1, the
+ * factor's streak and throttle — returning the columns needed to check the code. A brand-new
+ * challenge is pending, unexpired and uncharged, so only the factor's throttle can refuse the
+ * charge; the factor UPDATE re-checks it on the latest row version (READ COMMITTED), so
+ * concurrent requests on one factor still serialise on its row lock. A throttled factor still
+ * gets its (uncharged) challenge, as when these were separate statements: the caller answers
+ * TOO_MANY_ATTEMPTS.
+ */
+export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Promise<OpenedChallenge> {
+  const rows = await prisma.$queryRaw<Record<string, unknown>[]>`
+    WITH f AS (
+      SELECT "sid", "accountSid", "serviceSid", "entitySid", "identity", "status", "throttledUntil"
+      FROM "Factor" WHERE "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid}
+    ), charged AS (
+      UPDATE "Factor" SET ${streakCharge(c.now)}
+      WHERE ${c.charge}::boolean AND "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid} AND "status" = 'verified'
+        AND ("throttledUntil" IS NULL OR "throttledUntil" <= ${c.now}::timestamp(3))
+      RETURNING "sid", "secretCiphertext", "secretKeyId", "alg", "codeLength", "timeStep", "skew", "lastUsedTimeStep"
+    ), ins AS (
+      INSERT INTO "Challenge" ("sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate",
+        "dateCreated", "dateUpdated", "detailsMessage", "detailsFields", "hiddenDetails", "metadata", "attempts")
+      SELECT ${c.sid}, f."accountSid", f."serviceSid", f."entitySid", f."identity", f."sid", ${c.expirationDate}::timestamp(3),
+        ${c.now}::timestamp(3), ${c.now}::timestamp(3), ${c.detailsMessage}, ${jsonParam(c.detailsFields)}::jsonb,
+        ${jsonParam(c.hiddenDetails)}::jsonb, ${jsonParam(c.metadata)}::jsonb, (SELECT count(*) FROM charged)::int
+      FROM f WHERE f."status" = 'verified'
+      RETURNING *
+    )
+    SELECT ins.*, f."status"::text AS "f_status", f."throttledUntil" AS "f_throttledUntil",
+      k."sid" AS "k_sid", k."secretCiphertext" AS "k_secretCiphertext", k."secretKeyId" AS "k_secretKeyId", k."alg"::text AS "k_alg",
+      k."codeLength" AS "k_codeLength", k."timeStep" AS "k_timeStep", k."skew" AS "k_skew", k."lastUsedTimeStep" AS "k_lastUsedTimeStep"
+    FROM f LEFT JOIN ins ON true LEFT JOIN charged k ON true`;
+  const row = rows[0];
+  if (!row) return { kind: 'no-factor' };
+  if (row.f_status !== 'verified' || row.sid == null) return { kind: 'factor-unverified' };
+  const factor: Record<string, unknown> = {};
+  const challenge: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (k.startsWith('k_')) factor[k.slice(2)] = v;
+    else if (!k.startsWith('f_')) challenge[k] = v;
+  }
+  return {
+    kind: 'opened',
+    challenge: challenge as unknown as Challenge,
+    factor: factor.sid ? (factor as unknown as CodeFactor) : null,
+    throttledUntil: (row.f_throttledUntil as Date | null) ?? null,
+  };
 }
 
 /**
  * Approves a pending, unexpired challenge and consumes the factor's time step in one statement
  * (RFC 6238 §5.2: a code is accepted once): only if the step is later than the last one used.
  * Two racing requests with the same code cannot both win. Success resets the failure streak.
+ * Returns the approved row and, read by the same statement, the webhooks subscribed to
+ * `challenge.approved` in its service (the event then needs no lookup); null when it lost.
  */
 export async function approveWithStep(
   prisma: PrismaClient,
   p: { challengeSid: string; factorSid: string; step: bigint; now: Date },
-): Promise<boolean> {
-  const rows = await prisma.$queryRaw<{ sid: string }[]>`
+): Promise<{ challenge: Challenge; webhookSids: string[] } | null> {
+  const rows = await prisma.$queryRaw<(Challenge & { webhookSids: string[] })[]>`
     WITH consumed AS (
       UPDATE "Factor" SET "lastUsedTimeStep" = ${p.step}, "failureStreak" = 0, "throttledUntil" = NULL
       WHERE "sid" = ${p.factorSid} AND "status" = 'verified'
@@ -51,20 +134,31 @@ export async function approveWithStep(
         AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND c."status" = 'pending'
                     AND c."expirationDate" > ${p.now}::timestamp(3))
       RETURNING "sid"
+    ), approved AS (
+      UPDATE "Challenge" SET "status" = 'approved', "dateResponded" = ${p.now}::timestamp(3), "dateUpdated" = ${p.now}::timestamp(3)
+      WHERE "sid" = ${p.challengeSid} AND "status" = 'pending' AND EXISTS (SELECT 1 FROM consumed)
+      RETURNING *
     )
-    UPDATE "Challenge" SET "status" = 'approved', "dateResponded" = ${p.now}::timestamp(3), "dateUpdated" = ${p.now}::timestamp(3)
-    WHERE "sid" = ${p.challengeSid} AND "status" = 'pending' AND EXISTS (SELECT 1 FROM consumed)
-    RETURNING "sid"`;
-  return rows.length === 1;
+    SELECT a.*, ${matchingWebhookSids(Prisma.raw('a'), 'challenge.approved')} AS "webhookSids" FROM approved a`;
+  const row = rows[0];
+  if (!row) return null;
+  const { webhookSids, ...challenge } = row;
+  return { challenge: challenge as Challenge, webhookSids };
 }
 
-/** Pending → expired for one challenge, only once it is overdue. Returns whether it changed. */
-export async function expireOne(prisma: PrismaClient, challengeSid: string, now: Date): Promise<boolean> {
-  const r = await prisma.challenge.updateMany({
-    where: { sid: challengeSid, status: 'pending', expirationDate: { lte: now } },
-    data: { status: 'expired', dateUpdated: now },
-  });
-  return r.count === 1;
+/**
+ * Pending → expired for one challenge, only once it is overdue. Returns the row (with its
+ * `challenge.expired` webhook subscribers) when it changed, else null.
+ */
+export async function expireOne(prisma: PrismaClient, challengeSid: string, now: Date): Promise<ExpiredRow | null> {
+  const rows = await prisma.$queryRaw<ExpiredRow[]>`
+    WITH expired AS (
+      UPDATE "Challenge" SET "status" = 'expired', "dateUpdated" = ${now}::timestamp(3)
+      WHERE "sid" = ${challengeSid} AND "status" = 'pending' AND "expirationDate" <= ${now}::timestamp(3)
+      RETURNING "sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate"
+    )
+    SELECT e.*, ${matchingWebhookSids(Prisma.raw('e'), 'challenge.expired')} AS "webhookSids" FROM expired e`;
+  return rows[0] ?? null;
 }
 
 export interface ExpiredRow {
@@ -75,20 +169,30 @@ export interface ExpiredRow {
   identity: string;
   factorSid: string;
   expirationDate: Date;
+  /** Webhooks subscribed to `challenge.expired` in its service, looked up once per service of the batch. */
+  webhookSids: string[];
 }
 
 /**
  * Expires up to `limit` overdue pending challenges in one statement. SKIP LOCKED lets several
- * workers drain in parallel without waiting on, or double-processing, each other's rows.
+ * workers drain in parallel without waiting on, or double-processing, each other's rows. Each
+ * row comes back with its service's `challenge.expired` subscribers, read once per distinct
+ * service in the same statement, so the events need no lookup each.
  */
 export async function expireOverdueBatch(prisma: PrismaClient, now: Date, limit: number): Promise<ExpiredRow[]> {
   return prisma.$queryRaw<ExpiredRow[]>`
-    UPDATE "Challenge" SET "status" = 'expired', "dateUpdated" = ${now}::timestamp(3)
-    WHERE "sid" IN (
-      SELECT "sid" FROM "Challenge"
-      WHERE "status" = 'pending' AND "expirationDate" <= ${now}::timestamp(3)
-      ORDER BY "expirationDate" LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED
-    ) AND "status" = 'pending'
-    RETURNING "sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate"`;
+    WITH expired AS (
+      UPDATE "Challenge" SET "status" = 'expired', "dateUpdated" = ${now}::timestamp(3)
+      WHERE "sid" IN (
+        SELECT "sid" FROM "Challenge"
+        WHERE "status" = 'pending' AND "expirationDate" <= ${now}::timestamp(3)
+        ORDER BY "expirationDate" LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      ) AND "status" = 'pending'
+      RETURNING "sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate"
+    ), services AS (
+      SELECT s."accountSid", s."serviceSid", ${matchingWebhookSids(Prisma.raw('s'), 'challenge.expired')} AS "webhookSids"
+      FROM (SELECT DISTINCT "accountSid", "serviceSid" FROM expired) s
+    )
+    SELECT e.*, s."webhookSids" FROM expired e JOIN services s USING ("accountSid", "serviceSid")`;
 }

@@ -6,7 +6,7 @@ import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { retryAfterSeconds } from '../domain/throttle.ts';
 import { verifyCode } from '../domain/totp.ts';
 import { LIMITS, authPayloadSchema, pageArgsSchema, parseInput, stringMapSchema } from '../domain/validation.ts';
-import { approveWithStep, chargeChallengeAttempt, expireOne, expireOverdueBatch } from '../db/attempts.ts';
+import { approveWithStep, chargeChallengeAttempt, expireOne, expireOverdueBatch, openChallenge, type CodeFactor, type ExpiredRow } from '../db/attempts.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
 import type { Deps, Tenant } from './context.ts';
@@ -98,59 +98,90 @@ export async function getEntityChallenge(t: Tenant, ref: { serviceSid: string; i
   return c;
 }
 
+/** Twilio 60308 semantics for the per-factor guessing throttle (exponential backoff, no permanent lock). */
+function throttledError(throttledUntil: Date | null, now: Date): TooManyAttemptsError {
+  // The refusing statement saw a live throttle; a snapshot older than it may not: then say 1 s.
+  const until = throttledUntil && throttledUntil > now ? throttledUntil : new Date(now.getTime() + 1000);
+  return new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfterSeconds(until, now));
+}
+
+/** A refusal by the guessing throttle: counted, audited, and returned for the caller to throw. */
+async function throttled(t: Tenant, c: ChallengeRef, throttledUntil: Date | null, now: Date): Promise<TooManyAttemptsError> {
+  const err = throttledError(throttledUntil, now);
+  t.deps.metrics.verification('challenge', 'throttled');
+  await audit(t, challengeAudit('challenge.throttled', c, { retryAfter: err.extra.retryAfter }));
+  return err;
+}
+
 /**
  * Checks one code against a pending challenge: charge the attempt first (caps and throttle hold
  * under concurrency), then evaluate, then approve-and-consume-the-step atomically. A wrong or
  * replayed code is a result: the challenge stays PENDING.
  */
 async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code: string): Promise<Challenge> {
-  const { prisma } = t.deps;
   const now = t.deps.now();
-  if (!(await chargeChallengeAttempt(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, now }))) {
+  const charged = await chargeChallengeAttempt(t.deps.prisma, { challengeSid: challenge.sid, factorSid: factor.sid, now });
+  if (!charged) {
     const fresh = await getChallenge(t, challenge.sid);
     countRefusal(t.deps.metrics, 'challenge', () => transition(fresh, 'fail', now)); // throws the precise error: expired, responded, or attempts exhausted
-    const f = await getFactor(t, factor.sid);
-    const until = f.throttledUntil && f.throttledUntil > now ? f.throttledUntil : new Date(now.getTime() + 1000);
-    const retryAfter = retryAfterSeconds(until, now);
-    t.deps.metrics.verification('challenge', 'throttled');
-    await audit(t, challengeAudit('challenge.throttled', challenge, { retryAfter }));
-    // Per-factor guessing throttle (exponential backoff, no permanent lock): Twilio 60308 semantics.
-    throw new TooManyAttemptsError(60308, 'Too many wrong codes for this factor: retry later', retryAfter);
+    throw await throttled(t, challenge, (await getFactor(t, factor.sid)).throttledUntil, now);
   }
+  return checkCharged(t, charged, factor, code, now);
+}
+
+/**
+ * The code of an attempt already charged to `charged`: evaluated against the factor's seed, then
+ * approved with its time step in one conditional statement (RFC 6238 §5.2: accepted once).
+ */
+async function checkCharged(t: Tenant, charged: Challenge, factor: CodeFactor, code: string, now: Date): Promise<Challenge> {
   const seed = factorSeed(t, factor);
   const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
   seed.fill(0);
-  if (result.valid && (await approveWithStep(prisma, { challengeSid: challenge.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now }))) {
-    t.deps.metrics.verification('challenge', 'approved');
-    const approved = await getChallenge(t, challenge.sid);
-    await emit(t.deps, challengeEvent('challenge.approved', approved));
-    await audit(t, challengeAudit('challenge.approved', approved));
-    return approved;
+  if (!result.valid) {
+    // Wrong or replayed (verifyCode refuses steps ≤ lastUsedTimeStep, RFC 6238 §5.2): the charged row is the answer (still PENDING).
+    t.deps.metrics.verification('challenge', 'wrong_code');
+    await audit(t, challengeAudit('challenge.failed', charged, { reason: 'wrong_code' }));
+    return charged;
   }
-  // A replayed code is wrong (verifyCode refuses steps ≤ lastUsedTimeStep, RFC 6238 §5.2); a valid
-  // one that did not approve lost a race to a concurrent request with the same step.
+  const approved = await approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step: BigInt(result.timeStep), now });
+  if (approved) {
+    t.deps.metrics.verification('challenge', 'approved');
+    await emit(t.deps, challengeEvent('challenge.approved', approved.challenge), { webhookSids: approved.webhookSids });
+    await audit(t, challengeAudit('challenge.approved', approved.challenge));
+    return approved.challenge;
+  }
+  // Lost a race (same code elsewhere, or this challenge answered meanwhile): read what happened.
   t.deps.metrics.verification('challenge', 'wrong_code');
-  await audit(t, challengeAudit('challenge.failed', challenge, { reason: result.valid ? 'code_already_used' : 'wrong_code' }));
-  return getChallenge(t, challenge.sid);
+  await audit(t, challengeAudit('challenge.failed', charged, { reason: 'code_already_used' }));
+  return getChallenge(t, charged.sid);
 }
 
 export async function createChallenge(t: Tenant, input: CreateChallengeInput): Promise<Challenge> {
   const data = parseInput(createInput, input);
   // Hidden details are the backend's own context (Twilio): a browser must not be able to plant them.
   if (t.scope && data.hiddenDetails) throw new ForbiddenError('hiddenDetails are set by your backend, not with an access token');
-  const factor = await getFactor(t, data.factorSid);
-  // Twilio 60318: challenges need a verified factor.
-  if (factor.status !== 'verified') throw new FactorNotVerifiedError();
+  if (!isSid('factor', data.factorSid)) throw new NotFoundError('Factor', data.factorSid);
+  // An access token may only use its own identity's factors: checked on the row, like every scoped read.
+  if (t.scope) await getFactor(t, data.factorSid);
   const now = t.deps.now();
-  const expirationDate = resolveExpiration(data.expirationDate, now);
-  const challenge = await t.deps.prisma.challenge.create({
-    data: {
-      sid: newSid('challenge'), accountSid: t.accountSid, serviceSid: factor.serviceSid, entitySid: factor.entitySid,
-      identity: factor.identity, factorSid: factor.sid, expirationDate, dateCreated: now, dateUpdated: now,
-      detailsMessage: data.details?.message ?? null, detailsFields: data.details?.fields ?? undefined,
-      hiddenDetails: (data.hiddenDetails as object | null | undefined) ?? undefined, metadata: data.metadata ?? undefined,
-    },
+  let expirationDate: Date;
+  try {
+    expirationDate = resolveExpiration(data.expirationDate, now);
+  } catch (e) {
+    // Same precedence as ever: an unknown or unverified factor is reported before a bad date.
+    const factor = await getFactor(t, data.factorSid);
+    if (factor.status !== 'verified') throw new FactorNotVerifiedError();
+    throw e;
+  }
+  const opened = await openChallenge(t.deps.prisma, {
+    sid: newSid('challenge'), accountSid: t.accountSid, factorSid: normalizeSid(data.factorSid), expirationDate, now,
+    detailsMessage: data.details?.message ?? null, detailsFields: data.details?.fields, hiddenDetails: data.hiddenDetails,
+    metadata: data.metadata, charge: !!data.authPayload,
   });
+  if (opened.kind === 'no-factor') throw new NotFoundError('Factor', data.factorSid);
+  // Twilio 60318: challenges need a verified factor.
+  if (opened.kind === 'factor-unverified') throw new FactorNotVerifiedError();
+  const { challenge } = opened;
   await emit(t.deps, challengeEvent('challenge.created', challenge));
   if (!data.authPayload) {
     await scheduleExpiry(t.deps, challenge);
@@ -158,7 +189,8 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
   }
   let result: Challenge | undefined;
   try {
-    result = await attemptCode(t, challenge, factor, data.authPayload);
+    if (!opened.factor) throw await throttled(t, challenge, opened.throttledUntil, now);
+    result = await checkCharged(t, challenge, opened.factor, data.authPayload, now);
     return result;
   } finally {
     // Approved on creation (the login hot path) needs no expiry job: one queue round trip less.
@@ -215,44 +247,42 @@ async function scheduleExpiry(deps: Deps, c: Challenge) {
   }
 }
 
-async function markExpired(deps: Deps, c: ChallengeRef, now: Date): Promise<boolean> {
-  if (!(await expireOne(deps.prisma, c.sid, now))) return false;
-  await emit(deps, challengeEvent('challenge.expired', c));
-  await recordAudit(deps, expiredAudit(c));
-  return true;
+async function markExpired(deps: Deps, c: Pick<Challenge, 'sid'>, now: Date): Promise<ExpiredRow | null> {
+  const r = await expireOne(deps.prisma, c.sid, now);
+  if (!r) return null;
+  await emit(deps, challengeEvent('challenge.expired', r), { webhookSids: r.webhookSids });
+  await recordAudit(deps, expiredAudit(r));
+  return r;
 }
 
 const expiredAudit = (c: ChallengeRef): AuditInput => ({ ...challengeAudit('challenge.expired', c), accountSid: c.accountSid, actor: 'system' });
 
 /** The delayed job's handler: conditional (only PENDING → EXPIRED), so early, late or repeated runs are safe. */
 export async function expireChallengeJob(deps: Deps, challengeSid: string): Promise<void> {
-  const c = await deps.prisma.challenge.findUnique({
-    where: { sid: challengeSid },
-    select: { sid: true, accountSid: true, serviceSid: true, entitySid: true, identity: true, factorSid: true, status: true, expirationDate: true },
-  });
-  if (!c || c.status !== 'pending') return;
   const now = deps.now();
-  if (c.expirationDate > now) {
-    // Ran early (clock skew between hosts): try again at the right time. A new job id, since this
-    // running job still holds `expire-<sid>` and a same-id enqueue would be ignored.
-    const runAt = new Date(Date.now() + (c.expirationDate.getTime() - now.getTime()));
-    await deps.jobs
-      .enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}-${runAt.getTime()}`, runAt, attempts: 5, backoffMs: 1000 })
-      .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
-    return;
-  }
-  if (await markExpired(deps, c, now)) deps.metrics.expired(c.expirationDate, now);
+  const expired = await markExpired(deps, { sid: challengeSid }, now);
+  if (expired) return void deps.metrics.expired(expired.expirationDate, now); // the common case: one statement
+  const c = await deps.prisma.challenge.findUnique({ where: { sid: challengeSid }, select: { sid: true, status: true, expirationDate: true } });
+  if (!c || c.status !== 'pending' || c.expirationDate <= now) return; // gone, answered, or expired meanwhile
+  // Ran early (clock skew between hosts): try again at the right time. A new job id, since this
+  // running job still holds `expire-<sid>` and a same-id enqueue would be ignored.
+  const runAt = new Date(Date.now() + (c.expirationDate.getTime() - now.getTime()));
+  await deps.jobs
+    .enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}-${runAt.getTime()}`, runAt, attempts: 5, backoffMs: 1000 })
+    .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
 }
 
 /** The repeating job: expires every overdue pending challenge in batches, whatever happened to the delayed jobs. */
-export async function reconcileExpiry(deps: Deps, batchSize = 1000): Promise<number> {
+export async function reconcileExpiry(deps: Deps, batchSize = 5000): Promise<number> {
   let total = 0;
   for (;;) {
     const now = deps.now();
     const rows = await expireOverdueBatch(deps.prisma, now, batchSize);
     await recordAuditBatch(deps, rows.map(expiredAudit)); // one transaction per batch, not one per row
     for (const r of rows) deps.metrics.expired(r.expirationDate, now);
-    for (const r of rows) await emit(deps, challengeEvent('challenge.expired', r));
+    // Subscribers came with the rows, so an event costs a publish (pipelined) and, only where a
+    // webhook subscribes, its fan-out: the batch is announced concurrently, not one await per row.
+    await Promise.all(rows.map((r) => emit(deps, challengeEvent('challenge.expired', r), { webhookSids: r.webhookSids })));
     total += rows.length;
     if (rows.length < batchSize) return total;
   }

@@ -2,16 +2,22 @@ import type { VerityEvent } from '../events/index.ts';
 import type { Deps } from './context.ts';
 import { fanOutWebhooks } from './webhooks.ts';
 
+export interface KnownSubscribers {
+  webhookSids?: string[];
+}
+
 /**
  * The one way a committed change is announced: to the event bus (GraphQL subscriptions) and to
  * the service's webhooks (delivery rows + jobs), from the same call, so the two never disagree.
  * Called after commit only. Never throws: the change is done, and a failed fan-out is logged
  * (reconciliation re-enqueues deliveries whose rows exist).
+ * `known.webhookSids`: the event's subscribed webhooks when the statement that made the change
+ * already read them (src/db/webhook-match.ts), saving the lookup.
  */
-export async function emit(deps: Deps, event: VerityEvent): Promise<void> {
+export async function emit(deps: Deps, event: VerityEvent, known?: KnownSubscribers): Promise<void> {
   await deps.events.publish(event);
   try {
-    await fanOutWebhooks(deps, event);
+    await fanOutWebhooks(deps, event, known?.webhookSids);
   } catch (err) {
     deps.logger.warn({ err, type: event.type, accountSid: event.accountSid, serviceSid: event.serviceSid }, 'webhook fan-out failed');
   }

@@ -248,9 +248,10 @@ async function buildPayload(deps: Deps, event: VerityEvent & { type: WebhookEven
  * its type, then the first attempt's job. The rows come first: a job lost to a Redis outage is
  * re-enqueued from them by reconciliation.
  */
-export async function fanOutWebhooks(deps: Deps, event: VerityEvent): Promise<number> {
+export async function fanOutWebhooks(deps: Deps, event: VerityEvent, knownSids?: string[]): Promise<number> {
   if (!isWebhookEventType(event.type)) return 0;
-  const hooks = await deps.prisma.webhook.findMany({
+  // Looked up by the statement that made the change (same rule, src/db/webhook-match.ts), or here.
+  const hooks = knownSids ? knownSids.map((sid) => ({ sid })) : await deps.prisma.webhook.findMany({
     where: {
       accountSid: event.accountSid, serviceSid: event.serviceSid, status: 'enabled',
       OR: [{ eventTypes: { has: event.type } }, { eventTypes: { has: '*' } }],
