@@ -9,6 +9,7 @@ import { appendAuditEvent, appendAuditEvents } from '../src/db/audit.ts';
 import { canonicalJson, type AuditContent } from '../src/domain/audit.ts';
 import { newSid } from '../src/domain/sid.ts';
 import { verifyAuditTrail } from '../src/services/audit.ts';
+import { ensureFirstAccount } from '../src/services/accounts.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { CreateChallenge } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
@@ -99,6 +100,15 @@ async function removeChain(prisma: PrismaClient, accountSid: string) {
     await prisma.$executeRaw`DELETE FROM "AuditChain" WHERE "accountSid" = ${accountSid}`;
   });
 }
+
+describe('the embedded first-run account', () => {
+  it('is recorded as created by the system (this file’s database starts without accounts)', async () => {
+    const first = (await ensureFirstAccount(t.deps))!;
+    const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: first.account.sid } });
+    expect(rows.map((r) => [r.seq, r.type, r.actor, r.details])).toEqual([[1n, 'account.created', 'system', '{"friendlyName":"First account"}']]);
+    expect(JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(first.authToken);
+  });
+});
 
 describe('verifyAuditTrail (in-process)', () => {
   it('passes a real trail written by the app, in both append paths, and counts it', async () => {

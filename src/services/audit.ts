@@ -47,10 +47,43 @@ const toContent = (deps: Deps, e: AuditInput): AuditContent => ({
  */
 export async function recordAudit(deps: Deps, e: AuditInput): Promise<void> {
   try {
-    await appendAuditEvent(deps.prisma, toContent(deps, e));
+    await groupAppend(deps.prisma, toContent(deps, e));
   } catch (err) {
     deps.logger.error({ err, type: e.type, accountSid: e.accountSid }, 'audit append failed');
   }
+}
+
+// Group commit, per account and process. One chain's appends serialise on its head row until each
+// commits, so N concurrent events of one account would hold N pool connections while they queue
+// (starving other work) and cost N commits. Instead, while one append of an account is in flight,
+// later ones wait here and go together as one batch: an idle account still pays one statement.
+type Waiter = { content: AuditContent; done: (err?: unknown) => void };
+const queues = new WeakMap<PrismaClient, Map<string, Waiter[]>>();
+const GROUP_MAX = 500;
+
+function groupAppend(prisma: PrismaClient, content: AuditContent): Promise<void> {
+  let byAccount = queues.get(prisma);
+  if (!byAccount) queues.set(prisma, (byAccount = new Map()));
+  return new Promise<void>((resolve, reject) => {
+    const waiter: Waiter = { content, done: (err) => (err === undefined ? resolve() : reject(err)) };
+    const queue = byAccount.get(content.accountSid);
+    if (queue) return void queue.push(waiter);
+    const q: Waiter[] = [waiter];
+    byAccount.set(content.accountSid, q);
+    void (async () => {
+      while (q.length > 0) {
+        const group = q.splice(0, GROUP_MAX);
+        try {
+          if (group.length === 1) await appendAuditEvent(prisma, group[0]!.content);
+          else await appendAuditEvents(prisma, group.map((w) => w.content));
+          for (const w of group) w.done();
+        } catch (err) {
+          for (const w of group) w.done(err ?? new Error('audit append failed'));
+        }
+      }
+      byAccount.delete(content.accountSid);
+    })();
+  });
 }
 
 /** Many events in one short transaction (the expiry drain's batches); never throws, like recordAudit. */
