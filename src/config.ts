@@ -84,7 +84,7 @@ export interface Config {
   /** Redis calls made on a request's path (enqueue, publish, readiness ping) give up after this long. */
   redisCommandTimeoutMs: number;
   logLevel: string;
-  /** GraphQL abuse limits and rate limits (src/graphql-limits.ts, src/rate-limits.ts); 0 = off. */
+  /** GraphQL abuse limits and rate limits (src/edge/graphql-limits.ts, src/edge/rate-limits.ts); 0 = off. */
   limits: LimitsConfig;
   /** Embedded = no DATABASE_URL: PGlite, in-process jobs, in-memory pub/sub. */
   embedded: boolean;

@@ -6,7 +6,7 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { toClientError, type App } from './server.ts';
 import type { Logger } from './logger.ts';
 import { wsObservability } from './observability/ws.ts';
-import { wsOriginPolicies } from './cors.ts';
+import { wsOriginPolicies } from './edge/cors.ts';
 
 const silent = { error: () => {} } as unknown as Parameters<typeof toClientError>[1];
 
@@ -30,7 +30,7 @@ export async function listen(
   const wss = new WebSocketServer({
     server,
     path: app.graphqlEndpoint,
-    // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/cors.ts).
+    // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/edge/cors.ts).
     verifyClient: origins
       ? (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500))
       : undefined,

@@ -7,10 +7,10 @@ import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import type { AppDeps } from './server.ts';
-import { checkReadiness } from './readiness.ts';
-import { throttledWarn } from './log-throttle.ts';
+import { checkReadiness } from './edge/readiness.ts';
+import { throttledWarn } from './observability/log-throttle.ts';
 import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
-import { createRateLimits } from './rate-limits.ts';
+import { createRateLimits } from './edge/rate-limits.ts';
 
 /** Everything a process (API or worker) opens from its config, and how to close it again. */
 export interface Runtime {

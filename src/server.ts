@@ -4,25 +4,25 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { schema } from './schema/index.ts';
 import { RateLimitedError, VerityError } from './domain/errors.ts';
 import { unavailableOrSelf } from './services/unavailable.ts';
-import type { Readiness } from './readiness.ts';
+import type { Readiness } from './edge/readiness.ts';
 import { scopedTenantOf, tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
-import { chunkedBodyLimit, graphqlLimitPlugins } from './graphql-limits.ts';
-import { clientAddress, type RateLimits } from './rate-limits.ts';
+import { chunkedBodyLimit, graphqlLimitPlugins } from './edge/graphql-limits.ts';
+import { clientAddress, type RateLimits } from './edge/rate-limits.ts';
 import { observability } from './observability/http.ts';
 import { annotateLogContext } from './observability/log-context.ts';
 import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
-import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './cors.ts';
-import { withRequestCode } from './request-errors.ts';
+import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './edge/cors.ts';
+import { withRequestCode } from './edge/request-errors.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
-  /** Readiness of the dependencies (database, Redis), each within its deadline (src/readiness.ts). */
+  /** Readiness of the dependencies (database, Redis), each within its deadline (src/edge/readiness.ts). */
   ready: () => Promise<Readiness>;
-  /** Per-account and failed-authentication rate limits (src/rate-limits.ts). */
+  /** Per-account and failed-authentication rate limits (src/edge/rate-limits.ts). */
   rateLimits: RateLimits;
 }
 
@@ -101,7 +101,7 @@ export function createApp(deps: AppDeps): App {
     graphiql: { title: 'Verity GraphiQL' },
     logging: yogaLogger(deps.logger.child({ component: 'yoga' })), // expected client errors at debug, not error
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
-    // Yoga's default CORS reflects any Origin; ours decides by origin and credential (src/cors.ts).
+    // Yoga's default CORS reflects any Origin; ours decides by origin and credential (src/edge/cors.ts).
     cors: false,
     plugins: [
       observability(deps),

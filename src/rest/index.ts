@@ -5,7 +5,7 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { AppDeps } from '../server.ts';
-import { clientAddress } from '../rate-limits.ts';
+import { clientAddress } from '../edge/rate-limits.ts';
 import { tenantOf } from '../services/context.ts';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import { readForm } from './forms.ts';

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.ts';
+import type { Logger } from '../logger.ts';
 
 /**
  * Warnings for one recurring condition (a Redis link retrying every few hundred ms during an

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
-import type { Config } from './config.ts';
-import { authenticate } from './services/accounts.ts';
-import type { Deps, Principal } from './services/context.ts';
-import type { AppDeps } from './server.ts';
+import type { Config } from '../config.ts';
+import { authenticate } from '../services/accounts.ts';
+import type { Deps, Principal } from '../services/context.ts';
+import type { AppDeps } from '../server.ts';
 import { clientAddress } from './rate-limits.ts';
-import { listedOrigins } from './services/origins.ts';
+import { listedOrigins } from '../services/origins.ts';
 
 // CORS for browsers (issue #10; README "Browser clients"). Verity's credentials travel in the
 // Authorization header, never in cookies, so CORS here is about keeping account credentials out of

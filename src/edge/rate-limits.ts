@@ -8,11 +8,11 @@
  */
 import { Redis } from 'ioredis';
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { LimitsConfig } from './config.ts';
-import { RateLimitedError } from './domain/errors.ts';
-import type { Logger } from './logger.ts';
-import { authenticate } from './services/accounts.ts';
-import type { Deps, Principal } from './services/context.ts';
+import type { LimitsConfig } from '../config.ts';
+import { RateLimitedError } from '../domain/errors.ts';
+import type { Logger } from '../logger.ts';
+import { authenticate } from '../services/accounts.ts';
+import type { Deps, Principal } from '../services/context.ts';
 
 export interface RateLimits {
   /**

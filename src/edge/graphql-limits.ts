@@ -13,7 +13,7 @@ import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
-import type { LimitsConfig } from './config.ts';
+import type { LimitsConfig } from '../config.ts';
 
 /**
  * armor says "Syntax Error: Query depth limit of 15 exceeded, found 16." — keep the sentence, drop
