@@ -5,12 +5,10 @@
 // the scenarios over loopback, and prints every figure with its ratio to the baselines. Each load
 // run is bounded by time and count. Performance is measured here, never by timed assertions in tests.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
@@ -21,6 +19,7 @@ import { measureBaselines, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
 import { ENTRIES, buildEntries } from '../scripts/build.ts';
 import { freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
+import { runEnvironment } from './env.ts';
 import { seed, type Seeded } from './seed.ts';
 import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path.ts';
 import { enrolment } from './scenarios/enrolment.ts';
@@ -45,8 +44,6 @@ const factorsN = quick ? 1200 : 2500;
 const drainN = Number(option('drain') ?? 50_000);
 const jobsDrainN = quick ? 1000 : 5000;
 const sustainedRate = 5000;
-const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 // --only hot,enrolment,reads,jobs,statements,bulk: a subset (baselines always run: every figure needs them).
 const GROUPS = ['hot', 'enrolment', 'reads', 'jobs', 'statements', 'bulk'] as const;
 const only = new Set((option('only') ?? GROUPS.join(',')).split(',').map((g) => g.trim()));
@@ -61,49 +58,12 @@ const t0 = Date.now();
 
 // ------------------------------------------------------------------ environment
 
-const dbName = `verity_bench_${runId}`;
-const dataDir = embedded ? mkdtempSync(join(tmpdir(), 'verity-bench-')) : undefined;
-const databaseUrl = embedded ? undefined : (() => {
-  const u = new URL(serverUrl);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
-const redisPrefix = `verity-bench-${runId}`;
-const keys = `bench:${randomBytes(32).toString('base64')}`;
-const baseEnv: Record<string, string> = {
-  VERITY_ENCRYPTION_KEYS: keys,
-  LOG_LEVEL: 'warn',
-  // One bench account drives thousands of requests a second: the per-account rate limit (README
-  // "Limits") would measure the limiter, not Verity. Abuse limits stay on (they cost what they cost).
-  VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0',
-  ...(embedded ? { VERITY_DATA_DIR: dataDir! } : { DATABASE_URL: databaseUrl!, REDIS_URL: redisUrl, VERITY_REDIS_PREFIX: redisPrefix }),
-};
-
-async function adminQuery(sql: string) {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const { serverUrl, redisUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData } = runEnvironment('bench', runId, embedded);
 
 const children: Child[] = [];
 async function cleanup() {
   for (const c of children) await c.stop().catch(() => {});
-  if (databaseUrl) await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e) => log(`drop database: ${e}`));
-  if (!embedded) {
-    const redis = new Redis(redisUrl);
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${redisPrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (found.length) await redis.del(...found);
-    } while (cursor !== '0');
-    redis.disconnect();
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await removeData(log);
 }
 let interrupted = false;
 process.on('SIGINT', () => {

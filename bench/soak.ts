@@ -10,12 +10,10 @@
 // second half) and the growth of the last quarter over the first quarter after warm-up.
 // Exit code: 0 when errors = 0 and RSS is flat, 1 otherwise.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'node:http';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { createClient as createWsClient } from 'graphql-ws';
 import { createClient as createSseClient } from 'graphql-sse';
@@ -26,6 +24,7 @@ import { loadFingerprintKey } from '../src/services/keys.ts';
 import { Receiver } from '../test/support/receiver.ts';
 import { percentile, progress, progressDone, round, send } from './load.ts';
 import { freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } from './proc.ts';
+import { runEnvironment } from './env.ts';
 import { seed } from './seed.ts';
 import { CREATE_CHALLENGE, FactorPool } from './scenarios/hot-path.ts';
 import { LIST_CHALLENGES } from './scenarios/reads.ts';
@@ -53,61 +52,20 @@ const maxGrowthPct = Number(option('max-growth') ?? 15);
 const maxSlope = Number(option('max-slope') ?? 1);
 const factorsN = Number(option('factors') ?? Math.max(600, Math.ceil(rate * 0.5 * 30 * 1.5)));
 const out = option('out') ?? join(root, 'bench', `SOAK${embedded ? '.embedded' : ''}.json`);
-const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const runId = randomBytes(4).toString('hex');
 
 // ------------------------------------------------------------------ environment
 
-const dbName = `verity_soak_${runId}`;
-const dataDir = embedded ? mkdtempSync(join(tmpdir(), 'verity-soak-')) : undefined;
-const databaseUrl = embedded ? undefined : (() => {
-  const u = new URL(serverUrl);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
-const redisPrefix = `verity-soak-${runId}`;
-const keys = `soak:${randomBytes(32).toString('base64')}`;
-const baseEnv: Record<string, string> = {
-  VERITY_ENCRYPTION_KEYS: keys,
-  LOG_LEVEL: 'warn',
-  // One bench account drives thousands of requests a second: the per-account rate limit (README
-  // "Limits") would measure the limiter, not Verity. Abuse limits stay on (they cost what they cost).
-  VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0',
-  // The webhook receiver is on loopback.
-  VERITY_WEBHOOK_ALLOW_PRIVATE: 'true',
-  ...(embedded ? { VERITY_DATA_DIR: dataDir! } : { DATABASE_URL: databaseUrl!, REDIS_URL: redisUrl, VERITY_REDIS_PREFIX: redisPrefix }),
-};
-
-async function adminQuery(sql: string) {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const { serverUrl, redisUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData } = runEnvironment('soak', runId, embedded, { VERITY_WEBHOOK_ALLOW_PRIVATE: 'true' }); // the webhook receiver is on loopback
 
 const children: Child[] = [];
 const closers: (() => Promise<void> | void)[] = [];
 async function cleanup() {
   for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(() => {});
   for (const c of children) await c.stop().catch(() => {});
-  if (databaseUrl) await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e) => log(`drop database: ${e}`));
-  if (!embedded) {
-    const redis = new Redis(redisUrl);
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${redisPrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (found.length) await redis.del(...found);
-    } while (cursor !== '0');
-    redis.disconnect();
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await removeData(log);
 }
 let interrupted = false;
 process.on('SIGINT', () => {

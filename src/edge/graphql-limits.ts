@@ -14,6 +14,7 @@ import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import type { LimitsConfig } from '../config.ts';
+import { readCapped } from './body.ts';
 
 /**
  * armor says "Syntax Error: Query depth limit of 15 exceeded, found 16." — keep the sentence, drop
@@ -120,23 +121,14 @@ export function chunkedBodyLimit(limitBytes: number): Plugin {
       if (!requestParser || request.headers.has('content-length') || !request.body) return;
       const inner = requestParser;
       setRequestParser(async (req) => {
-        const reader = req.body!.getReader();
-        const chunks: Uint8Array[] = [];
-        let size = 0;
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          size += value.byteLength;
-          if (size > limitBytes) {
-            await reader.cancel().catch(() => {});
-            return Response.json(
-              { errors: [{ message: `Request body over ${limitBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] },
-              { status: 413 },
-            );
-          }
-          chunks.push(value);
+        const body = await readCapped(req.body!, limitBytes);
+        if (!body) {
+          return Response.json(
+            { errors: [{ message: `Request body over ${limitBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] },
+            { status: 413 },
+          );
         }
-        return inner(new Request(req.url, { method: req.method, headers: req.headers, body: Buffer.concat(chunks), signal: req.signal }));
+        return inner(new Request(req.url, { method: req.method, headers: req.headers, body, signal: req.signal }));
       });
     },
   };

@@ -9,6 +9,7 @@
  * INVALID_ARGUMENT (60200) naming the Twilio parameter.
  */
 import { InvalidArgumentError, VerityError } from '../domain/errors.ts';
+import { readCapped } from '../edge/body.ts';
 
 export class Form {
   /** `prefix` is the dotted path of this group inside the request, for error messages. */
@@ -135,18 +136,7 @@ export async function readForm(request: Request, url: URL, limitBytes: number): 
 async function readText(request: Request, limitBytes: number): Promise<string> {
   if (Number(request.headers.get('content-length') ?? 0) > limitBytes) throw new PayloadTooLargeError(limitBytes);
   if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limitBytes) {
-      await reader.cancel();
-      throw new PayloadTooLargeError(limitBytes);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await readCapped(request.body, limitBytes);
+  if (!body) throw new PayloadTooLargeError(limitBytes);
+  return body.toString('utf8');
 }
