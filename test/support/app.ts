@@ -30,7 +30,13 @@ export async function freshDatabase(opts: { onQuery?: (sql: string) => void } = 
     await admin.end();
     const u = new URL(templateUrl);
     u.pathname = `/${name}`;
-    const db = await openDatabase({ databaseUrl: u.toString(), migrate: false, poolSize: 20, onQuery: opts.onQuery });
+    // Generous pool/statement deadlines: suites queue on purpose (104 enrolments on one entity wait
+    // on its row lock) on a loaded 2-core box, where the production 3 s / 5 s would turn queueing
+    // into SERVICE_UNAVAILABLE. The deadlines themselves are tested in outage.*.test.ts.
+    const db = await openDatabase({
+      databaseUrl: u.toString(), migrate: false, poolSize: 20, onQuery: opts.onQuery,
+      timeouts: { connectTimeoutMs: 30_000, statementTimeoutMs: 30_000 },
+    });
     return {
       ...db,
       url: u.toString(),
