@@ -25,6 +25,7 @@ import { Receiver } from '../test/support/receiver.ts';
 import { percentile, progress, progressDone, round, send } from './load.ts';
 import { freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } from './proc.ts';
 import { runEnvironment } from './env.ts';
+import { buildEntries } from '../scripts/build.ts';
 import { seed } from './seed.ts';
 import { CREATE_CHALLENGE, FactorPool } from './scenarios/hot-path.ts';
 import { LIST_CHALLENGES } from './scenarios/reads.ts';
@@ -118,7 +119,8 @@ try {
   await db.close();
   log(`seeded: ${factorsN} verified factors, a reader entity with 200 challenges`);
 
-  // 2. Verity.
+  // 2. Verity, compiled as `npm start` runs it (startChild runs dist/).
+  await buildEntries();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/graphql`;
   const api = startChild('src/main.ts', [], { ...baseEnv, PORT: String(port), VERITY_RUN_WORKERS: embedded ? 'true' : 'false' });
