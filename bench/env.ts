@@ -69,3 +69,18 @@ export function runEnvironment(kind: 'bench' | 'soak', runId: string, embedded: 
   }
   return { serverUrl, redisUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData };
 }
+
+/**
+ * Ctrl-C runs `cleanup` once (data and children removed), a second Ctrl-C exits at once. Returns
+ * whether an interrupt has come, for loops that should stop early.
+ */
+export function cleanUpOnInterrupt(cleanup: () => Promise<void>, log: (s: string) => void): () => boolean {
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log('\ninterrupted: cleaning up');
+    void cleanup().finally(() => process.exit(130));
+  });
+  return () => interrupted;
+}

@@ -19,7 +19,7 @@ import { measureBaselines, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
 import { ENTRIES, buildEntries } from '../scripts/build.ts';
 import { freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
-import { runEnvironment } from './env.ts';
+import { cleanUpOnInterrupt, runEnvironment } from './env.ts';
 import { seed, type Seeded } from './seed.ts';
 import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path.ts';
 import { enrolment } from './scenarios/enrolment.ts';
@@ -65,13 +65,7 @@ async function cleanup() {
   for (const c of children) await c.stop().catch(() => {});
   await removeData(log);
 }
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  log('\ninterrupted: cleaning up');
-  void cleanup().finally(() => process.exit(130));
-});
+cleanUpOnInterrupt(cleanup, log);
 
 // ------------------------------------------------------------------ run
 

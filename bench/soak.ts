@@ -24,7 +24,7 @@ import { loadFingerprintKey } from '../src/services/keys.ts';
 import { Receiver } from '../test/support/receiver.ts';
 import { percentile, progress, progressDone, round, send } from './load.ts';
 import { freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } from './proc.ts';
-import { runEnvironment } from './env.ts';
+import { cleanUpOnInterrupt, runEnvironment } from './env.ts';
 import { buildEntries } from '../scripts/build.ts';
 import { seed } from './seed.ts';
 import { CREATE_CHALLENGE, FactorPool } from './scenarios/hot-path.ts';
@@ -68,13 +68,7 @@ async function cleanup() {
   for (const c of children) await c.stop().catch(() => {});
   await removeData(log);
 }
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  log('\ninterrupted: cleaning up');
-  void cleanup().finally(() => process.exit(130));
-});
+const interrupted = cleanUpOnInterrupt(cleanup, log);
 
 // ------------------------------------------------------------------ bookkeeping
 
@@ -331,7 +325,7 @@ try {
   let issued = 0;
   let maxInflight = 0;
   const interval = 1000 / rate;
-  while (!interrupted) {
+  while (!interrupted()) {
     const due = loadStart + issued * interval;
     if (due >= loadStart + durationMs) break;
     const wait = due - Date.now();

@@ -3,14 +3,11 @@
 // server first: PGlite is single-process). Reads in batches (VERITY_AUDIT_BATCH, default 1000), so
 // memory stays constant. Exit 0 and "OK: N events in M chains", or exit 1 and the first row that
 // does not verify. Read-only: it never migrates or writes.
-import { ConfigError, loadConfig } from '../src/config.ts';
-import { openDatabase } from '../src/db/client.ts';
 import { verifyAuditTrail } from '../src/services/audit.ts';
+import { withDatabase } from './with-database.ts';
 
-try {
-  const config = loadConfig();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false });
-  try {
+await withDatabase(
+  async ({ db }) => {
     const result = await verifyAuditTrail(db.prisma, { batchSize: Number(process.env.VERITY_AUDIT_BATCH ?? 1000) });
     if (result.ok) {
       console.log(`OK: ${result.events} events in ${result.chains} chains`);
@@ -22,13 +19,6 @@ try {
       );
       process.exitCode = 1;
     }
-  } finally {
-    await db.close();
-  }
-} catch (e) {
-  if (e instanceof ConfigError) {
-    console.error(e.message);
-    process.exit(2);
-  }
-  throw e;
-}
+  },
+  { migrate: false },
+);
