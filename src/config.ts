@@ -39,6 +39,7 @@ const envSchema = z
     VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: z.coerce.number().int().min(0).default(100),
     VERITY_RATE_LIMIT_ACCOUNT_BURST: z.coerce.number().int().min(0).default(1_000),
     VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(10),
+    VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: z.coerce.number().int().min(0).default(10),
     VERITY_RATE_LIMIT_AUTH_FAILURES: z.coerce.number().int().min(0).default(10),
     VERITY_RATE_LIMIT_AUTH_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(300),
     VERITY_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2})$/, 'true, false or a number of proxy hops').default('false'),
@@ -105,6 +106,8 @@ export interface LimitsConfig {
   /** … plus this many extra requests per burst window for spikes. */
   accountBurst: number;
   accountBurstWindowS: number;
+  /** Per end user (access token: account + service + identity) requests per second, on top of the account's bucket. */
+  identityPerSecond: number;
   /** Failed authentications one client address may make per window before it is refused. */
   authFailures: number;
   authWindowS: number;
@@ -161,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       accountPerSecond: e.VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND,
       accountBurst: e.VERITY_RATE_LIMIT_ACCOUNT_BURST,
       accountBurstWindowS: e.VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S,
+      identityPerSecond: e.VERITY_RATE_LIMIT_IDENTITY_PER_SECOND,
       authFailures: e.VERITY_RATE_LIMIT_AUTH_FAILURES,
       authWindowS: e.VERITY_RATE_LIMIT_AUTH_WINDOW_S,
       trustProxyHops: e.VERITY_TRUST_PROXY === 'true' ? 1 : e.VERITY_TRUST_PROXY === 'false' ? 0 : Number(e.VERITY_TRUST_PROXY),

@@ -23,7 +23,7 @@ let serviceA: string;
 
 beforeAll(async () => {
   // Many forged tokens from one address on purpose: the failed-auth limit (tested in limits.rate) is off here.
-  t = await startTestApp({ VERITY_RATE_LIMIT_AUTH_FAILURES: '0' });
+  t = await startTestApp({ VERITY_RATE_LIMIT_AUTH_FAILURES: '0', VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: '0' }); // limits have their own tests (limits.rate)
   a = await t.newAccount('A');
   b = await t.newAccount('B');
   serviceA = (await t.ok(CreateService, { input: { friendlyName: 'Browser app' } }, a.auth)).createService.sid;

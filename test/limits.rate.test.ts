@@ -5,7 +5,7 @@ import { clientAddress } from '../src/edge/rate-limits.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { createApp, type App } from '../src/server.ts';
 import { basic, startTestApp, type TestApp, type Tenant } from './support/app.ts';
-import { ChallengeUpdated } from './support/documents.ts';
+import { ChallengeUpdated, CreateAccessToken, CreateService } from './support/documents.ts';
 import { wsClient } from './support/live.ts';
 
 // The limiters count real time (rate-limiter-flexible has no clock to inject): windows are short
@@ -107,6 +107,59 @@ describe('per-account bucket', () => {
       await waitSeconds(Number(again.retryAfter));
       expect((await call(base, '/graphql', a.auth)).status).toBe(200);
     }
+  });
+});
+
+describe('access tokens', () => {
+  let t: TestApp;
+  let base: string;
+  let http: HttpServer;
+  let a: Tenant;
+  let serviceSid: string;
+  const tokenFor = async (identity: string) =>
+    `Bearer ${(await t.ok(CreateAccessToken, { input: { serviceSid, identity, ttlSeconds: 3600 } }, a.auth)).createAccessToken.token}`;
+  afterAll(async () => {
+    await http?.close();
+    await t?.close();
+  });
+  const start = async (env: Record<string, string>) => {
+    t = await startTestApp(env);
+    http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10 });
+    base = `http://127.0.0.1:${http.port}`;
+    a = await t.newAccount('A');
+    serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Browser' } }, a.auth)).createService.sid;
+  };
+
+  it("one identity over its own bucket → 429; another identity of the same account is unaffected", async () => {
+    await start({ VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: '2' });
+    const [alice, bob] = [await tokenFor('alice-0001'), await tokenFor('bob-00001')];
+    // An access token may not read `viewer` (FORBIDDEN, HTTP 200): the limiter answers before that.
+    // Twelve at once (sequential requests on a slow box could each land in a fresh 1 s window).
+    const answers = await Promise.all(Array.from({ length: 12 }, () => call(base, '/graphql', alice)));
+    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(2); // 2 per fixed 1 s window
+    const limited = answers.find((r) => r.status === 429)!;
+    expect(limited).toBeDefined();
+    expect(limited.retryAfter).toBe('1');
+    expect(limited.body).toEqual({
+      errors: [{ message: 'Too many requests for this end user: retry later', extensions: { code: 'TOO_MANY_ATTEMPTS', twilioCode: 20429, retryAfter: 1 } }],
+    });
+    const other = await call(base, '/graphql', bob);
+    expect(other.status).toBe(200);
+    expect(other.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    await http.close();
+    await t.close();
+  });
+
+  it("an account's access tokens spend the account's bucket, and the account's own credentials find it spent", async () => {
+    await start({ VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '1', VERITY_RATE_LIMIT_ACCOUNT_BURST: '4', VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: '60', VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: '0' });
+    // Setting up (mutations with account credentials) has spent part of the bucket already.
+    const tokens = [await tokenFor('alice-0001'), await tokenFor('bob-00001')];
+    const { ok, limited } = await untilLimited((i) => call(base, '/graphql', tokens[i % 2]!), 12);
+    expect(ok).toBeLessThanOrEqual(7);
+    expect(limited.body.errors?.[0]?.message).toBe('Too many requests for this account: retry later');
+    // The account's own credentials share it: a 429 within the next few requests (the steady 1/s may let one through).
+    const own = await untilLimited(() => call(base, '/graphql', a.auth), 3);
+    expect(own.limited.body.errors?.[0]?.extensions?.code).toBe('TOO_MANY_ATTEMPTS');
   });
 });
 

@@ -30,7 +30,7 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string; redisPrefix: string; logger: Logger; commandTimeoutMs?: number }): RateLimits {
   const { limits, logger } = opts;
   let redis: Redis | undefined;
-  if (opts.redisUrl && (limits.accountPerSecond > 0 || limits.authFailures > 0)) {
+  if (opts.redisUrl && (limits.accountPerSecond > 0 || limits.identityPerSecond > 0 || limits.authFailures > 0)) {
     // Fails fast while Redis is away (no offline queue) or silent (command timeout): the limiter then fails open, below.
     redis = new Redis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, disconnectTimeout: 200, commandTimeout: opts.commandTimeoutMs });
     redis.on('error', (err) => logger.debug({ err }, 'rate-limit redis error'));
@@ -45,6 +45,7 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
     const steady = make('account', limits.accountPerSecond, 1);
     account = limits.accountBurst > 0 ? new BurstyRateLimiter(steady, make('account-burst', limits.accountBurst, limits.accountBurstWindowS)) : steady;
   }
+  const identity: RateLimiterAbstract | undefined = limits.identityPerSecond > 0 ? make('identity', limits.identityPerSecond, 1) : undefined;
   const authFailures: RateLimiterAbstract | undefined = limits.authFailures > 0 ? make('auth-fail', limits.authFailures, limits.authWindowS) : undefined;
 
   /** A store outage must not take the API down with it: allow, and say so in the log. */
@@ -69,7 +70,18 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
         if (authFailures && header) await authFailures.consume(address).catch(() => null); // over budget: refused from the next request on
         return principal;
       }
-      if (principal.kind === 'account' && account) {
+      if (principal.kind === 'access' && identity) {
+        // An access token sits in an end user's browser: one end user (or a script holding their
+        // token) must not spend the whole account's budget, so each identity has its own bucket first.
+        try {
+          await identity.consume(`${principal.accountSid}:${principal.serviceSid}:${principal.identity}`);
+        } catch (err) {
+          if (err instanceof RateLimiterRes) throw new RateLimitedError('Too many requests for this end user: retry later', seconds(err.msBeforeNext));
+          failOpen('identity')(err);
+        }
+      }
+      // Account credentials and the account's access tokens share the account's bucket ("all operations").
+      if ((principal.kind === 'account' || principal.kind === 'access') && account) {
         try {
           await account.consume(principal.accountSid);
         } catch (err) {
