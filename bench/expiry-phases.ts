@@ -4,41 +4,20 @@
 // (appendAuditEvents, its hashing included; hashJs times that hashing alone), the publishes, and the EXPLAIN
 // (ANALYZE, BUFFERS) of the batch UPDATE on a fresh set of rows (rolled back). INDEX=composite
 // swaps the partial index of pending rows back for the former (status, expirationDate) one, to compare.
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { loadConfig } from '../src/config.ts';
-import { openRuntime, randomPrefix } from '../src/runtime.ts';
 import { expireOverdueBatch } from '../src/db/attempts.ts';
 import { appendAuditEvents } from '../src/db/audit.ts';
 import { auditContentHash, auditLinkHash } from '../src/domain/audit.ts';
 import { newSid } from '../src/domain/sid.ts';
-import { parseKeyring } from '../src/domain/seed-crypto.ts';
-import { loadFingerprintKey } from '../src/services/keys.ts';
-import { seed } from './seed.ts';
 import { insertPending } from './scenarios/expiry.ts';
+import { withScratchRuntime } from './scratch-runtime.ts';
 
-const server = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const n = Number(process.env.N ?? 50_000);
 const batch = Number(process.env.BATCH ?? 5000);
-const name = `verity_bench_phases_${randomBytes(4).toString('hex')}`;
-const admin = async (sql: string) => {
-  const c = new pg.Client({ connectionString: server });
-  await c.connect();
-  await c.query(sql).finally(() => c.end());
-};
-await admin(`CREATE DATABASE ${name}`);
-const u = new URL(server);
-u.pathname = `/${name}`;
-const keys = `bench:${randomBytes(32).toString('base64')}`;
-const prefix = randomPrefix('verity-bench-phases');
-const runtime = await openRuntime(loadConfig({ DATABASE_URL: u.toString(), REDIS_URL: redisUrl, VERITY_ENCRYPTION_KEYS: keys, LOG_LEVEL: 'warn' }), { redisPrefix: prefix });
 const ms = (t: number) => Math.round((performance.now() - t) * 10) / 10;
-try {
+await withScratchRuntime('phases', async ({ runtime, seeded, databaseUrl }) => {
   const { prisma } = runtime.db;
   const deps = runtime.deps;
-  const keyring = parseKeyring(keys);
-  const seeded = await seed(prisma, keyring, await loadFingerprintKey(prisma, keyring), { factors: 1, readChallenges: 0 });
   await insertPending(prisma, seeded, n, new Date(Date.now() - 1000));
   if (process.env.INDEX === 'composite') {
     // Compare with the index before 20261130072752_expiry_pending_index: (status, expirationDate) over every row.
@@ -47,7 +26,7 @@ try {
   }
   await prisma.$executeRawUnsafe('ANALYZE "Challenge"');
 
-  const explain = new pg.Client({ connectionString: u.toString() });
+  const explain = new pg.Client({ connectionString: databaseUrl });
   await explain.connect();
   try {
     await explain.query('BEGIN');
@@ -92,12 +71,4 @@ try {
   const all = ms(tAll);
   console.log(JSON.stringify({ challenges: done, batch, totalMs: all, perSecond: Math.round((done / all) * 1000), phasesMs: totals,
     perBatchMs: Object.fromEntries(Object.entries(totals).filter(([k]) => k !== 'batches').map(([k, v]) => [k, Math.round((v / totals.batches) * 10) / 10])) }));
-} finally {
-  await runtime.close();
-  await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  const { Redis } = await import('ioredis');
-  const r = new Redis(redisUrl);
-  const found = await r.keys(`${prefix}:*`);
-  if (found.length) await r.del(...found);
-  r.disconnect();
-}
+});
