@@ -14,6 +14,7 @@ import { newSid } from '../src/domain/sid.ts';
 import type { EventBus, VerityEvent } from '../src/events/index.ts';
 import { openRuntime, randomPrefix, type Runtime } from '../src/runtime.ts';
 import { createAccount } from '../src/services/accounts.ts';
+import { verifyAuditTrail } from '../src/services/audit.ts';
 import { createChallenge, reconcileExpiry } from '../src/services/challenges.ts';
 import type { Tenant } from '../src/services/context.ts';
 import { createTotpFactor, verifyFactor } from '../src/services/factors.ts';
@@ -460,6 +461,14 @@ describe.concurrent('reconciliation drains: no challenge transitioned twice', ()
       expect([...counts.keys()].filter((s) => !all.has(s))).toEqual([]);
       expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]); // nobody twice
       expect(await reconcileExpiry(live.runtime.deps, 200)).toBe(0); // and nothing left
+      // Each drain announces a batch while its next UPDATE runs (pipelined): still one audit row per
+      // challenge, and four drains' batch appends interleaved on one chain still verify.
+      const audited = await live.runtime.deps.prisma.auditEvent.groupBy({
+        by: ['challengeSid'], where: { accountSid: live.tenant.accountSid, type: 'challenge.expired', challengeSid: { in: sids } }, _count: { _all: true },
+      });
+      expect(audited.length).toBe(N);
+      expect(audited.filter((a) => a._count._all !== 1)).toEqual([]);
+      expect(await verifyAuditTrail(live.runtime.deps.prisma, { accountSid: live.tenant.accountSid })).toMatchObject({ ok: true });
       await log.close();
       console.info(`[expiry:drain] ${N} rows by 4 concurrent drains in ${ms} ms, split ${drained.join('/')}; subscriber got ${counts.size} events`);
     });

@@ -272,18 +272,39 @@ export async function expireChallengeJob(deps: Deps, challengeSid: string): Prom
     .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not reschedule expiry; reconciliation will catch it'));
 }
 
-/** The repeating job: expires every overdue pending challenge in batches, whatever happened to the delayed jobs. */
+/**
+ * The repeating job: expires every overdue pending challenge in batches, whatever happened to the
+ * delayed jobs, and keeps going while batches come back full. Pipelined: the next batch's UPDATE
+ * runs while the previous batch is announced (audit append and events), so PostgreSQL's work and
+ * ours overlap; at most one batch is being announced at a time (memory stays bounded, audit
+ * batches append in expiry order, a batch's events leave before the next batch's).
+ */
 export async function reconcileExpiry(deps: Deps, batchSize = 5000): Promise<number> {
   let total = 0;
-  for (;;) {
-    const now = deps.now();
-    const rows = await expireOverdueBatch(deps.prisma, now, batchSize);
-    await recordAuditBatch(deps, rows.map(expiredAudit)); // one transaction per batch, not one per row
-    for (const r of rows) deps.metrics.expired(r.expirationDate, now);
+  let announcing: Promise<void> = Promise.resolve();
+  try {
+    for (;;) {
+      const now = deps.now();
+      const rows = await expireOverdueBatch(deps.prisma, now, batchSize);
+      await announcing;
+      announcing = announceExpired(deps, rows, now);
+      total += rows.length;
+      if (rows.length < batchSize) return total;
+    }
+  } finally {
+    // Even when an UPDATE fails, the batch already expired is announced before we return.
+    await announcing;
+  }
+}
+
+/** A committed batch's audit rows and events. Never throws (recordAuditBatch and emit do not). */
+async function announceExpired(deps: Deps, rows: ExpiredRow[], now: Date): Promise<void> {
+  if (rows.length === 0) return;
+  for (const r of rows) deps.metrics.expired(r.expirationDate, now);
+  await Promise.all([
+    recordAuditBatch(deps, rows.map(expiredAudit)), // one transaction per batch, not one per row
     // Subscribers came with the rows, so an event costs a publish (pipelined) and, only where a
     // webhook subscribes, its fan-out: the batch is announced concurrently, not one await per row.
-    await Promise.all(rows.map((r) => emit(deps, challengeEvent('challenge.expired', r), { webhookSids: r.webhookSids })));
-    total += rows.length;
-    if (rows.length < batchSize) return total;
-  }
+    ...rows.map((r) => emit(deps, challengeEvent('challenge.expired', r), { webhookSids: r.webhookSids })),
+  ]);
 }
