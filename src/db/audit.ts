@@ -1,5 +1,6 @@
 import { Prisma } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
+import { PREPARED } from './prepared.ts';
 import { AUDIT_FORMAT, GENESIS_HASH, auditContentHash, auditLinkHash, type AuditContent, type AuditRow } from '../domain/audit.ts';
 
 // Appends to the per-account hash chains (src/domain/audit.ts has the format). Two concurrent
@@ -19,7 +20,7 @@ const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string | Prisma
  */
 export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): Promise<{ seq: bigint; hash: string }> {
   const ch = auditContentHash(c);
-  const rows = await prisma.$queryRaw<{ seq: bigint; hash: string }[]>`
+  const rows = await prisma.$queryRaw<{ seq: bigint; hash: string }[]>`${PREPARED}
     WITH head AS (
       INSERT INTO "AuditChain" AS h ("accountSid", "seq", "prevHash", "headHash", "dateUpdated")
       VALUES (${c.accountSid}, 1, ${GENESIS_HASH}, ${linkSql(Prisma.sql`1`, Prisma.sql`${GENESIS_HASH}::text`, ch)}, ${c.dateCreated}::timestamp(3))
@@ -52,7 +53,7 @@ export async function appendAccountAuditEvents(prisma: PrismaClient, accountSid:
   if (events.some((e) => e.accountSid !== accountSid)) throw new Error('appendAccountAuditEvents: events of another account');
   const col = <T>(f: (e: AuditContent) => T) => events.map(f);
   // timestamp(3) without time zone ignores the ISO string's "Z": the stored value is the UTC instant, as Prisma stores Dates.
-  const rows = await prisma.$queryRaw<{ n: bigint }[]>`
+  const rows = await prisma.$queryRaw<{ n: bigint }[]>`${PREPARED}
     WITH RECURSIVE input AS (
       SELECT * FROM unnest(${col((e) => e.sid)}::text[], ${col((e) => e.type)}::text[], ${col((e) => e.serviceSid)}::text[],
                            ${col((e) => e.entitySid)}::text[], ${col((e) => e.factorSid)}::text[], ${col((e) => e.challengeSid)}::text[],

@@ -7,6 +7,7 @@ import { PrismaClient } from '../generated/prisma/client.ts';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { applyMigrations } from './schema-engine-wasm.ts';
 import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
+import { statementName } from './prepared.ts';
 
 export type { PrismaClient };
 
@@ -50,7 +51,8 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     const timeouts = { ...DEFAULT_PG_TIMEOUTS, ...opts.timeouts };
     // Migrations get no statement deadline: building an index on a big table may take a while.
     if (opts.migrate !== false) await applyMigrations(new PrismaPg(pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 })));
-    const prisma = client(new PrismaPg(pgPoolConfig(opts.databaseUrl, opts.poolSize ?? 10, timeouts)), opts.onQuery);
+    // Named (prepared) statements for the hot path's marked SQL only (src/db/prepared.ts).
+    const prisma = client(new PrismaPg(pgPoolConfig(opts.databaseUrl, opts.poolSize ?? 10, timeouts), { statementNameGenerator: statementName }), opts.onQuery);
     return {
       prisma,
       mode: 'postgres',
