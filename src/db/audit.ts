@@ -1,6 +1,6 @@
 import { Prisma } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
-import { PREPARED } from './prepared.ts';
+import { PREPARED, hotQuery } from './prepared.ts';
 import { AUDIT_FORMAT, GENESIS_HASH, auditContentHash, auditLinkHash, type AuditContent, type AuditRow } from '../domain/audit.ts';
 
 // Appends to the per-account hash chains (src/domain/audit.ts has the format). Two concurrent
@@ -20,7 +20,7 @@ const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string | Prisma
  */
 export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): Promise<{ seq: bigint; hash: string }> {
   const ch = auditContentHash(c);
-  const rows = await prisma.$queryRaw<{ seq: bigint; hash: string }[]>`${PREPARED}
+  const rows = await hotQuery<{ seq: bigint; hash: string }>(prisma, Prisma.sql`${PREPARED}
     WITH head AS (
       INSERT INTO "AuditChain" AS h ("accountSid", "seq", "prevHash", "headHash", "dateUpdated")
       VALUES (${c.accountSid}, 1, ${GENESIS_HASH}, ${linkSql(Prisma.sql`1`, Prisma.sql`${GENESIS_HASH}::text`, ch)}, ${c.dateCreated}::timestamp(3))
@@ -36,7 +36,7 @@ export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): P
     SELECT ${c.sid}, ${c.accountSid}, head."seq", ${c.type}, ${c.serviceSid}, ${c.entitySid}, ${c.factorSid}, ${c.challengeSid},
            ${c.actor}, ${c.details}, ${c.dateCreated}::timestamp(3), head."prevHash", head."headHash"
     FROM head
-    RETURNING "seq", "hash"`;
+    RETURNING "seq", "hash"`);
   return rows[0]!;
 }
 
@@ -53,7 +53,7 @@ export async function appendAccountAuditEvents(prisma: PrismaClient, accountSid:
   if (events.some((e) => e.accountSid !== accountSid)) throw new Error('appendAccountAuditEvents: events of another account');
   const col = <T>(f: (e: AuditContent) => T) => events.map(f);
   // timestamp(3) without time zone ignores the ISO string's "Z": the stored value is the UTC instant, as Prisma stores Dates.
-  const rows = await prisma.$queryRaw<{ n: bigint }[]>`${PREPARED}
+  const rows = await hotQuery<{ n: bigint }>(prisma, Prisma.sql`${PREPARED}
     WITH RECURSIVE input AS (
       SELECT * FROM unnest(${col((e) => e.sid)}::text[], ${col((e) => e.type)}::text[], ${col((e) => e.serviceSid)}::text[],
                            ${col((e) => e.entitySid)}::text[], ${col((e) => e.factorSid)}::text[], ${col((e) => e.challengeSid)}::text[],
@@ -81,7 +81,7 @@ export async function appendAccountAuditEvents(prisma: PrismaClient, accountSid:
       WHERE EXISTS (SELECT 1 FROM head)
       RETURNING 1
     )
-    SELECT count(*) AS n FROM ins`;
+    SELECT count(*) AS n FROM ins`);
   const n = Number(rows[0]?.n ?? 0);
   if (n === events.length) return true;
   if (n === 0) return false;

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Prisma } from '../generated/prisma/client.ts';
+import pg from 'pg';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import { DatabaseConnectionError } from './unavailable.ts';
 
 // Prepared statements for the login hot path (bench/RESULTS.md "Session 3"). PostgreSQL parses and
 // plans an unnamed statement on every execution; a named one once per connection (and its plan is
@@ -31,3 +33,49 @@ export function statementName(query: { sql: string }): string {
  * must not change result type") — a listed set of columns does not change under a running instance.
  */
 export const CHALLENGE_COLUMNS = Prisma.raw(Object.values(Prisma.ChallengeScalarFieldEnum).map((c) => `"${c}"`).join(', '));
+
+// ------------------------------------------------------------------ the hot statements without Prisma
+
+// On PostgreSQL the marked statements also skip Prisma's client: its query interpreter and result
+// conversion cost ≈ 110 µs of CPU per statement over pg's own (bench/RESULTS.md "Session 3"), on
+// each of a login's three statements. They run on the pool PrismaPg uses (same connections, same
+// deadlines), converted to exactly what $queryRaw returns. PGlite, and a transaction client, keep
+// $queryRaw: only a client registered here by openDatabase takes the direct path.
+const direct = new WeakMap<object, { pool: pg.Pool; onQuery?: (sql: string) => void }>();
+
+export function registerDirectPool(prisma: object, pool: pg.Pool, onQuery?: (sql: string) => void): void {
+  direct.set(prisma, { pool, onQuery });
+}
+
+/** timestamp (without time zone) is stored UTC, as Prisma writes and reads it; int8 is a bigint, as $queryRaw returns it. */
+const TIMESTAMP = 1114;
+const INT8 = 20;
+const BYTEA = 17;
+const bytea = pg.types.getTypeParser(BYTEA, 'text') as (s: string) => Buffer;
+const types = {
+  getTypeParser: ((oid: number, format?: string) => {
+    if (oid === TIMESTAMP) return (s: string) => new Date(`${s.replace(' ', 'T')}Z`);
+    if (oid === INT8) return (s: string) => BigInt(s);
+    if (oid === BYTEA) return (s: string) => new Uint8Array(bytea(s)); // $queryRaw's Bytes are plain Uint8Arrays
+    return pg.types.getTypeParser(oid, format as 'text');
+  }) as typeof pg.types.getTypeParser,
+};
+
+/** Parameters as Prisma's adapter sends them: a Date as its UTC wall time (pg would send local time). */
+const param = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : Array.isArray(v) ? v.map(param) : v);
+
+/** A marked statement's rows: pg directly (named, prepared) where registered, else $queryRaw. */
+export async function hotQuery<T>(prisma: PrismaClient, sql: Prisma.Sql): Promise<T[]> {
+  const d = direct.get(prisma);
+  if (!d) return prisma.$queryRaw<T[]>(sql);
+  d.onQuery?.(sql.text);
+  try {
+    const r = await d.pool.query({ name: statementName({ sql: sql.text }), text: sql.text, values: sql.values.map(param), types });
+    return r.rows as T[];
+  } catch (err) {
+    // Socket-level failures (Node errno + syscall) are outages (503), as the adapter would report them.
+    const e = err as Error & { code?: unknown; syscall?: unknown };
+    if (typeof e.code === 'string' && typeof e.syscall === 'string' && /^E[A-Z]+$/.test(e.code)) throw new DatabaseConnectionError(e as Error & { code: string });
+    throw err;
+  }
+}
