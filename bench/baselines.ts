@@ -3,13 +3,14 @@
 // PostgreSQL UPDATE (autocommit, one row per statement) at 16 connections.
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
-import { runLoad, runOps, type LoadResult } from './load.ts';
-import { freePort, startChild, waitOutput } from './proc.ts';
+import { round, runLoad, runOps, type LoadResult } from './load.ts';
+import { CpuMeter, freePort, startChild, waitOutput } from './proc.ts';
 
 export interface Baselines {
-  rawHttp: LoadResult & { rssMb: number };
-  yoga: LoadResult & { rssMb: number };
-  pgUpdate: LoadResult & { connections: number; engine: 'postgresql' | 'pglite' };
+  rawHttp: LoadResult & { rssMb: number; cpuMsPerReq: number };
+  yoga: LoadResult & { rssMb: number; cpuMsPerReq: number };
+  /** dbCpuMsPerReq: CPU of the PostgreSQL backends serving the 16 connections, per statement. */
+  pgUpdate: LoadResult & { connections: number; engine: 'postgresql' | 'pglite'; dbCpuMsPerReq?: number };
 }
 
 async function serverBaseline(kind: 'http' | 'yoga', o: { durationMs: number; maxRequests: number; concurrency: number }) {
@@ -22,11 +23,12 @@ async function serverBaseline(kind: 'http' | 'yoga', o: { durationMs: number; ma
     // Warm-up (JIT), then the measured run.
     await runLoad({ url: `http://127.0.0.1:${port}/graphql`, name: `warm-up ${kind}`, durationMs: 1500, maxRequests: 1e9, concurrency: o.concurrency, next: () => ({ body }), check });
     c.resetPeak();
+    const cpu0 = c.cpuMs();
     const r = await runLoad({
       url: `http://127.0.0.1:${port}/graphql`, name: kind === 'http' ? 'baseline: raw node:http' : 'baseline: trivial Yoga mutation',
       durationMs: o.durationMs, maxRequests: o.maxRequests, concurrency: o.concurrency, next: () => ({ body }), check, onTick: () => c.sample(),
     });
-    return { ...r, rssMb: c.peakRssMb() };
+    return { ...r, rssMb: c.peakRssMb(), cpuMsPerReq: round((c.cpuMs() - cpu0) / Math.max(1, r.requests), 3) };
   } finally {
     await c.stop();
   }
@@ -52,16 +54,16 @@ export async function pgUpdateBaseline(o: { databaseUrl?: string; durationMs: nu
     await pool.query(`INSERT INTO bench_baseline (id) SELECT generate_series(1, ${rows}) ON CONFLICT DO NOTHING`);
     // Open all connections first: connection set-up is not part of the ceiling.
     await Promise.all(Array.from({ length: o.connections }, () => pool.query('SELECT 1')));
+    const meter = pgBackends(o.databaseUrl);
+    await meter.begin();
     // Each statement updates one row (a different one each time: no lock queue), autocommit — the
     // shape of Verity's own conditional single-statement writes.
-    return {
-      ...(await runOps({
-        name: 'baseline: single-row UPDATE (PostgreSQL)', durationMs: o.durationMs, maxOps: o.maxOps, concurrency: o.connections,
-        op: async (i) => void (await pool.query({ name: 'bump', text: 'UPDATE bench_baseline SET n = n + 1 WHERE id = $1', values: [(i % rows) + 1] })),
-      })),
-      connections: o.connections,
-      engine: 'postgresql',
-    };
+    const r = await runOps({
+      name: 'baseline: single-row UPDATE (PostgreSQL)', durationMs: o.durationMs, maxOps: o.maxOps, concurrency: o.connections,
+      op: async (i) => void (await pool.query({ name: 'bump', text: 'UPDATE bench_baseline SET n = n + 1 WHERE id = $1', values: [(i % rows) + 1] })),
+    });
+    const dbCpu = await meter.end();
+    return { ...r, connections: o.connections, engine: 'postgresql', dbCpuMsPerReq: round(dbCpu / Math.max(1, r.requests), 3) };
   } finally {
     await pool.end();
   }
@@ -75,4 +77,23 @@ export async function measureBaselines(o: { databaseUrl?: string; durationMs: nu
   const pgUpdate = await pgUpdateBaseline({ databaseUrl: o.databaseUrl, durationMs: o.durationMs, maxOps: 2_000_000, connections: 16 });
   o.log(`  single-row UPDATE ×16    ${pgUpdate.rps} stmt/s  p50 ${pgUpdate.p50} ms  p99 ${pgUpdate.p99} ms`);
   return { rawHttp, yoga, pgUpdate };
+}
+
+/**
+ * CPU of the PostgreSQL backends connected to `databaseUrl`'s database (the bench's own, so other
+ * users of the server do not count), read from /proc: the server must run on this machine.
+ * Shared processes (WAL writer, checkpointer) are not included.
+ */
+export function pgBackends(databaseUrl: string): CpuMeter {
+  const db = new URL(databaseUrl).pathname.slice(1);
+  return new CpuMeter(async () => {
+    const c = new pg.Client({ connectionString: databaseUrl });
+    await c.connect();
+    try {
+      const r = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]);
+      return r.rows.map((x) => x.pid);
+    } finally {
+      await c.end();
+    }
+  });
 }

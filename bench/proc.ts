@@ -20,6 +20,33 @@ export function rssMb(pid: number): number {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15 (proc(5)).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ms used by a set of processes between two readings (processes that appear later count from 0). */
+export class CpuMeter {
+  private start = new Map<number, number>();
+  constructor(private pids: () => Promise<number[]> | number[]) {}
+  async begin() {
+    this.start = new Map((await this.pids()).map((p) => [p, cpuMs(p)]));
+  }
+  async end(): Promise<number> {
+    const now = new Set([...(await this.pids()), ...this.start.keys()]);
+    let total = 0;
+    for (const p of now) total += Math.max(0, cpuMs(p) - (this.start.get(p) ?? 0));
+    return total;
+  }
+}
+
 export interface Child {
   child: ChildProcess;
   pid: number;
@@ -28,6 +55,8 @@ export interface Child {
   sample(): void;
   resetPeak(): void;
   peakRssMb(): number;
+  /** CPU ms used so far (user + system). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -61,6 +90,7 @@ export function startChild(entry: string, args: string[], env: Record<string, st
       peak = rssMb(child.pid!);
     },
     peakRssMb: () => Math.round(peak),
+    cpuMs: () => cpuMs(child.pid!),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -15,7 +15,7 @@ import { parseKeyring } from '../src/domain/seed-crypto.ts';
 import { loadFingerprintKey } from '../src/services/keys.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { reconcileExpiry } from '../src/services/challenges.ts';
-import { measureBaselines, type Baselines } from './baselines.ts';
+import { measureBaselines, pgBackends, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
 import { ENTRIES, buildEntries } from '../scripts/build.ts';
 import { freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
@@ -71,6 +71,9 @@ cleanUpOnInterrupt(cleanup, log);
 
 interface Scenario extends LoadResult {
   rssMb: number;
+  /** CPU ms per request: the API process, and (PostgreSQL mode) the database backends of the bench database. */
+  cpuMsPerReq: number;
+  dbCpuMsPerReq?: number;
 }
 
 const results: {
@@ -147,11 +150,15 @@ try {
   const pool = new FactorPool(seeded.factors);
   const scenario = async (key: string, run: (tick: () => void) => Promise<LoadResult>) => {
     api.resetPeak();
+    const cpu0 = api.cpuMs();
+    const db = databaseUrl ? pgBackends(databaseUrl) : undefined;
+    await db?.begin();
     const r = await run(() => api.sample());
     api.sample();
-    const s = { ...r, rssMb: api.peakRssMb() };
+    const per = (ms: number) => round(ms / Math.max(1, r.requests), 3);
+    const s: Scenario = { ...r, rssMb: api.peakRssMb(), cpuMsPerReq: per(api.cpuMs() - cpu0), ...(db ? { dbCpuMsPerReq: per(await db.end()) } : {}) };
     results.scenarios[key] = s;
-    log(`  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${s.rssMb} MB  ${r.requests} done${r.errors ? `, ${r.errors} ERRORS (${r.firstError})` : ''}`);
+    log(`  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${s.rssMb} MB  CPU/req API ${s.cpuMsPerReq} ms${s.dbCpuMsPerReq !== undefined ? ` DB ${s.dbCpuMsPerReq} ms` : ''}  ${r.requests} done${r.errors ? `, ${r.errors} ERRORS (${r.firstError})` : ''}`);
     return s;
   };
 
@@ -289,10 +296,10 @@ function report() {
   const s = results.scenarios;
   const ratio = (x: number, y: number) => round(x / y, 3);
   const rows: string[] = [];
-  rows.push(`| run | req/s | p50 ms | p99 ms | RSS MB | ÷ raw http | ÷ Yoga | ÷ PG UPDATE |`);
-  rows.push(`|---|---:|---:|---:|---:|---:|---:|---:|`);
-  const row = (r: LoadResult & { rssMb?: number }) =>
-    rows.push(`| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.rssMb ?? ''} | ${ratio(r.rps, b.rawHttp.rps)} | ${ratio(r.rps, b.yoga.rps)} | ${ratio(r.rps, b.pgUpdate.rps)} |`);
+  rows.push(`| run | req/s | p50 ms | p99 ms | RSS MB | ÷ raw http | ÷ Yoga | ÷ PG UPDATE | CPU ms/req server | CPU ms/req DB |`);
+  rows.push(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
+  const row = (r: LoadResult & { rssMb?: number; cpuMsPerReq?: number; dbCpuMsPerReq?: number }) =>
+    rows.push(`| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.rssMb ?? ''} | ${ratio(r.rps, b.rawHttp.rps)} | ${ratio(r.rps, b.yoga.rps)} | ${ratio(r.rps, b.pgUpdate.rps)} | ${r.cpuMsPerReq ?? ''} | ${r.dbCpuMsPerReq ?? ''} |`);
   row(b.rawHttp);
   row(b.yoga);
   row(b.pgUpdate);

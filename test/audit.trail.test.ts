@@ -8,6 +8,9 @@ import { verifiedFactor } from './support/flows.ts';
 import { oathCode, unix } from './support/oath.ts';
 import { reconcileExpiry } from '../src/services/challenges.ts';
 import { recordAudit, recordAuditBatch, verifyAuditTrail, type AuditInput } from '../src/services/audit.ts';
+import { appendAccountAuditEvents } from '../src/db/audit.ts';
+import { canonicalJson, type AuditContent } from '../src/domain/audit.ts';
+import { newSid } from '../src/domain/sid.ts';
 
 let t: TestApp;
 let a: Tenant;
@@ -211,6 +214,41 @@ describe('concurrent appends to one chain', () => {
       expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
       expect(await verifyAuditTrail(t.db.prisma, { accountSid: tenant.sid })).toEqual({ ok: true, events: n, chains: 1 });
     }
+  });
+});
+
+describe('group commit: a batch of one account in one statement', () => {
+  it('stores every field as given (nulls, details, each its own dateCreated) and links from the current head', async () => {
+    const c = await t.newAccount('Batch');
+    const from = await lastSeq(c);
+    const base = new Date('2026-11-30T07:00:00.123Z').getTime();
+    const contents = Array.from({ length: 5 }, (_, i): AuditContent => ({
+      sid: newSid('auditEvent'), accountSid: c.sid, type: 'challenge.failed', serviceSid: i % 2 ? null : 'VA' + '1'.repeat(32),
+      entitySid: null, factorSid: i === 3 ? 'YF' + '2'.repeat(32) : null, challengeSid: null, actor: 'system',
+      details: i === 1 ? null : canonicalJson({ i, identity: 'ü\u2028"x' }), dateCreated: new Date(base + i),
+    }));
+    expect(await appendAccountAuditEvents(t.db.prisma, c.sid, contents)).toBe(true);
+    const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: c.sid, seq: { gt: from } }, orderBy: { seq: 'asc' } });
+    expect(rows.map((r) => Number(r.seq))).toEqual([1, 2, 3, 4, 5].map((i) => from + i));
+    rows.forEach((r, i) => expect({ ...r, seq: undefined, prevHash: undefined, hash: undefined }).toEqual({ ...contents[i], seq: undefined, prevHash: undefined, hash: undefined }));
+    expect(await verifyAuditTrail(t.db.prisma, { accountSid: c.sid })).toMatchObject({ ok: true, events: from + 5 });
+  });
+
+  it('writes nothing and says so for an account without a chain head (the caller then creates it)', async () => {
+    const sid = newSid('account');
+    const e: AuditContent = { sid: newSid('auditEvent'), accountSid: sid, type: 'challenge.failed', serviceSid: null, entitySid: null, factorSid: null, challengeSid: null, actor: 'system', details: null, dateCreated: new Date() };
+    expect(await appendAccountAuditEvents(t.db.prisma, sid, [e, { ...e, sid: newSid('auditEvent') }])).toBe(false);
+    expect(await t.db.prisma.auditEvent.count({ where: { accountSid: sid } })).toBe(0);
+  });
+
+  it('200 concurrent recordAudit of one account (single appends and batches) keep one unbroken chain', async () => {
+    const c = await t.newAccount('Burst');
+    const from = await lastSeq(c);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => recordAudit(t.deps, { type: 'challenge.failed', accountSid: c.sid, actor: 'system', details: { i } })));
+    const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: c.sid, seq: { gt: from } }, orderBy: { seq: 'asc' } });
+    expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 200 }, (_, i) => from + 1 + i));
+    expect(new Set(rows.map((r) => r.details)).size).toBe(200);
+    expect(await verifyAuditTrail(t.db.prisma, { accountSid: c.sid })).toMatchObject({ ok: true, events: from + 200 });
   });
 });
 

@@ -3,6 +3,7 @@ import type { PrismaClient } from './client.ts';
 import { THROTTLE } from '../domain/throttle.ts';
 import { CHALLENGE } from '../domain/challenge.ts';
 import { matchingWebhookSids } from './webhook-match.ts';
+import { CHALLENGE_COLUMNS, PREPARED, hotQuery } from './prepared.ts';
 
 // The statements that must be atomic (DESIGN.md "Atomicity"), as named functions. Each is one SQL
 // statement, so it holds on PostgreSQL and PGlite alike and costs one round trip.
@@ -76,7 +77,7 @@ const jsonParam = (v: unknown) => (v === undefined || v === null ? null : JSON.s
  * TOO_MANY_ATTEMPTS.
  */
 export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Promise<OpenedChallenge> {
-  const rows = await prisma.$queryRaw<Record<string, unknown>[]>`
+  const rows = await hotQuery<Record<string, unknown>>(prisma, Prisma.sql`${PREPARED}
     WITH f AS (
       SELECT "sid", "accountSid", "serviceSid", "entitySid", "identity", "status", "throttledUntil"
       FROM "Factor" WHERE "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid}
@@ -92,12 +93,12 @@ export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Prom
         ${c.now}::timestamp(3), ${c.now}::timestamp(3), ${c.detailsMessage}, ${jsonParam(c.detailsFields)}::jsonb,
         ${jsonParam(c.hiddenDetails)}::jsonb, ${jsonParam(c.metadata)}::jsonb, (SELECT count(*) FROM charged)::int
       FROM f WHERE f."status" = 'verified'
-      RETURNING *
+      RETURNING ${CHALLENGE_COLUMNS}
     )
     SELECT ins.*, f."status"::text AS "f_status", f."throttledUntil" AS "f_throttledUntil",
       k."sid" AS "k_sid", k."secretCiphertext" AS "k_secretCiphertext", k."secretKeyId" AS "k_secretKeyId", k."alg"::text AS "k_alg",
       k."codeLength" AS "k_codeLength", k."timeStep" AS "k_timeStep", k."skew" AS "k_skew", k."lastUsedTimeStep" AS "k_lastUsedTimeStep"
-    FROM f LEFT JOIN ins ON true LEFT JOIN charged k ON true`;
+    FROM f LEFT JOIN ins ON true LEFT JOIN charged k ON true`);
   const row = rows[0];
   if (!row) return { kind: 'no-factor' };
   if (row.f_status !== 'verified' || row.sid == null) return { kind: 'factor-unverified' };
@@ -126,7 +127,7 @@ export async function approveWithStep(
   prisma: PrismaClient,
   p: { challengeSid: string; factorSid: string; step: bigint; now: Date },
 ): Promise<{ challenge: Challenge; webhookSids: string[] } | null> {
-  const rows = await prisma.$queryRaw<(Challenge & { webhookSids: string[] })[]>`
+  const rows = await hotQuery<(Challenge & { webhookSids: string[] })>(prisma, Prisma.sql`${PREPARED}
     WITH consumed AS (
       UPDATE "Factor" SET "lastUsedTimeStep" = ${p.step}, "failureStreak" = 0, "throttledUntil" = NULL
       WHERE "sid" = ${p.factorSid} AND "status" = 'verified'
@@ -137,9 +138,9 @@ export async function approveWithStep(
     ), approved AS (
       UPDATE "Challenge" SET "status" = 'approved', "dateResponded" = ${p.now}::timestamp(3), "dateUpdated" = ${p.now}::timestamp(3)
       WHERE "sid" = ${p.challengeSid} AND "status" = 'pending' AND EXISTS (SELECT 1 FROM consumed)
-      RETURNING *
+      RETURNING ${CHALLENGE_COLUMNS}
     )
-    SELECT a.*, ${matchingWebhookSids(Prisma.raw('a'), 'challenge.approved')} AS "webhookSids" FROM approved a`;
+    SELECT a.*, ${matchingWebhookSids(Prisma.raw('a'), 'challenge.approved')} AS "webhookSids" FROM approved a`);
   const row = rows[0];
   if (!row) return null;
   const { webhookSids, ...challenge } = row;

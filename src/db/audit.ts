@@ -1,5 +1,6 @@
 import { Prisma } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
+import { PREPARED, hotQuery } from './prepared.ts';
 import { AUDIT_FORMAT, GENESIS_HASH, auditContentHash, auditLinkHash, type AuditContent, type AuditRow } from '../domain/audit.ts';
 
 // Appends to the per-account hash chains (src/domain/audit.ts has the format). Two concurrent
@@ -7,8 +8,8 @@ import { AUDIT_FORMAT, GENESIS_HASH, auditContentHash, auditLinkHash, type Audit
 // head row under its row lock and inserts the event in the same statement (or transaction).
 
 /** The link hash computed in SQL: the same text as auditLinkHash (ASCII only, so UTF8 = ASCII). */
-const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string) =>
-  Prisma.sql`encode(sha256(convert_to(${AUDIT_FORMAT + '|'} || (${seq})::text || '|' || ${prev} || '|' || ${contentHash}::text, 'UTF8')), 'hex')`;
+const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string | Prisma.Sql) =>
+  Prisma.sql`encode(sha256(convert_to(${AUDIT_FORMAT + '|'} || (${seq})::text || '|' || ${prev} || '|' || (${contentHash})::text, 'UTF8')), 'hex')`;
 
 /**
  * One event, one statement, one round trip: an upsert of the chain head (created at seq 1 from the
@@ -19,7 +20,7 @@ const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string) =>
  */
 export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): Promise<{ seq: bigint; hash: string }> {
   const ch = auditContentHash(c);
-  const rows = await prisma.$queryRaw<{ seq: bigint; hash: string }[]>`
+  const rows = await hotQuery<{ seq: bigint; hash: string }>(prisma, Prisma.sql`${PREPARED}
     WITH head AS (
       INSERT INTO "AuditChain" AS h ("accountSid", "seq", "prevHash", "headHash", "dateUpdated")
       VALUES (${c.accountSid}, 1, ${GENESIS_HASH}, ${linkSql(Prisma.sql`1`, Prisma.sql`${GENESIS_HASH}::text`, ch)}, ${c.dateCreated}::timestamp(3))
@@ -35,8 +36,56 @@ export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): P
     SELECT ${c.sid}, ${c.accountSid}, head."seq", ${c.type}, ${c.serviceSid}, ${c.entitySid}, ${c.factorSid}, ${c.challengeSid},
            ${c.actor}, ${c.details}, ${c.dateCreated}::timestamp(3), head."prevHash", head."headHash"
     FROM head
-    RETURNING "seq", "hash"`;
+    RETURNING "seq", "hash"`);
   return rows[0]!;
+}
+
+/**
+ * Many events of ONE account (group commit's batches), one statement, one round trip: the head
+ * row is locked (FOR UPDATE, which in READ COMMITTED waits for a concurrent append and returns its
+ * committed head), a recursive CTE links the events in order from that head with the same SQL
+ * expression as appendAuditEvent, the head is advanced to the last link and the rows inserted.
+ * Returns false, having written nothing, when the account has no chain head yet: the caller then
+ * takes appendAuditEvents' transaction, which creates it.
+ */
+export async function appendAccountAuditEvents(prisma: PrismaClient, accountSid: string, events: AuditContent[]): Promise<boolean> {
+  if (events.length === 0) return true;
+  if (events.some((e) => e.accountSid !== accountSid)) throw new Error('appendAccountAuditEvents: events of another account');
+  const col = <T>(f: (e: AuditContent) => T) => events.map(f);
+  // timestamp(3) without time zone ignores the ISO string's "Z": the stored value is the UTC instant, as Prisma stores Dates.
+  const rows = await hotQuery<{ n: bigint }>(prisma, Prisma.sql`${PREPARED}
+    WITH RECURSIVE input AS (
+      SELECT * FROM unnest(${col((e) => e.sid)}::text[], ${col((e) => e.type)}::text[], ${col((e) => e.serviceSid)}::text[],
+                           ${col((e) => e.entitySid)}::text[], ${col((e) => e.factorSid)}::text[], ${col((e) => e.challengeSid)}::text[],
+                           ${col((e) => e.actor)}::text[], ${col((e) => e.details)}::text[], ${col((e) => e.dateCreated.toISOString())}::text[],
+                           ${col((e) => auditContentHash(e))}::text[])
+        WITH ORDINALITY AS i("sid", "type", "serviceSid", "entitySid", "factorSid", "challengeSid", "actor", "details", "dateCreated", "contentHash", n)
+    ), locked AS (
+      SELECT "seq", "headHash" FROM "AuditChain" WHERE "accountSid" = ${accountSid} FOR UPDATE
+    ), chain(n, seq, prev, hash) AS (
+      SELECT 0::bigint, locked."seq", NULL::text, locked."headHash" FROM locked
+      UNION ALL
+      SELECT c.n + 1, c.seq + 1, c.hash, ${linkSql(Prisma.sql`c.seq + 1`, Prisma.sql`c.hash`, Prisma.sql`i."contentHash"`)}
+      FROM chain c JOIN input i ON i.n = c.n + 1
+    ), head AS (
+      UPDATE "AuditChain" AS h SET "seq" = l.seq, "prevHash" = l.prev, "headHash" = l.hash,
+        "dateUpdated" = ${events.at(-1)!.dateCreated}::timestamp(3)
+      FROM chain l WHERE l.n = ${events.length} AND h."accountSid" = ${accountSid}
+      RETURNING h."seq"
+    ), ins AS (
+      INSERT INTO "AuditEvent" ("sid", "accountSid", "seq", "type", "serviceSid", "entitySid", "factorSid", "challengeSid",
+                                "actor", "details", "dateCreated", "prevHash", "hash")
+      SELECT i."sid", ${accountSid}, c.seq, i."type", i."serviceSid", i."entitySid", i."factorSid", i."challengeSid",
+             i."actor", i."details", i."dateCreated"::timestamp(3), c.prev, c.hash
+      FROM chain c JOIN input i ON i.n = c.n
+      WHERE EXISTS (SELECT 1 FROM head)
+      RETURNING 1
+    )
+    SELECT count(*) AS n FROM ins`);
+  const n = Number(rows[0]?.n ?? 0);
+  if (n === events.length) return true;
+  if (n === 0) return false;
+  throw new Error(`audit batch append wrote ${n} of ${events.length} rows`); // cannot happen: one statement is atomic
 }
 
 /**

@@ -7,6 +7,8 @@ import { PrismaClient } from '../generated/prisma/client.ts';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { applyMigrations } from './schema-engine-wasm.ts';
 import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
+import pg from 'pg';
+import { registerDirectPool, statementName } from './prepared.ts';
 
 export type { PrismaClient };
 
@@ -50,12 +52,20 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     const timeouts = { ...DEFAULT_PG_TIMEOUTS, ...opts.timeouts };
     // Migrations get no statement deadline: building an index on a big table may take a while.
     if (opts.migrate !== false) await applyMigrations(new PrismaPg(pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 })));
-    const prisma = client(new PrismaPg(pgPoolConfig(opts.databaseUrl, opts.poolSize ?? 10, timeouts)), opts.onQuery);
+    // One pool for Prisma and for the hot path's marked statements, which go to pg directly, named
+    // (prepared) — src/db/prepared.ts. Idle-connection errors are expected in outages: handled, not fatal.
+    const pool = new pg.Pool(pgPoolConfig(opts.databaseUrl, opts.poolSize ?? 10, timeouts));
+    pool.on('error', () => {});
+    const prisma = client(new PrismaPg(pool, { statementNameGenerator: statementName }), opts.onQuery);
+    registerDirectPool(prisma, pool, opts.onQuery);
     return {
       prisma,
       mode: 'postgres',
       ping: async () => void (await prisma.$queryRaw`SELECT 1`),
-      close: () => prisma.$disconnect(),
+      close: async () => {
+        await prisma.$disconnect();
+        await pool.end();
+      },
     };
   }
   let pglite = opts.pglite;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { databaseUnavailable } from './unavailable.ts';
+import { DatabaseConnectionError, databaseUnavailable } from './unavailable.ts';
 
 // Shapes recorded from Prisma 7.10 + @prisma/adapter-pg + pg 8 against a cut link
 // (test/outage.postgres.test.ts produces them for real in PostgreSQL mode).
@@ -17,6 +17,8 @@ describe('databaseUnavailable', () => {
     expect(databaseUnavailable(new Error('timeout exceeded when trying to connect'))).toBeDefined();
     expect(databaseUnavailable(new Error('Connection terminated due to connection timeout', { cause: new Error('Connection terminated unexpectedly') }))).toBeDefined();
     expect(databaseUnavailable(Object.assign(new Error('Timed out fetching a new connection from the connection pool'), { code: 'P2024' }))).toBe('P2024');
+    // The hot path's statements go to pg directly (src/db/prepared.ts), which wraps socket errors.
+    expect(databaseUnavailable(new DatabaseConnectionError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', syscall: 'connect' })))).toBe('database connection failed: ECONNREFUSED');
   });
 
   it('leaves bugs and bad data alone: those stay masked 500s or domain errors', () => {

@@ -18,6 +18,18 @@ const SQLSTATE = /^(57014|57P0[123]|53300|08...)$/;
 /** pg / pg-pool messages for errors the adapter passes through unconverted (pg 8.x). */
 const PG_MESSAGES = /^(Query read timeout|Connection terminated( unexpectedly| due to connection timeout)?|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable)$/;
 
+/**
+ * A socket error (refused, reset, …) of a statement sent to pg directly (src/db/prepared.ts), which
+ * Prisma's adapter would have converted to DatabaseNotReachable. Wrapped where it is raised: the
+ * same codes from Redis must not read as a database outage.
+ */
+export class DatabaseConnectionError extends Error {
+  override name = 'DatabaseConnectionError';
+  constructor(cause: Error & { code?: string }) {
+    super(`database connection failed: ${cause.code ?? cause.message}`, { cause });
+  }
+}
+
 type Loose = { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown } } }; cause?: unknown };
 
 /** A short, secret-free description when `err` is a database outage; undefined otherwise. */
@@ -33,5 +45,6 @@ export function databaseUnavailable(err: unknown, depth = 0): string | undefined
   if (code && PRISMA_CODES.has(code)) return code;
   if (code && SQLSTATE.test(code) && typeof (e as { severity?: unknown }).severity === 'string') return `SQLSTATE ${code}`;
   if (err instanceof Error && PG_MESSAGES.test(err.message)) return err.message;
+  if (err instanceof DatabaseConnectionError) return err.message;
   return databaseUnavailable(e.cause, depth + 1);
 }

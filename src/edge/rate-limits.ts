@@ -32,7 +32,10 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
   let redis: Redis | undefined;
   if (opts.redisUrl && (limits.accountPerSecond > 0 || limits.identityPerSecond > 0 || limits.authFailures > 0)) {
     // Fails fast while Redis is away (no offline queue) or silent (command timeout): the limiter then fails open, below.
-    redis = new Redis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, disconnectTimeout: 200, commandTimeout: opts.commandTimeoutMs });
+    // Auto-pipelining: concurrent requests' commands issued in one tick leave in one write (failuresOf's GET, below, on every request).
+    redis = new Redis(opts.redisUrl, {
+      enableOfflineQueue: false, maxRetriesPerRequest: 1, disconnectTimeout: 200, commandTimeout: opts.commandTimeoutMs, enableAutoPipelining: true,
+    });
     redis.on('error', (err) => logger.debug({ err }, 'rate-limit redis error'));
   }
   const make = (name: string, points: number, duration: number): RateLimiterAbstract =>
@@ -48,6 +51,22 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
   const identity: RateLimiterAbstract | undefined = limits.identityPerSecond > 0 ? make('identity', limits.identityPerSecond, 1) : undefined;
   const authFailures: RateLimiterAbstract | undefined = limits.authFailures > 0 ? make('auth-fail', limits.authFailures, limits.authWindowS) : undefined;
 
+  /**
+   * An address's failed authentications in this window. Every authenticated request asks, so on
+   * Redis it is one plain GET of the limiter's own key (the count its consume script INCRBYs):
+   * auto-pipelined with concurrent requests' GETs into one write, where the limiter's get() is a
+   * MULTI/GET/PTTL/EXEC of its own. The window's remaining time is only read for a refusal.
+   */
+  const failuresOf = async (address: string): Promise<{ consumedPoints: number; msBeforeNext: number } | null> => {
+    if (!authFailures) return null;
+    if (!redis) return authFailures.get(address);
+    const key = authFailures.getKey(address);
+    const points = await redis.get(key);
+    if (points === null) return null;
+    const consumedPoints = Number(points);
+    return { consumedPoints, msBeforeNext: consumedPoints >= limits.authFailures ? Math.max(0, await redis.pttl(key)) : 0 };
+  };
+
   /** A store outage must not take the API down with it: allow, and say so in the log. */
   const failOpen = (what: string) => (err: unknown) => {
     if (err instanceof RateLimiterRes) throw err;
@@ -58,7 +77,7 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
   return {
     async authenticate(deps, header, address) {
       if (authFailures && header) {
-        const seen = await authFailures.get(address).catch(failOpen('auth failures'));
+        const seen = await failuresOf(address).catch(failOpen('auth failures'));
         // Guessing auth tokens: past the budget the address is refused whatever it presents, so a
         // right token cannot be told from a wrong one until the window ends.
         if (seen && seen.consumedPoints >= limits.authFailures) {

@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../domain/errors.ts';
 import { decodeCursor, pageSize, type Page } from '../domain/paging.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
-import { appendAuditEvent, appendAuditEvents, auditChainHead, auditRowsAfter, nextAuditChain } from '../db/audit.ts';
+import { appendAccountAuditEvents, appendAuditEvent, appendAuditEvents, auditChainHead, auditRowsAfter, nextAuditChain } from '../db/audit.ts';
 import type { PrismaClient } from '../db/client.ts';
 import type { Deps, Tenant } from './context.ts';
 
@@ -74,8 +74,10 @@ function groupAppend(prisma: PrismaClient, content: AuditContent): Promise<void>
       while (q.length > 0) {
         const group = q.splice(0, GROUP_MAX);
         try {
-          if (group.length === 1) await appendAuditEvent(prisma, group[0]!.content);
-          else await appendAuditEvents(prisma, group.map((w) => w.content));
+          const contents = group.map((w) => w.content);
+          if (group.length === 1) await appendAuditEvent(prisma, contents[0]!);
+          // One statement for the batch; the account's very first events take the transaction that creates its head.
+          else if (!(await appendAccountAuditEvents(prisma, content.accountSid, contents))) await appendAuditEvents(prisma, contents);
           for (const w of group) w.done();
         } catch (err) {
           for (const w of group) w.done(err ?? new Error('audit append failed'));
