@@ -4,7 +4,7 @@ import { listen, type HttpServer } from '../src/http.ts';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import { CreateAccessToken, CreateChallenge, CreateService, UpdateFactor } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
-import { redisSubscribers, sseClient, waitUntil, wsClient } from './support/live.ts';
+import { redisSubscribers, sseClient, waitUntil, wsClient, WAIT_MS } from './support/live.ts';
 
 // Walks every root field of the schema with an access token and checks it is allowed or refused
 // exactly as issue #10 lists. A root field missing from TABLE fails the first test: a new
@@ -215,8 +215,8 @@ describe('every root field, with an access token', () => {
         const challenges = client.iterate({ query: TABLE['Subscription.challengeUpdated']!.query, variables: TABLE['Subscription.challengeUpdated']!.vars() })[Symbol.asyncIterator]();
         const factors = client.iterate({ query: TABLE['Subscription.factorUpdated']!.query, variables: TABLE['Subscription.factorUpdated']!.vars() })[Symbol.asyncIterator]();
         const [c1, f1] = [challenges.next(), factors.next()];
-        await waitUntil(() => t.deps.events.activeSubscriptions() >= base + 2, 10_000, 'two subscriptions');
-        if (redisUrl) await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, a.sid)) >= 1, 10_000, 'redis subscription');
+        await waitUntil(() => t.deps.events.activeSubscriptions() >= base + 2, WAIT_MS, 'two subscriptions');
+        if (redisUrl) await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, a.sid)) >= 1, WAIT_MS, 'redis subscription');
         // The neighbour's change first: it must not arrive.
         await t.ok(CreateChallenge, { input: { factorSid: fx.otherFactorSid, hiddenDetails: { k: 'v' } } }, a.auth);
         const mine = (await t.ok(CreateChallenge, { input: { factorSid: fx.factorSid, hiddenDetails: { k: 'v' } } }, a.auth)).createChallenge.sid;
@@ -236,11 +236,17 @@ describe('every root field, with an access token', () => {
   it('a subscription opened with an access token ends when the token expires', async () => {
     const { token: short, expiresAt } = (await t.ok(CreateAccessToken, { input: { serviceSid: fx.serviceSid, identity: fx.identity, ttlSeconds: 60 } }, a.auth)).createAccessToken;
     t.clock.set(new Date(new Date(expiresAt).getTime() - 300)); // 300 ms of validity left
+    const base = t.deps.events.activeSubscriptions();
     const client = sseClient(http.port, `Bearer ${short}`);
     const it = client.iterate({ query: TABLE['Subscription.challengeUpdated']!.query, variables: { i: fx.identity } })[Symbol.asyncIterator]();
+    let ended = false;
+    const end = it.next().finally(() => void (ended = true));
+    // The clock starts once the server listens (or the subscription already ended): connecting on a
+    // loaded box is not part of what is timed, the 300 ms of validity and the close are.
+    await waitUntil(() => ended || t.deps.events.activeSubscriptions() > base, WAIT_MS, 'the subscription to listen');
     const started = Date.now();
     const r = await Promise.race([
-      it.next(),
+      end,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still open 5 s after the token expired')), 5_000).unref()),
     ]);
     expect(r.done).toBe(true);

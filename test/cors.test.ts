@@ -7,7 +7,7 @@ import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/
 import { ChallengeUpdated, CreateAccessToken, CreateChallenge, CreateService, UpdateService } from './support/documents.ts';
 import { expectError } from './support/expect.ts';
 import { verifiedFactor } from './support/flows.ts';
-import { waitUntil } from './support/live.ts';
+import { waitUntil, WAIT_MS } from './support/live.ts';
 
 // CORS over real sockets: Node's fetch (which, unlike a browser, lets a test set Origin) and ws.
 const APP = 'https://app.example.com';
@@ -205,7 +205,7 @@ describe('WebSocket', () => {
     const good = client(APP, `Bearer ${token}`);
     const it = good.iterate({ query: print(ChallengeUpdated), variables: { identity: factor.identity } })[Symbol.asyncIterator]();
     const first = it.next();
-    await waitUntil(() => t.deps.events.activeSubscriptions() > before, 10_000, 'the subscription');
+    await waitUntil(() => t.deps.events.activeSubscriptions() > before, WAIT_MS, 'the subscription');
     const c = (await t.ok(CreateChallenge, { input: { factorSid: factor.factorSid } }, a.auth)).createChallenge;
     expect(((await first).value as { data: { challengeUpdated: { sid: string } } }).data.challengeUpdated.sid).toBe(c.sid);
     await it.return?.();

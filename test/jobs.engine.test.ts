@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createBullJobEngine, createLocalJobEngine, type JobData, type JobEngine, type JobMeta } from '../src/jobs/index.ts';
 import { freePort } from './support/process.ts';
+import { WAIT_MS } from './support/live.ts';
 
 const REDIS_URL = process.env.REDIS_URL;
 // Random per file so parallel runs never share keys; everything under it is deleted in afterAll.
@@ -63,7 +64,7 @@ function recorder() {
       runs.push({ name: meta.name, data, meta, at: Date.now() });
       for (const w of waiters) w();
     },
-    count(n: number, name?: string, ms = 5_000): Promise<Run[]> {
+    count(n: number, name?: string, ms = WAIT_MS): Promise<Run[]> {
       const matching = () => runs.filter((r) => !name || r.name === name);
       return within(
         new Promise<Run[]>((resolve) => {
@@ -182,8 +183,8 @@ describe.each(backends)('job engine: $kind', ({ make }) => {
       },
     });
     await jobs.enqueue('slow', {});
-    await within(startedP, 5_000, 'handler start');
-    await within(jobs.close(), 5_000, 'close');
+    await within(startedP, WAIT_MS, 'handler start');
+    await within(jobs.close(), WAIT_MS, 'close');
     expect(finished).toBe(true);
   });
 
@@ -200,7 +201,7 @@ describe.each(backends)('job engine: $kind', ({ make }) => {
       (async () => {
         while ((await jobs.pendingCount()) !== 0) await sleep(20);
       })(),
-      2_000,
+      WAIT_MS, // BullMQ removes a completed job after its handler returned: allow for a queue behind other suites
       'pendingCount 0',
     );
   });
@@ -262,7 +263,7 @@ describe('bullmq engine and Redis outages', () => {
           }
         }
       })(),
-      10_000,
+      WAIT_MS,
       'enqueue after the outage',
     );
     expect(await jobs.pendingCount()).toBe(2); // n1 and n3: the rejected n2 was not stored after all
@@ -283,7 +284,7 @@ describe('bullmq engine and Redis outages', () => {
       },
     });
     await jobs.enqueue('slow', {});
-    await within(startedP, 5_000, 'handler start');
+    await within(startedP, WAIT_MS, 'handler start');
     proxy.cut();
     const t0 = Date.now();
     await within(jobs.close(), 3_000, 'close during the outage');
@@ -305,7 +306,7 @@ describe('bullmq engine and Redis outages', () => {
     await redis.del(...keys); // what a Redis restart without persistence does to the scheduler
     await redis.quit();
     const seen = rec.runs.length;
-    await rec.count(seen + 2, undefined, 3_000);
+    await rec.count(seen + 2);
   });
 
   it.skipIf(!REDIS_URL)('close() lets BullMQ record the outcome of a job that finishes during shutdown', async () => {
@@ -320,8 +321,8 @@ describe('bullmq engine and Redis outages', () => {
       },
     });
     await jobs.enqueue('slow', {}, { jobId: 'slow-1' });
-    await within(startedP, 5_000, 'handler start');
-    await within(jobs.close(), 5_000, 'close');
+    await within(startedP, WAIT_MS, 'handler start');
+    await within(jobs.close(), WAIT_MS, 'close');
     // Not left active (it would stall and run again): completed and removed (removeOnComplete).
     const redis = new Redis(REDIS_URL!);
     const queue = new Queue(queueName, { connection: redis, prefix });

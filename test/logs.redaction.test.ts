@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, basic, startTestApp, type TestApp } from './support/app.ts';
 import { Receiver } from './support/receiver.ts';
 import { oathCode, unix } from './support/oath.ts';
-import { next, waitUntil, wsClient } from './support/live.ts';
+import { next, waitUntil, wsClient, WAIT_MS } from './support/live.ts';
 import { createLogger } from '../src/logger.ts';
 import { listen, type HttpServer } from '../src/http.ts';
 import { parseBase32Secret } from '../src/domain/totp.ts';
@@ -137,7 +137,7 @@ describe('logs', () => {
     const identity = 'log-user-0001';
     const ws = wsClient(http.port, { authorization: authA });
     const updates = ws.iterate({ query: 'subscription ($id: String) { challengeUpdated(identity: $id) { sid status } }', variables: { id: identity } });
-    await waitUntil(() => t.deps.events.activeSubscriptions() > 0, 10_000, 'the WebSocket subscription');
+    await waitUntil(() => t.deps.events.activeSubscriptions() > 0, WAIT_MS, 'the WebSocket subscription');
 
     // Enrolment: seed returned once; a wrong code, then the right one (inline in the query text).
     const { createTotpFactor } = await ok(
@@ -205,7 +205,7 @@ describe('logs', () => {
 
     // Webhook deliveries (factor.created, factor.verified, 2 × challenge.approved) recorded by the job.
     await rx.waitFor(4);
-    await waitUntil(async () => (await t.db.prisma.webhookDelivery.count({ where: { status: 'succeeded' } })) >= 4, 10_000, 'deliveries recorded');
+    await waitUntil(async () => (await t.db.prisma.webhookDelivery.count({ where: { status: 'succeeded' } })) >= 4, WAIT_MS, 'deliveries recorded');
 
     await ws.dispose();
     await http.close();

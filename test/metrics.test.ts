@@ -6,7 +6,7 @@ import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/
 import { CreateChallenge, CreateService, CreateTotpFactor, CreateWebhook, VerifyChallenge, VerifyFactor } from './support/documents.ts';
 import { oathCode, unix } from './support/oath.ts';
 import { Receiver } from './support/receiver.ts';
-import { waitUntil } from './support/live.ts';
+import { waitUntil, WAIT_MS } from './support/live.ts';
 import { expireChallengeJob, reconcileExpiry } from '../src/services/challenges.ts';
 import { serveMetrics } from '../src/observability/metrics-server.ts';
 
@@ -187,7 +187,7 @@ describe('/metrics', () => {
     let after = await scrape();
     const delta = (key: string) => value(after, key) - value(before, key);
     const outcomes = () => (['delivered', 'failed', 'dead'] as const).map((o) => delta(`verity_webhook_deliveries_total{outcome="${o}"}`));
-    await waitUntil(async () => { after = await scrape(); return outcomes().every((n) => n >= 1); }, 10_000, 'every delivery outcome counted');
+    await waitUntil(async () => { after = await scrape(); return outcomes().every((n) => n >= 1); }, WAIT_MS, 'every delivery outcome counted');
     expect(outcomes()).toEqual([1, 1, 1]);
     expect(delta('verity_http_requests_total{operation="POST /v2/Services/:serviceSid/Entities/:identity/Factors",status="201"}')).toBe(1);
     expect((await t.app.fetch(`http://verity.test/v2/Services/${serviceSid}`)).status).toBe(401);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CreateChallenge, CreateTotpFactor, Viewer, VerifyChallenge } from './support/documents.ts';
-import { waitUntil } from './support/live.ts';
+import { waitUntil, WAIT_MS } from './support/live.ts';
 import { NO_NETWORK_DEPENDENCIES, enrol, since, startOutageApp, stats, type OutageApp } from './support/outage.ts';
 import type { Tenant } from './support/app.ts';
 import { databaseUnavailable } from '../src/db/unavailable.ts';
@@ -81,9 +81,9 @@ describe.skipIf(NO_NETWORK_DEPENDENCIES)('PostgreSQL outage (needs DATABASE_URL 
 
       await t.pgProxy.restore();
       const restoredAt = performance.now();
-      await waitUntil(async () => (await t.gql(Viewer, {}, a.auth)).status === 200, 10_000, 'a request to succeed after restore');
+      await waitUntil(async () => (await t.gql(Viewer, {}, a.auth)).status === 200, WAIT_MS, 'a request to succeed after restore');
       const recoverMs = since(restoredAt);
-      await waitUntil(async () => (await t.fetch('/readyz')).status === 200, 10_000, '/readyz 200 after restore');
+      await waitUntil(async () => (await t.fetch('/readyz')).status === 200, WAIT_MS, '/readyz 200 after restore');
       // Every kind of request works again, on the same pool, without a restart.
       expect((await t.gql(Viewer, {}, fresh.auth)).status).toBe(200);
       const approved = await t.ok(VerifyChallenge, { input: { challengeSid: pending.sid, authPayload: f.code() } }, a.auth);
@@ -206,7 +206,7 @@ describe.skipIf(NO_NETWORK_DEPENDENCIES)('PostgreSQL outage (needs DATABASE_URL 
         }
       }
       // Service is back before the next round.
-      await waitUntil(async () => (await t.gql(Viewer, {}, a.auth)).status === 200, 10_000, 'recovery');
+      await waitUntil(async () => (await t.gql(Viewer, {}, a.auth)).status === 200, WAIT_MS, 'recovery');
     }
 
     const rows = await t.direct.prisma.challenge.findMany({ where: { factorSid: { in: factors } } });
@@ -237,7 +237,7 @@ describe.skipIf(NO_NETWORK_DEPENDENCIES)('PostgreSQL outage (needs DATABASE_URL 
     const t0 = performance.now();
     await waitUntil(
       async () => (await t.direct.prisma.challenge.count({ where: { factorSid: { in: factors }, status: 'pending' } })) === 0,
-      15_000,
+      WAIT_MS,
       'reconciliation to expire the overdue challenges',
     );
     const catchUpMs = since(t0);

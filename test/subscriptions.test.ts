@@ -4,7 +4,7 @@ import { listen, type HttpServer } from '../src/http.ts';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import { ChallengeUpdated, CreateChallenge, DeleteFactor, FactorUpdated, UpdateFactor, VerifyChallenge } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
-import { next, redisSubscribers, sseClient, waitUntil, wsClient } from './support/live.ts';
+import { next, redisSubscribers, sseClient, waitUntil, wsClient, WAIT_MS } from './support/live.ts';
 
 // Real clients over real sockets: graphql-ws over WebSocket, graphql-sse over HTTP. With REDIS_URL
 // set the app's event bus is Redis pub/sub, so the same tests cover both transports of events.
@@ -32,12 +32,12 @@ beforeEach(() => {
 });
 afterEach(async () => {
   // Every client is closed by now: its server-side subscriptions must be gone too.
-  await waitUntil(() => t.deps.events.activeSubscriptions() <= base, 10_000, 'subscriptions freed after their clients closed');
+  await waitUntil(() => t.deps.events.activeSubscriptions() <= base, WAIT_MS, 'subscriptions freed after their clients closed');
 });
 async function listening(n: number, accountSid: string) {
-  await waitUntil(() => t.deps.events.activeSubscriptions() >= base + n, 10_000, `${n} subscriptions`);
+  await waitUntil(() => t.deps.events.activeSubscriptions() >= base + n, WAIT_MS, `${n} subscriptions`);
   if (redisUrl) {
-    await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, accountSid)) >= 1, 10_000, 'redis subscription');
+    await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, accountSid)) >= 1, WAIT_MS, 'redis subscription');
   }
 }
 
@@ -51,7 +51,7 @@ describe('challengeUpdated', () => {
     const first = it.next();
     await listening(1, a.sid);
     await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth);
-    const r = await Promise.race([first, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no event')), 10_000))]);
+    const r = await Promise.race([first, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no event')), WAIT_MS).unref())]);
     expect(r.value).toMatchObject({ data: { challengeUpdated: { sid: c.sid, status: 'APPROVED', factor: { sid: f.factorSid } } } });
     await it.return?.();
     await client.dispose();

@@ -1,7 +1,7 @@
 // Webhooks end to end: real HTTP receivers on loopback, the real job engine (in-process, or BullMQ
 // with REDIS_URL), signatures checked by the verifiers receivers use — twilio.validateRequest from
 // the `twilio` package and the `standardwebhooks` package — never by our own code.
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import twilio from 'twilio';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { startTestApp, TEST_KEYS, type TestApp, type Tenant } from './support/app.ts';
@@ -12,7 +12,7 @@ import {
 import { verifiedFactor } from './support/flows.ts';
 import { oathCode, unix } from './support/oath.ts';
 import { formOf, Receiver, type Received } from './support/receiver.ts';
-import { redisSubscribers, waitUntil } from './support/live.ts';
+import { redisSubscribers, waitUntil, WAIT_MS } from './support/live.ts';
 import { emit } from '../src/services/events.ts';
 import { reconcileExpiry } from '../src/services/challenges.ts';
 import { createWebhook, recaptureAuthToken, reconcileWebhookDeliveries } from '../src/services/webhooks.ts';
@@ -23,6 +23,13 @@ import type { VerityEvent } from '../src/events/index.ts';
 
 const MAX_ATTEMPTS = 3;
 const BACKOFF_MS = 40;
+/**
+ * Per-attempt deadline for this file. Generous: the receivers share this process's event loop with
+ * Verity (and, embedded, with PGlite), so on a loaded box an answer sent at once can be read late; an
+ * attempt that timed out would be retried and break "exactly once". The deadline test sets its own.
+ */
+const TIMEOUT_MS = 10_000;
+const HANG_TIMEOUT_MS = 1_500;
 
 let t: TestApp;
 let a: Tenant;
@@ -31,7 +38,7 @@ const receivers: Receiver[] = [];
 beforeAll(async () => {
   t = await startTestApp({
     VERITY_WEBHOOK_ALLOW_PRIVATE: 'true', // the receivers listen on loopback
-    VERITY_WEBHOOK_TIMEOUT_MS: '1500', // generous: the receivers share this process's event loop with Verity
+    VERITY_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
     VERITY_WEBHOOK_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
     VERITY_WEBHOOK_BACKOFF_MS: String(BACKOFF_MS),
     VERITY_RECONCILE_INTERVAL_MS: '3600000',
@@ -123,7 +130,7 @@ describe('TWILIO signing: form body + X-Twilio-Signature, accepted by twilio.val
     expect(byType['factor.verified']).toMatchObject({ factor_status: 'verified' });
 
     // Every delivery succeeded on its first attempt, so nothing more can arrive: exactly once each.
-    await waitUntil(async () => (await deliveries(webhook.sid)).every((d) => d.status === 'SUCCEEDED'), 10_000, 'deliveries recorded');
+    await waitUntil(async () => (await deliveries(webhook.sid)).every((d) => d.status === 'SUCCEEDED'), WAIT_MS, 'deliveries recorded');
     const rows = await deliveries(webhook.sid);
     expect(rows).toHaveLength(6);
     expect(rows.map((d) => [d.attempts, d.lastStatusCode, d.lastError])).toEqual(rows.map(() => [1, 200, null]));
@@ -156,7 +163,7 @@ describe('TWILIO signing: form body + X-Twilio-Signature, accepted by twilio.val
     await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code() } }, a.auth);
     const r = await onlyApproved.next();
     expect(formOf(r.body).type).toBe('challenge.approved');
-    await waitUntil(async () => (await deliveries(approvedHook.webhook.sid))[0]?.status === 'SUCCEEDED', 10_000, 'delivery recorded');
+    await waitUntil(async () => (await deliveries(approvedHook.webhook.sid))[0]?.status === 'SUCCEEDED', WAIT_MS, 'delivery recorded');
     expect(onlyApproved.requests).toHaveLength(1); // factor.created / factor.verified were not subscribed
     expect(await deliveries(off.webhook.sid)).toHaveLength(0);
     expect(disabledRx.requests).toHaveLength(0);
@@ -256,7 +263,7 @@ describe('retries on the workflow engine', () => {
     // Exponential backoff with jitter: at least half of base * 2^(n-1) between attempts.
     expect(got[1]!.at - got[0]!.at).toBeGreaterThanOrEqual(BACKOFF_MS / 2 - 5);
     expect(got[2]!.at - got[1]!.at).toBeGreaterThanOrEqual(BACKOFF_MS - 5);
-    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'SUCCEEDED', 10_000, 'success recorded');
+    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'SUCCEEDED', WAIT_MS, 'success recorded');
     const [d] = await deliveries(webhook.sid);
     expect(d).toMatchObject({ status: 'SUCCEEDED', attempts: 3, lastStatusCode: 200, lastError: null, nextAttemptAt: null });
     expect(rx.requests).toHaveLength(3);
@@ -269,7 +276,7 @@ describe('retries on the workflow engine', () => {
     const { webhook } = await hook(serviceSid, rx.url(), { eventTypes: ['factor.created'] });
     await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'dead-user-0001', friendlyName: 'Phone' } }, a.auth);
     await rx.waitFor(MAX_ATTEMPTS);
-    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'DEAD', 10_000, 'DEAD recorded');
+    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'DEAD', WAIT_MS, 'DEAD recorded');
     const [dead] = await deliveries(webhook.sid);
     expect(dead).toMatchObject({ status: 'DEAD', attempts: MAX_ATTEMPTS, lastStatusCode: 503, nextAttemptAt: null });
     expect(dead!.lastError).toMatch(/^HTTP 503/);
@@ -282,21 +289,24 @@ describe('retries on the workflow engine', () => {
     expect(again.redeliverWebhookDelivery).toMatchObject({ status: 'PENDING', attempts: 0, eventUuid: dead!.eventUuid });
     const r = await rx.waitFor(MAX_ATTEMPTS + 1);
     expect(formOf(r.at(-1)!.body).uuid).toBe(dead!.eventUuid);
-    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'SUCCEEDED', 10_000, 'redelivery recorded');
+    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'SUCCEEDED', WAIT_MS, 'redelivery recorded');
     expect((await deliveries(webhook.sid))[0]).toMatchObject({ attempts: 1, lastStatusCode: 204 });
   });
 
   it('each attempt has a deadline: a receiver that never answers fails with a timeout', async () => {
+    // A short deadline for this test only (read per attempt): three attempts must time out in turn.
+    t.deps.config.webhookTimeoutMs = HANG_TIMEOUT_MS;
+    onTestFinished(() => void (t.deps.config.webhookTimeoutMs = TIMEOUT_MS));
     const rx = await receiver();
     rx.answer = () => 'hang';
     const serviceSid = await service();
     const { webhook } = await hook(serviceSid, rx.url(), { eventTypes: ['factor.created'] });
     await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'slow-user-0001', friendlyName: 'Phone' } }, a.auth);
     await rx.waitFor(MAX_ATTEMPTS);
-    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'DEAD', 10_000, 'DEAD recorded');
+    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'DEAD', WAIT_MS, 'DEAD recorded');
     const [d] = await deliveries(webhook.sid);
     expect(d).toMatchObject({ attempts: MAX_ATTEMPTS, lastStatusCode: null });
-    expect(d!.lastError).toMatch(/timed out after 1500 ms/);
+    expect(d!.lastError).toMatch(new RegExp(`timed out after ${HANG_TIMEOUT_MS} ms`));
   });
 
   it('redirects are not followed', async () => {
@@ -306,7 +316,7 @@ describe('retries on the workflow engine', () => {
     const serviceSid = await service();
     const { webhook } = await hook(serviceSid, rx.url(), { eventTypes: ['factor.created'] });
     await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'redirect-user-01', friendlyName: 'Phone' } }, a.auth);
-    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'DEAD', 10_000, 'DEAD recorded');
+    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'DEAD', WAIT_MS, 'DEAD recorded');
     const [d] = await deliveries(webhook.sid);
     expect(d).toMatchObject({ lastStatusCode: 302, lastError: 'HTTP 302: redirect not followed' });
     expect(target.requests).toHaveLength(0);
@@ -318,7 +328,7 @@ describe('retries on the workflow engine', () => {
     const serviceSid = await service();
     const { webhook } = await hook(serviceSid, rx.url(), { eventTypes: ['factor.created'] });
     await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'stream-user-001', friendlyName: 'Phone' } }, a.auth);
-    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'SUCCEEDED', 10_000, 'success recorded');
+    await waitUntil(async () => (await deliveries(webhook.sid))[0]?.status === 'SUCCEEDED', WAIT_MS, 'success recorded');
     expect(rx.requests).toHaveLength(1);
   });
 
@@ -373,11 +383,11 @@ describe('one path for subscriptions and webhooks', () => {
       }
     })();
     // With Redis the subscription is live once Redis confirms it: wait for that, not for a fixed time.
-    if (t.config.redisUrl) await waitUntil(async () => (await redisSubscribers(t.config.redisUrl!, t.runtime.redisPrefix, a.sid)) > 0, 5_000, 'subscribed');
+    if (t.config.redisUrl) await waitUntil(async () => (await redisSubscribers(t.config.redisUrl!, t.runtime.redisPrefix, a.sid)) > 0, WAIT_MS, 'subscribed');
     const f = await verifiedFactor(t, a, { serviceSid });
     await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code() } }, a.auth);
     const got = await rx.waitFor(3);
-    await waitUntil(() => seen.length >= 4, 5_000, 'bus events'); // + challenge.created (bus only)
+    await waitUntil(() => seen.length >= 4, WAIT_MS, 'bus events'); // + challenge.created (bus only)
     await bus.return?.();
     await pump;
     const webhookTypes = ['factor.created', 'factor.verified', 'challenge.approved'];
@@ -402,7 +412,7 @@ describe('tenant isolation', () => {
       expect(formOf(r.body).account_sid).toBe(b.sid);
       expect(valid(b.token, rxB.url(), r)).toBe(true);
     }
-    await waitUntil(async () => (await deliveries(hookB.webhook.sid, b)).every((d) => d.status === 'SUCCEEDED'), 10_000, 'B recorded');
+    await waitUntil(async () => (await deliveries(hookB.webhook.sid, b)).every((d) => d.status === 'SUCCEEDED'), WAIT_MS, 'B recorded');
     // Then A acts: the first request A's receiver ever gets is A's own.
     await t.ok(CreateTotpFactor, { input: { serviceSid: serviceA, identity: 'iso-user-0001', friendlyName: 'Phone' } }, a.auth);
     const first = await rxA.next();

@@ -1,4 +1,5 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -42,7 +43,13 @@ export async function buildDemo(opts: { write?: boolean } = {}): Promise<Map<str
   ]);
   if (opts.write) {
     await mkdir(DEMO_OUT_DIR, { recursive: true });
-    for (const [name, a] of assets) await writeFile(join(DEMO_OUT_DIR, name), a.body);
+    // Write then rename: a server reading dist/demo meanwhile (another process, or another test file
+    // building the same page) sees the old file or the new one, never a truncated one.
+    for (const [name, a] of assets) {
+      const tmp = join(DEMO_OUT_DIR, `.${name}.${process.pid}.${randomUUID()}.tmp`);
+      await writeFile(tmp, a.body);
+      await rename(tmp, join(DEMO_OUT_DIR, name));
+    }
   }
   return assets;
 }

@@ -3,8 +3,17 @@ import WebSocket from 'ws';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { createClient as createSseClient, type Client as SseClient } from 'graphql-sse';
 
+/**
+ * How long a wait for something that happens asynchronously may take before the test fails. Generous
+ * on purpose: on a loaded 2-core CI box (load 10+, two files at a time, BullMQ and PostgreSQL shared
+ * with other suites) a job, a webhook or a pub/sub message can queue for seconds. A deadline only
+ * bounds how long a broken test hangs; it never makes a passing assertion weaker (the vitest
+ * per-test timeout is 60 s).
+ */
+export const WAIT_MS = 30_000;
+
 /** Waits for `cond` (checked every 20 ms), failing after `timeoutMs`: for states with no event to await. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -13,7 +22,7 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 }
 
 /** The next value of a subscription, or a failure after `timeoutMs`. */
-export async function next<T>(it: AsyncIterator<T>, timeoutMs = 10_000): Promise<T> {
+export async function next<T>(it: AsyncIterator<T>, timeoutMs = WAIT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);

@@ -4,6 +4,10 @@ import { createServer } from 'node:net';
 
 const root = new URL('../../', import.meta.url).pathname;
 
+/**
+ * A port free at the moment of asking. Racy for a child process (another process may take it before
+ * the child listens): prefer `PORT=0` and `listeningPort`, which reads the port the child got.
+ */
 export async function freePort(): Promise<number> {
   const srv = createServer().listen(0, '127.0.0.1');
   await once(srv, 'listening');
@@ -73,4 +77,14 @@ export function runEntry(entry: string, env: Record<string, string | undefined>)
       return exited;
     },
   };
+}
+
+/**
+ * The port a Verity API process started with `PORT=0` listens on, read from its "Verity listening"
+ * log line (JSON, LOG_LEVEL info): no port is chosen before the process binds it, so none can be
+ * taken by another process in between.
+ */
+export async function listeningPort(p: Proc, timeoutMs?: number): Promise<number> {
+  const [, port] = await p.waitFor(/"port":(\d+)[^\n]*"msg":"Verity listening/, timeoutMs);
+  return Number(port);
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WAIT_MS } from './live.ts';
 
 export interface Received {
   method: string;
@@ -67,7 +68,7 @@ export class Receiver {
   }
 
   /** Resolves once `count` requests in all have arrived; fails after `timeoutMs`. */
-  waitFor(count: number, timeoutMs = 10_000): Promise<Received[]> {
+  waitFor(count: number, timeoutMs = WAIT_MS): Promise<Received[]> {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.requests.length >= count) {
@@ -86,7 +87,7 @@ export class Receiver {
   }
 
   /** The next request not yet returned by next(). */
-  async next(timeoutMs = 10_000): Promise<Received> {
+  async next(timeoutMs = WAIT_MS): Promise<Received> {
     const n = ++this.#consumed;
     return (await this.waitFor(n, timeoutMs))[n - 1]!;
   }
