@@ -6,8 +6,9 @@
 // expire — while graphql-ws and SSE subscribers stay connected and a webhook receiver takes
 // deliveries. Every answer is checked (a wrong code answering PENDING is a result, not an error),
 // and at the end every approval and expiry must have reached every subscriber and the webhook.
-// The API's and worker's RSS are sampled every few seconds; the verdict is a slope (MB/min over the
-// second half) and the growth of the last quarter over the first quarter after warm-up.
+// The API's and worker's RSS are sampled every few seconds; the verdict is taken on the post-GC
+// floors (the minimum of each window, bench/flatness.ts): a slope (MB/min over the second half) and
+// the growth of the last quarter over the first quarter after warm-up.
 // Exit code: 0 when errors = 0 and RSS is flat, 1 otherwise.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ import { freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } 
 import { cleanUpOnInterrupt, runEnvironment } from './env.ts';
 import { buildEntries } from '../scripts/build.ts';
 import { seed } from './seed.ts';
+import { flatness, isFlat, type Flatness } from './flatness.ts';
 import { CREATE_CHALLENGE, FactorPool } from './scenarios/hot-path.ts';
 import { LIST_CHALLENGES } from './scenarios/reads.ts';
 
@@ -48,7 +50,7 @@ const durationMs = parseDuration(option('duration') ?? '10m');
 /** Operations per second (an operation is one to two requests). */
 const rate = Number(option('rate') ?? 10);
 const sampleMs = Number(option('sample') ?? 5) * 1000;
-/** Verdict thresholds: RSS growth (last quarter over first quarter after warm-up) and slope over the second half. */
+/** Verdict thresholds, on post-GC floors (bench/flatness.ts): growth (last quarter over first quarter after warm-up) and slope over the second half. */
 const maxGrowthPct = Number(option('max-growth') ?? 15);
 const maxSlope = Number(option('max-slope') ?? 1);
 const factorsN = Number(option('factors') ?? Math.max(600, Math.ceil(rate * 0.5 * 30 * 1.5)));
@@ -407,7 +409,7 @@ try {
   const flat = (pick: (s: Sample) => number | undefined) => flatness(samples.filter((s) => s.t <= loadSeconds).map((s) => ({ t: s.t, mb: pick(s) })).filter((x): x is { t: number; mb: number } => x.mb !== undefined && !Number.isNaN(x.mb)), loadSeconds);
   const apiFlat = flat((s) => s.apiMb);
   const workerFlat = worker ? flat((s) => s.workerMb) : undefined;
-  const judge = (f: Flatness) => f.growthPct <= maxGrowthPct && (loadSeconds < 300 || f.slopeMbPerMin <= maxSlope);
+  const judge = (f: Flatness) => isFlat(f, loadSeconds, { maxGrowthPct, maxSlopeMbPerMin: maxSlope, minSlopeRunS: 300 });
   const rssOk = judge(apiFlat) && (!workerFlat || judge(workerFlat));
 
   log('');
@@ -418,7 +420,8 @@ try {
     if (i % every === 0 || i === samples.length - 1) log(`  ${s.t.toFixed(0).padStart(7)} ${s.apiMb.toFixed(1).padStart(7)}${worker ? ` ${(s.workerMb ?? NaN).toFixed(1).padStart(7)}` : ''} ${s.load1.toFixed(2).padStart(6)}`);
   });
   const describeFlat = (name: string, f: Flatness) =>
-    `${name}: ${f.firstQuarterMb} MB (first quarter after ${f.warmupS} s warm-up) → ${f.lastQuarterMb} MB (last quarter): ${f.growthPct >= 0 ? '+' : ''}${f.growthPct} %; slope over the second half ${f.slopeMbPerMin} MB/min; start ${f.startMb} MB, end ${f.endMb} MB, peak ${f.peakMb} MB`;
+    `${name}: post-GC floor (minimum of each ${f.windowS} s window) ${f.firstQuarterFloorMb} MB (first quarter after ${f.warmupS} s warm-up) → ${f.lastQuarterFloorMb} MB (last quarter): ${f.growthPct >= 0 ? '+' : ''}${f.growthPct} %; floor slope over the second half ${f.slopeMbPerMin} MB/min` +
+    `\n${' '.repeat(name.length)}  raw samples: mean ${f.firstQuarterMb} → ${f.lastQuarterMb} MB, second-half slope ${f.rawSlopeMbPerMin} MB/min; start ${f.startMb} MB, end ${f.endMb} MB, peak ${f.peakMb} MB`;
   log(describeFlat('API   ', apiFlat));
   if (workerFlat) log(describeFlat('worker', workerFlat));
   log('');
@@ -429,7 +432,7 @@ try {
   }
   log(`  webhook requests received: ${receiver.requests.length}; subscriber events: ${subscribers.map((s) => `${s.name} ${s.events}`).join(', ')}; max in flight ${maxInflight}`);
   const verdict = errors === 0 && rssOk ? 'PASS' : 'FAIL';
-  log(`\n${verdict}: ${errors} errors; RSS ${rssOk ? 'flat' : 'GROWING'} (limits: growth ≤ ${maxGrowthPct} %, slope ≤ ${maxSlope} MB/min for runs ≥ 5 min)`);
+  log(`\n${verdict}: ${errors} errors; RSS ${rssOk ? 'flat' : 'GROWING'} (post-GC floors; limits: growth ≤ ${maxGrowthPct} %, slope ≤ ${maxSlope} MB/min for runs ≥ 5 min)`);
 
   const result = {
     date: new Date().toISOString(),
@@ -456,45 +459,3 @@ try {
   await cleanup();
 }
 process.exit(exitCode);
-
-// ------------------------------------------------------------------ flatness
-
-interface Flatness {
-  warmupS: number;
-  startMb: number;
-  endMb: number;
-  peakMb: number;
-  firstQuarterMb: number;
-  lastQuarterMb: number;
-  growthPct: number;
-  slopeMbPerMin: number;
-}
-
-/**
- * Warm-up (JIT, pools, caches filling) is the first 10 % of the run, at most 60 s; of the rest,
- * the last quarter's mean is compared with the first quarter's, and a least-squares line is fitted
- * to the second half (MB per minute): a leak shows in both, a GC sawtooth in neither.
- */
-function flatness(points: { t: number; mb: number }[], totalS: number): Flatness {
-  const warmupS = Math.min(60, totalS * 0.1);
-  const steady = points.filter((p) => p.t >= warmupS);
-  const span = totalS - warmupS;
-  const mean = (xs: { mb: number }[]) => (xs.length ? xs.reduce((s, p) => s + p.mb, 0) / xs.length : NaN);
-  const first = mean(steady.filter((p) => p.t < warmupS + span / 4));
-  const last = mean(steady.filter((p) => p.t >= totalS - span / 4));
-  const half = points.filter((p) => p.t >= totalS / 2);
-  const mt = half.reduce((s, p) => s + p.t, 0) / half.length;
-  const mm = mean(half);
-  const num = half.reduce((s, p) => s + (p.t - mt) * (p.mb - mm), 0);
-  const den = half.reduce((s, p) => s + (p.t - mt) ** 2, 0);
-  return {
-    warmupS: round(warmupS, 0),
-    startMb: round(points[0]?.mb ?? NaN, 1),
-    endMb: round(points.at(-1)?.mb ?? NaN, 1),
-    peakMb: round(Math.max(...points.map((p) => p.mb)), 1),
-    firstQuarterMb: round(first, 1),
-    lastQuarterMb: round(last, 1),
-    growthPct: round(((last - first) / first) * 100, 1),
-    slopeMbPerMin: round(den ? (num / den) * 60 : 0, 2),
-  };
-}

@@ -1,6 +1,5 @@
 import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphQLError } from 'graphql';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { schema } from './schema/index.ts';
 import { RateLimitedError, VerityError } from './domain/errors.ts';
 import { unavailableOrSelf } from './services/unavailable.ts';
@@ -97,7 +96,9 @@ export function createApp(deps: AppDeps): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     // GraphiQL from the package's own assets: self-hosted installations are often offline (API.md).
-    renderGraphiQL,
+    // Loaded on the first GraphiQL page, not at start: its assets are ≈ 30 MB of strings on the
+    // heap of every API process, most of which never serve a browser (bench/RESULTS.md "Memory").
+    renderGraphiQL: async (opts) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(opts),
     graphiql: { title: 'Verity GraphiQL' },
     logging: yogaLogger(deps.logger.child({ component: 'yoga' })), // expected client errors at debug, not error
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },

@@ -81,13 +81,20 @@ export function graphqlLimitPlugins(limits: LimitsConfig): Plugin[] {
  * running finishes its own transaction — every service write is atomic — and its result is dropped:
  * the outcome of that one mutation is unknown to the client, as with any timeout.
  */
-function executionDeadline(ms: number): Plugin {
+export function executionDeadline(ms: number): Plugin {
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
       const request = (args.contextValue as { request?: Request } | undefined)?.request;
       setExecuteFn((execArgs) => {
+        // One plain controller per execution, aborted by the deadline or by the client going away.
+        // Not AbortSignal.any(): Node keeps a composite signal that has an 'abort' listener in a
+        // process-wide set until it aborts, and the executor adds a listener it never removes, so
+        // every request that finished in time stayed reachable with its execution context (the
+        // soak's and the bench's RSS growth: bench/RESULTS.md "Memory").
         const deadline = new AbortController();
-        const signals = [deadline.signal, ...(request?.signal ? [request.signal] : [])];
+        const clientGone = () => deadline.abort(request!.signal.reason);
+        if (request?.signal.aborted) deadline.abort(request.signal.reason);
+        else request?.signal.addEventListener('abort', clientGone, { once: true });
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<{ errors: GraphQLError[] }>((resolve) => {
           timer = setTimeout(() => {
@@ -102,9 +109,13 @@ function executionDeadline(ms: number): Plugin {
           }, ms);
         });
         // Yoga's executor stops scheduling resolvers once `signal` aborts (execution cancellation).
-        const running = Promise.resolve(executeFn({ ...execArgs, signal: AbortSignal.any(signals) } as typeof execArgs));
+        const running = Promise.resolve(executeFn({ ...execArgs, signal: deadline.signal } as typeof execArgs));
         running.catch(() => {}); // after the deadline its rejection (the abort) has no one to tell
-        return Promise.race([running, timedOut]).finally(() => clearTimeout(timer)) as ReturnType<typeof executeFn>;
+        return Promise.race([running, timedOut]).finally(() => {
+          clearTimeout(timer);
+          // The request's signal can outlive the execution (keep-alive, batching): let go of ours.
+          request?.signal.removeEventListener('abort', clientGone);
+        }) as ReturnType<typeof executeFn>;
       });
     },
   };
