@@ -1,7 +1,7 @@
 // TOTP (RFC 6238) as used by Verity: a thin, pure wrapper over otplib v13.
 // Time is always passed in (unix seconds); nothing here reads the clock or does I/O.
-import { randomBytes } from 'node:crypto';
-import { generateSync, verifySync } from 'otplib';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { generateSync } from 'otplib';
 
 export type TotpAlgorithm = 'sha1' | 'sha256' | 'sha512';
 
@@ -117,7 +117,7 @@ export type VerifyResult =
 /**
  * Checks `code` against the steps T-skew…T+skew (RFC 6238 §5.2 delay window) and rejects any step
  * ≤ lastUsedTimeStep (§5.2: "the verifier MUST NOT accept the second attempt of the same OTP").
- * Comparison is constant-time inside otplib (RFC 4226 §7.2). The caller must still persist the returned
+ * Comparison is constant-time (RFC 4226 §7.2). The caller must still persist the returned
  * timeStep atomically (`... where lastUsedTimeStep < :step`) so two racing requests cannot both win.
  */
 export function verifyCode(
@@ -130,22 +130,24 @@ export function verifyCode(
   assertTotpConfig(cfg);
   // Twilio AuthPayload is exactly code_length digits; anything else never reaches the HMAC.
   if (code.length !== cfg.codeLength || !/^[0-9]+$/.test(code)) return { valid: false, reason: 'malformed' };
-  const opts = {
-    secret: seed, token: code, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep,
-    epoch: nowSeconds, epochTolerance: cfg.skew * cfg.timeStep, // ±skew whole steps, in seconds for otplib
-  };
   const last = lastUsedTimeStep === undefined || lastUsedTimeStep === null || lastUsedTimeStep < 0 ? null : Number(lastUsedTimeStep);
-  const maxStep = timeStepAt(nowSeconds, cfg.timeStep) + cfg.skew;
-  // otplib skips steps ≤ afterTimeStep and returns the earliest remaining match, so a later valid step always wins;
-  // it throws when afterTimeStep lies beyond the window, where every step is replayed anyway.
-  if (last === null || last < maxStep) {
-    const r = verifySync(last === null ? opts : { ...opts, afterTimeStep: last });
-    // otplib's functional result type is a TOTP|HOTP union; the step is T (RFC 6238 §4.2) + delta either way.
-    if (r.valid) return { valid: true, timeStep: timeStepAt(nowSeconds, cfg.timeStep) + r.delta, delta: r.delta };
-    if (last === null) return { valid: false, reason: 'mismatch' };
+  const now = timeStepAt(nowSeconds, cfg.timeStep);
+  const given = Buffer.from(code, 'ascii');
+  let fresh: number | null = null;
+  let replayed = false;
+  // Every step of the window is computed and compared, whatever matches (RFC 4226 §7.2 asks for
+  // resistance to guessing; equal work means a right, wrong or replayed code cannot be told apart
+  // by timing, and a wrong code costs what a right one does). Comparison is constant-time.
+  for (let step = now - cfg.skew; step <= now + cfg.skew; step++) {
+    if (step < 0) continue;
+    const expected = Buffer.from(generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }), 'ascii');
+    if (!timingSafeEqual(expected, given)) continue;
+    // The earliest step after the last one used wins (§5.2: a step ≤ lastUsedTimeStep is a replay).
+    if (last === null || step > last) fresh ??= step;
+    else replayed = true;
   }
-  // No fresh step matched: tell a replay (code right, step already used) apart from a wrong code.
-  return verifySync(opts).valid ? { valid: false, reason: 'replayed' } : { valid: false, reason: 'mismatch' };
+  if (fresh !== null) return { valid: true, timeStep: fresh, delta: fresh - now };
+  return { valid: false, reason: replayed ? 'replayed' : 'mismatch' };
 }
 
 // ---------------------------------------------------------------- Key URI
