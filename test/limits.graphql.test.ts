@@ -105,7 +105,7 @@ describe('configuration', () => {
   it('defaults are generous, 0 turns a limit off, bad values are reported', () => {
     expect(loadConfig({}).limits).toEqual({
       maxDepth: 15, maxAliases: 15, maxDirectives: 50, maxTokens: 1000, maxCost: 5000, fieldSuggestions: true, requestTimeoutMs: 30_000,
-      accountPerSecond: 100, accountBurst: 1000, accountBurstWindowS: 10, authFailures: 10, authWindowS: 300, trustProxyHops: 0,
+      accountPerSecond: 100, accountBurst: 1000, accountBurstWindowS: 10, identityPerSecond: 10, authFailures: 10, authWindowS: 300, trustProxyHops: 0,
     });
     expect(loadConfig({ VERITY_GRAPHQL_MAX_DEPTH: '0', VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0', VERITY_TRUST_PROXY: '2' }).limits).toMatchObject({
       maxDepth: 0, accountPerSecond: 0, trustProxyHops: 2,
