@@ -309,6 +309,23 @@ describe('bullmq engine and Redis outages', () => {
     await rec.count(seen + 2);
   });
 
+  it.skipIf(!REDIS_URL)('a process registering a shorter period takes over from the run already scheduled with the old one (bench/RESULTS.md "BullMQ scheduler")', async () => {
+    const queueName = `q${++queueSeq}`;
+    const first = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
+    engines.push(first);
+    const before = recorder();
+    await first.startWorkers({ reconcile: async (d, m) => before.record(d, m) });
+    await first.repeat('reconcile', 600_000); // first run now, the next one in 10 minutes
+    await before.count(1);
+    await first.close();
+    const second = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
+    engines.push(second);
+    const after = recorder();
+    await second.repeat('reconcile', 200);
+    await second.startWorkers({ reconcile: async (d, m) => after.record(d, m) });
+    await after.count(2); // within WAIT_MS, not after the old 10-minute period
+  });
+
   it.skipIf(!REDIS_URL)('close() lets BullMQ record the outcome of a job that finishes during shutdown', async () => {
     const queueName = `q${++queueSeq}`;
     const jobs = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
