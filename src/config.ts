@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** VERITY_DB_CONNECT_TIMEOUT_MS / VERITY_DB_STATEMENT_TIMEOUT_MS defaults, also openDatabase's when no config is passed. */
+export const DEFAULT_PG_TIMEOUTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 } as const;
+
 /** Every environment variable Verity reads (API.md "Environment"), parsed once. */
 const envSchema = z
   .object({
@@ -43,8 +46,8 @@ const envSchema = z
     VERITY_RATE_LIMIT_AUTH_FAILURES: z.coerce.number().int().min(0).default(10),
     VERITY_RATE_LIMIT_AUTH_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(300),
     VERITY_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2})$/, 'true, false or a number of proxy hops').default('false'),
-    VERITY_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(3_000),
-    VERITY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(5_000),
+    VERITY_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(DEFAULT_PG_TIMEOUTS.connectTimeoutMs),
+    VERITY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(DEFAULT_PG_TIMEOUTS.statementTimeoutMs),
     VERITY_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });

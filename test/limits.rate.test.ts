@@ -50,6 +50,13 @@ async function untilLimited(send: (i: number) => Promise<Answer>, max: number, s
  */
 const mostThrough = (burst: number, seconds: number, quick: number) => Math.max(quick, burst + 1 + Math.ceil(seconds));
 
+/** A test app listening on a loopback port, for real HTTP and WebSocket clients. */
+async function serve(env: Record<string, string>): Promise<{ t: TestApp; http: HttpServer; base: string }> {
+  const t = await startTestApp(env);
+  const http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10 });
+  return { t, http, base: `http://127.0.0.1:${http.port}` };
+}
+
 describe('client address', () => {
   it('is the socket peer unless proxies are trusted; only the entries trusted proxies appended count', () => {
     expect(clientAddress('::ffff:10.0.0.5', '1.2.3.4', 0)).toBe('10.0.0.5'); // X-Forwarded-For ignored: anyone can write it
@@ -69,9 +76,7 @@ describe('per-account bucket', () => {
   let b: Tenant;
   beforeAll(async () => {
     // 1 request per second steady + 4 more per 60 s: 5 back to back, then 429.
-    t = await startTestApp({ VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '1', VERITY_RATE_LIMIT_ACCOUNT_BURST: '4', VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: '60' });
-    http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10 });
-    base = `http://127.0.0.1:${http.port}`;
+    ({ t, http, base } = await serve({ VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '1', VERITY_RATE_LIMIT_ACCOUNT_BURST: '4', VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: '60' }));
     a = await t.newAccount('A');
     b = await t.newAccount('B');
   });
@@ -146,9 +151,7 @@ describe('access tokens', () => {
     await t?.close();
   });
   const start = async (env: Record<string, string>) => {
-    t = await startTestApp(env);
-    http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10 });
-    base = `http://127.0.0.1:${http.port}`;
+    ({ t, http, base } = await serve(env));
     a = await t.newAccount('A');
     serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Browser' } }, a.auth)).createService.sid;
   };
@@ -196,9 +199,7 @@ describe('failed authentications per client address', () => {
   let a: Tenant;
   beforeAll(async () => {
     // Behind one trusted proxy (the test plays it, setting X-Forwarded-For): 3 failures per 5 s.
-    t = await startTestApp({ VERITY_RATE_LIMIT_AUTH_FAILURES: '3', VERITY_RATE_LIMIT_AUTH_WINDOW_S: '5', VERITY_TRUST_PROXY: 'true' });
-    http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10 });
-    base = `http://127.0.0.1:${http.port}`;
+    ({ t, http, base } = await serve({ VERITY_RATE_LIMIT_AUTH_FAILURES: '3', VERITY_RATE_LIMIT_AUTH_WINDOW_S: '5', VERITY_TRUST_PROXY: 'true' }));
     a = await t.newAccount('A');
   });
   afterAll(async () => {

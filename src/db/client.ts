@@ -6,6 +6,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { applyMigrations } from './schema-engine-wasm.ts';
+import { DEFAULT_PG_TIMEOUTS } from '../config.ts';
 import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
 import pg from 'pg';
 import { registerDirectPool, statementName } from './prepared.ts';
@@ -43,9 +44,6 @@ function client(factory: SqlDriverAdapterFactory, onQuery?: (sql: string) => voi
   prisma.$on('query', (e) => onQuery(e.query));
   return prisma;
 }
-
-/** The VERITY_DB_CONNECT_TIMEOUT_MS / VERITY_DB_STATEMENT_TIMEOUT_MS defaults (config.ts). */
-export const DEFAULT_PG_TIMEOUTS: PgTimeouts = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 };
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {

@@ -74,6 +74,17 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
     return null;
   };
 
+  /** One token from `bucket` for `key`; over it → 429 (the steady bucket and a burst allowance alike), store down → allowed. */
+  const spend = async (bucket: Pick<RateLimiterAbstract, 'consume'> | undefined, key: string, what: string, whom: string) => {
+    if (!bucket) return;
+    try {
+      await bucket.consume(key);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw new RateLimitedError(`Too many requests for ${whom}: retry later`, seconds(err.msBeforeNext));
+      failOpen(what)(err);
+    }
+  };
+
   return {
     async authenticate(deps, header, address) {
       if (authFailures && header) {
@@ -89,26 +100,13 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
         if (authFailures && header) await authFailures.consume(address).catch(() => null); // over budget: refused from the next request on
         return principal;
       }
-      if (principal.kind === 'access' && identity) {
+      if (principal.kind === 'access') {
         // An access token sits in an end user's browser: one end user (or a script holding their
         // token) must not spend the whole account's budget, so each identity has its own bucket first.
-        try {
-          await identity.consume(`${principal.accountSid}:${principal.serviceSid}:${principal.identity}`);
-        } catch (err) {
-          if (err instanceof RateLimiterRes) throw new RateLimitedError('Too many requests for this end user: retry later', seconds(err.msBeforeNext));
-          failOpen('identity')(err);
-        }
+        await spend(identity, `${principal.accountSid}:${principal.serviceSid}:${principal.identity}`, 'identity', 'this end user');
       }
       // Account credentials and the account's access tokens share the account's bucket ("all operations").
-      if ((principal.kind === 'account' || principal.kind === 'access') && account) {
-        try {
-          await account.consume(principal.accountSid);
-        } catch (err) {
-          // Rejected by the steady bucket and the burst allowance alike.
-          if (err instanceof RateLimiterRes) throw new RateLimitedError('Too many requests for this account: retry later', seconds(err.msBeforeNext));
-          failOpen('account')(err);
-        }
-      }
+      if (principal.kind === 'account' || principal.kind === 'access') await spend(account, principal.accountSid, 'account', 'this account');
       return principal;
     },
     async close() {

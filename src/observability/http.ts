@@ -69,7 +69,8 @@ export function canReadMetrics(config: Pick<Config, 'adminToken' | 'metricsToken
   return ok;
 }
 
-const started = new WeakMap<LogContext, number>();
+/** When each request started and its path (parsed once, in `request`). */
+const started = new WeakMap<LogContext, { at: number; path: string }>();
 
 /**
  * Per HTTP request (GraphQL, SSE, REST, health, metrics): a request id (the client's safe
@@ -87,7 +88,7 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
           reqId: requestIdFrom(request.headers.get('x-request-id')),
           operation: routeOperation(url.pathname, request.method, graphqlEndpoint),
         };
-        started.set(ctx, performance.now());
+        started.set(ctx, { at: performance.now(), path: url.pathname });
         return runWithLogContext(ctx, wrapped);
       },
     },
@@ -134,12 +135,13 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
         headers.set('x-request-id', ctx.reqId);
         setResponse(new Response(response.body, { status: response.status, statusText: response.statusText, headers }));
       }
-      const seconds = (performance.now() - (started.get(ctx) ?? performance.now())) / 1000;
+      const start = started.get(ctx);
+      const seconds = start ? (performance.now() - start.at) / 1000 : 0;
       const operation = ctx.operation ?? 'other';
       metrics.request(operation, response.status, seconds);
       const line = {
         method: request.method,
-        path: new URL(request.url).pathname, // never the query string: it may carry anything
+        path: start?.path ?? new URL(request.url).pathname, // never the query string: it may carry anything
         status: response.status,
         // One decimal: a long fraction could mimic a code in a log search (test/logs.redaction.test.ts).
         durationMs: Math.round(seconds * 10_000) / 10,
