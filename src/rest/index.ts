@@ -5,7 +5,7 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { AppDeps } from '../server.ts';
-import { clientAddress } from '../edge/rate-limits.ts';
+import { requestPrincipal } from '../edge/cors.ts';
 import { tenantOf } from '../services/context.ts';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import { readForm } from './forms.ts';
@@ -58,19 +58,20 @@ export function restRoutes(deps: AppDeps): Plugin {
     async onRequest({ request, url, endResponse, serverContext }) {
       if (!url.pathname.startsWith('/v2/')) return;
       const socket = (serverContext as { req?: { socket?: { remoteAddress?: string } } }).req?.socket;
-      endResponse(await handle(request, url, clientAddress(socket?.remoteAddress, request.headers.get('x-forwarded-for'), deps.config.limits.trustProxyHops)));
+      endResponse(await handle(request, url, socket?.remoteAddress));
     },
   };
 
-  async function handle(request: Request, url: URL, address: string): Promise<Response> {
+  async function handle(request: Request, url: URL, socketAddress: string | undefined): Promise<Response> {
     try {
-      annotateLogContext({ operation: restOperation(router.match(request.method, url.pathname), request.method) });
+      const match = router.match(request.method, url.pathname);
+      annotateLogContext({ operation: restOperation(match, request.method) });
       // Rate limits throw RateLimitedError: Twilio's 429 with code 20429 and Retry-After.
-      const principal = await deps.rateLimits.authenticate(deps, request.headers.get('authorization'), address);
+      // The same promise the CORS check used, if it ran: one authentication, one token from each bucket.
+      const principal = await requestPrincipal(deps, request, socketAddress);
       if (principal.kind === 'anonymous') throw new UnauthenticatedError('Authenticate');
       annotateLogContext({ accountSid: principal.kind === 'account' ? principal.accountSid : undefined });
       const tenant = tenantOf(deps, principal); // the operator token is not an account: 403 (20403)
-      const match = router.match(request.method, url.pathname);
       if (match.kind === 'not-found') return twilioError(404, 20404, `The requested resource ${url.pathname} was not found`);
       if (match.kind === 'method-not-allowed') {
         return twilioError(405, 20004, `Method not allowed: ${request.method} ${url.pathname}`, { allow: match.allow.join(', ') });
