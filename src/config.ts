@@ -3,6 +3,16 @@ import { z } from 'zod';
 /** VERITY_DB_CONNECT_TIMEOUT_MS / VERITY_DB_STATEMENT_TIMEOUT_MS defaults, also openDatabase's when no config is passed. */
 export const DEFAULT_PG_TIMEOUTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 } as const;
 
+/** The VERITY_HTTP_* and VERITY_MAX_STREAMS_* defaults, also listen()'s when the app registered none. */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 20_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 4_096,
+  maxStreamsPerAddress: 100,
+  maxStreamsPerAccount: 1_000,
+};
+
 /** Every environment variable Verity reads (API.md "Environment"), parsed once. */
 const envSchema = z
   .object({
@@ -30,6 +40,13 @@ const envSchema = z
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
+    // Connection limits (docs/security.md "Connections"); for the caps 0 turns a limit off.
+    VERITY_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs),
+    VERITY_HTTP_BODY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(DEFAULT_CONNECTION_LIMITS.bodyTimeoutMs),
+    VERITY_HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs),
+    VERITY_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(DEFAULT_CONNECTION_LIMITS.maxConnections),
+    VERITY_MAX_STREAMS_PER_ADDRESS: z.coerce.number().int().min(0).default(DEFAULT_CONNECTION_LIMITS.maxStreamsPerAddress),
+    VERITY_MAX_STREAMS_PER_ACCOUNT: z.coerce.number().int().min(0).default(DEFAULT_CONNECTION_LIMITS.maxStreamsPerAccount),
     // Abuse limits (README "Limits"); 0 turns a limit off.
     NODE_ENV: z.string().optional(),
     VERITY_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(0).default(15),
@@ -50,6 +67,11 @@ const envSchema = z
     VERITY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(DEFAULT_PG_TIMEOUTS.statementTimeoutMs),
     VERITY_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  // node:http refuses a headers timeout longer than the whole request's.
+  .refine((e) => e.VERITY_HTTP_HEADERS_TIMEOUT_MS <= e.VERITY_HTTP_BODY_TIMEOUT_MS, {
+    path: ['VERITY_HTTP_HEADERS_TIMEOUT_MS'],
+    message: 'must not exceed VERITY_HTTP_BODY_TIMEOUT_MS',
   });
 
 export interface Config {
@@ -76,7 +98,10 @@ export interface Config {
   webhookBackoffMs: number;
   /** Run job workers inside the API process (always in embedded mode). */
   runWorkers: boolean;
+  /** Largest request body; also the largest WebSocket message. */
   bodyLimitBytes: number;
+  /** Slow-client deadlines and connection caps of the HTTP server (src/edge/connections.ts). */
+  connections: ConnectionLimits;
   /** WebSocket subscriptions one connection may hold at once. */
   maxSubscriptionsPerConnection: number;
   /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
@@ -92,6 +117,21 @@ export interface Config {
   limits: LimitsConfig;
   /** Embedded = no DATABASE_URL: PGlite, in-process jobs, in-memory pub/sub. */
   embedded: boolean;
+}
+
+export interface ConnectionLimits {
+  /** The request line and headers must arrive within this (node:http headersTimeout). */
+  headersTimeoutMs: number;
+  /** The whole request, headers and body, must arrive within this (node:http requestTimeout); responses are not bounded by it. */
+  bodyTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open TCP connections the server accepts at once (node:http maxConnections); 0 = off. */
+  maxConnections: number;
+  /** Open WebSockets plus SSE streams per client address; 0 = off. */
+  maxStreamsPerAddress: number;
+  /** Open WebSockets plus SSE streams per account (its auth token and its access tokens); 0 = off. */
+  maxStreamsPerAccount: number;
 }
 
 export interface LimitsConfig {
@@ -150,6 +190,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookBackoffMs: e.VERITY_WEBHOOK_BACKOFF_MS,
     runWorkers: e.VERITY_RUN_WORKERS ? e.VERITY_RUN_WORKERS === 'true' : !e.REDIS_URL,
     bodyLimitBytes: e.VERITY_BODY_LIMIT_BYTES,
+    connections: {
+      headersTimeoutMs: e.VERITY_HTTP_HEADERS_TIMEOUT_MS,
+      bodyTimeoutMs: e.VERITY_HTTP_BODY_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.VERITY_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.VERITY_HTTP_MAX_CONNECTIONS,
+      maxStreamsPerAddress: e.VERITY_MAX_STREAMS_PER_ADDRESS,
+      maxStreamsPerAccount: e.VERITY_MAX_STREAMS_PER_ACCOUNT,
+    },
     maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
     dbConnectTimeoutMs: e.VERITY_DB_CONNECT_TIMEOUT_MS,

@@ -1,12 +1,17 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { toClientError, type App } from './server.ts';
 import type { Logger } from './logger.ts';
 import { wsObservability } from './observability/ws.ts';
 import { wsOriginPolicies } from './edge/cors.ts';
+import { DEFAULT_CONNECTION_LIMITS } from './config.ts';
+import { accountOf, applyServerLimits, connectionPolicies, serverOptions, Slots, WS_CLOSE, TOO_MANY_CONNECTIONS } from './edge/connections.ts';
+import { clientAddress } from './edge/rate-limits.ts';
+import { RateLimitedError } from './domain/errors.ts';
+import type { Principal } from './services/context.ts';
 
 const silent = { error: () => {} } as unknown as Parameters<typeof toClientError>[1];
 
@@ -25,11 +30,24 @@ export async function listen(
   app: App,
   opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger },
 ): Promise<HttpServer> {
-  const server = createServer(app);
   const origins = wsOriginPolicies.get(app);
+  // An app from createApp registers its limits; anything else gets the defaults (no stream caps).
+  const policy = connectionPolicies.get(app) ?? {
+    limits: DEFAULT_CONNECTION_LIMITS,
+    bodyLimitBytes: 102_400,
+    perAddress: new Slots(0),
+    perAccount: new Slots(0),
+    address: (req: IncomingMessage) => clientAddress(req.socket?.remoteAddress, undefined, 0),
+    principal: async (): Promise<Principal> => ({ kind: 'anonymous' }),
+  };
+  const server = createServer(serverOptions(policy.limits), app);
+  applyServerLimits(server, policy.limits);
   const wss = new WebSocketServer({
     server,
     path: app.graphqlEndpoint,
+    // A message is a request: the body limit bounds it, checked from the frame header before the
+    // payload is buffered; past it ws closes with 1009 "Message Too Big" (RFC 6455 §7.4.1).
+    maxPayload: policy.bodyLimitBytes,
     // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/edge/cors.ts).
     verifyClient: origins
       ? (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500))
@@ -37,16 +55,53 @@ export async function listen(
   });
   // A connection id (echoed as X-Request-Id on the upgrade) and a log context per operation.
   const obs = wsObservability(wss, opts.logger);
+  // Registered before graphql-ws's own listener: an address over its stream cap is closed before
+  // any message is read. Its slot (and the account's, taken at ConnectionInit) frees on close.
+  const releases = new WeakMap<WebSocket, Array<() => void>>();
+  wss.on('connection', (socket, req) => {
+    quietProtocolErrors(socket, opts.logger);
+    const release = policy.perAddress.take(policy.address(req));
+    if (!release) {
+      socket.close(WS_CLOSE.tryAgainLater, `${TOO_MANY_CONNECTIONS}: at most ${policy.perAddress.max} per client address`);
+      return;
+    }
+    releases.set(socket, [release]);
+    socket.once('close', () => releases.get(socket)?.forEach((r) => r()));
+  });
   const ws = useServer(
     {
       execute: (args) => obs.within(args, () => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args)) as never,
       subscribe: (args) => obs.within(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args)) as never,
-      // Credentials are known from ConnectionInit on: account credentials from another origin are refused (4403).
+      // Credentials are known from ConnectionInit on: a socket without valid ones is closed (4401)
+      // rather than held open for nothing; account credentials from another origin are refused (4403).
       onConnect: async (ctx) => {
         obs.connected(ctx.extra.request);
-        if (!origins) return true;
-        const p = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? ctx.extra.request.headers.authorization;
-        return (await origins.connect(ctx.extra.request, typeof p === 'string' ? p : undefined)).allow;
+        const { socket, request } = ctx.extra;
+        const p = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? request.headers.authorization;
+        const header = typeof p === 'string' ? p : undefined;
+        let principal: Principal;
+        try {
+          principal = await policy.principal(request, header);
+        } catch (err) {
+          if (!(err instanceof RateLimitedError)) throw err;
+          socket.close(WS_CLOSE.tryAgainLater, err.message.slice(0, 120));
+          return false;
+        }
+        if (principal.kind === 'anonymous') {
+          socket.close(WS_CLOSE.unauthorized, 'Unauthorized: send valid credentials in connection_init');
+          return false; // graphql-ws's own 4403 close is a no-op on a closing socket
+        }
+        if (origins && !(await origins.connect(request, header)).allow) return false;
+        const account = accountOf(principal);
+        if (account && socket.readyState === socket.OPEN) {
+          const release = policy.perAccount.take(account);
+          if (!release) {
+            socket.close(WS_CLOSE.tryAgainLater, `${TOO_MANY_CONNECTIONS}: at most ${policy.perAccount.max} per account`);
+            return false;
+          }
+          releases.get(socket)?.push(release) ?? release();
+        }
+        return true;
       },
       onClose: (ctx, code) => obs.closed(ctx.extra.request, code),
       onComplete: (ctx, id) => obs.completed(ctx.extra.request, id),
@@ -110,4 +165,22 @@ export async function listen(
       clearTimeout(force);
     },
   };
+}
+
+/**
+ * A peer's protocol violation (a message over maxPayload, bad UTF-8, a bad opcode) is emitted by ws
+ * as an 'error' after ws has already closed the socket with the matching code (RFC 6455 §7.4.1).
+ * graphql-ws would print each one's stack to stderr: anyone could flood it. It is logged here, at
+ * debug, and goes no further.
+ */
+function quietProtocolErrors(socket: WebSocket, logger: Logger | undefined): void {
+  const emit = socket.emit.bind(socket);
+  socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+    const err = args[0] as { code?: unknown; message?: string } | undefined;
+    if (event === 'error' && typeof err?.code === 'string' && err.code.startsWith('WS_ERR_')) {
+      logger?.debug({ wsError: err.code }, `ws protocol error: ${err.message}`);
+      return true;
+    }
+    return emit(event, ...args);
+  }) as typeof socket.emit;
 }

@@ -16,6 +16,7 @@ import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './edge/cors.ts';
 import { withRequestCode } from './edge/request-errors.ts';
+import { connectionPolicies, connectionPolicy } from './edge/connections.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -91,6 +92,7 @@ export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext>;
 
 /** Builds the whole HTTP app without listening: tests call `app.fetch` in-process. */
 export function createApp(deps: AppDeps): App {
+  const connections = connectionPolicy(deps);
   const app = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -107,6 +109,7 @@ export function createApp(deps: AppDeps): App {
     plugins: [
       observability(deps),
       corsPolicy(deps),
+      connections.plugin, // after CORS: a refused cross-origin stream takes no slot
       restRoutes(deps),
       httpRoutes(deps),
       demoRoutes(deps),
@@ -140,5 +143,6 @@ export function createApp(deps: AppDeps): App {
     },
   });
   wsOriginPolicies.set(app, wsOriginPolicy(deps));
+  connectionPolicies.set(app, connections);
   return app;
 }

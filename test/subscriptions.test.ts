@@ -84,10 +84,14 @@ describe('challengeUpdated', () => {
     await client.dispose();
   });
 
-  it('no credentials → UNAUTHENTICATED; no filter → INVALID_ARGUMENT', async () => {
+  it('no credentials → closed with 4401 (WebSocket) or UNAUTHENTICATED (SSE); no filter → INVALID_ARGUMENT', async () => {
     const firstOutcome = (it: AsyncIterator<unknown>) => it.next().then((r) => JSON.stringify(r.value), (e: unknown) => JSON.stringify(e));
     const anon = wsClient(http.port);
-    expect(await firstOutcome(anon.iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })[Symbol.asyncIterator]())).toContain('UNAUTHENTICATED');
+    const closed = await anon.iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })[Symbol.asyncIterator]().next().then(
+      (r) => JSON.stringify(r),
+      (e: unknown) => (e as { code?: number }).code,
+    );
+    expect(closed).toBe(4401);
     await anon.dispose();
     const client = wsClient(http.port, { authorization: a.auth });
     expect(await firstOutcome(client.iterate({ query: print(ChallengeUpdated), variables: {} })[Symbol.asyncIterator]())).toContain('INVALID_ARGUMENT');
