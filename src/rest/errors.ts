@@ -5,7 +5,7 @@
  */
 import { VerityError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
-import { unavailableOrSelf } from '../services/unavailable.ts';
+import { unavailableOrSelf } from '../infra/unavailable.ts';
 
 export interface TwilioErrorBody {
   code: number;
