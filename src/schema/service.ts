@@ -24,7 +24,7 @@ export const ServiceType = builder.prismaObject('Service', {
     friendlyName: t.exposeString('friendlyName'),
     totp: t.field({ type: ServiceTotp, resolve: (s) => s }),
     allowedOrigins: t.exposeStringList('allowedOrigins', {
-      description: 'Browser origins whose access-token requests are answered with CORS headers (README "Browser clients")',
+      description: 'Browser origins whose access-token requests are answered with CORS headers (docs/browser-clients.md)',
     }),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
     dateUpdated: t.expose('dateUpdated', { type: 'DateTime' }),

@@ -28,7 +28,7 @@ import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
 import type { Deps, Tenant } from './context.ts';
 import { getService } from './services.ts';
-import { checkDestination, sendWebhook } from './webhook-http.ts';
+import { checkDestination, sendWebhook } from '../infra/webhook-http.ts';
 
 export const DELIVER_WEBHOOK_JOB = 'deliver-webhook';
 
