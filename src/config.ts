@@ -13,7 +13,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxStreamsPerAccount: 1_000,
 };
 
-/** Every environment variable Verity reads (API.md "Environment"), parsed once. */
+/** Every environment variable Verity reads (docs/api-contract.md "Environment"), parsed once. */
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -47,7 +47,7 @@ const envSchema = z
     VERITY_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(DEFAULT_CONNECTION_LIMITS.maxConnections),
     VERITY_MAX_STREAMS_PER_ADDRESS: z.coerce.number().int().min(0).default(DEFAULT_CONNECTION_LIMITS.maxStreamsPerAddress),
     VERITY_MAX_STREAMS_PER_ACCOUNT: z.coerce.number().int().min(0).default(DEFAULT_CONNECTION_LIMITS.maxStreamsPerAccount),
-    // Abuse limits (README "Limits"); 0 turns a limit off.
+    // Abuse limits (docs/operations.md "Limits"); 0 turns a limit off.
     NODE_ENV: z.string().optional(),
     VERITY_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(0).default(15),
     VERITY_GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(15),
