@@ -19,3 +19,15 @@ describe('webhook settings', () => {
     expect((err as ConfigError).problems.join('\n')).toMatch(/VERITY_WEBHOOK_TIMEOUT_MS[\s\S]*VERITY_WEBHOOK_MAX_ATTEMPTS|VERITY_WEBHOOK_MAX_ATTEMPTS[\s\S]*VERITY_WEBHOOK_TIMEOUT_MS/);
   });
 });
+
+describe('connection settings', () => {
+  it('default to 10 s for headers, 20 s for the whole request, 5 s keep-alive, 4096 connections, 100 streams per address and 1000 per account', () => {
+    expect(loadConfig({}).connections).toEqual({
+      headersTimeoutMs: 10_000, bodyTimeoutMs: 20_000, keepAliveTimeoutMs: 5_000, maxConnections: 4_096, maxStreamsPerAddress: 100, maxStreamsPerAccount: 1_000,
+    });
+  });
+
+  it('refuse a headers deadline longer than the whole request’s (node:http would throw at start)', () => {
+    expect(() => loadConfig({ VERITY_HTTP_HEADERS_TIMEOUT_MS: '30000', VERITY_HTTP_BODY_TIMEOUT_MS: '20000' })).toThrow(/VERITY_HTTP_HEADERS_TIMEOUT_MS: must not exceed VERITY_HTTP_BODY_TIMEOUT_MS/);
+  });
+});
