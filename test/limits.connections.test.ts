@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { print } from 'graphql';
 import WebSocket from 'ws';
+import { createClient as createSseClient } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listen, type HttpServer } from '../src/http.ts';
 import { connectionPolicies } from '../src/edge/connections.ts';
@@ -206,6 +207,23 @@ describe('WebSocket messages and long-lived streams', () => {
       expect(((await over.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('TOO_MANY_CONNECTIONS');
     }
     expect(await ws({ authorization: c.auth }).outcome).toBe('1013 TOO_MANY_CONNECTIONS: at most 4 per client address');
+  });
+
+  it('graphql-sse single connection mode: its event stream counts like any other', async () => {
+    expect(await ws({ authorization: a.auth }).outcome).toBe('ack');
+    expect((await sse(a.auth)).status).toBe(200);
+    const client = createSseClient({ url: `http://127.0.0.1:${http.port}/graphql`, headers: { authorization: a.auth }, singleConnection: true, retryAttempts: 0 });
+    try {
+      // The stream's GET is refused (graphql-sse's client aborts the body as it throws: the status is what is left to read).
+      const refused = await client
+        .iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })
+        [Symbol.asyncIterator]()
+        .next()
+        .then((r) => JSON.stringify(r), (e: unknown) => (e as { response?: Response }).response?.status);
+      expect(refused).toBe(429);
+    } finally {
+      client.dispose();
+    }
   });
 });
 
