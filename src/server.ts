@@ -15,7 +15,7 @@ import { annotateLogContext } from './observability/log-context.ts';
 import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './edge/cors.ts';
-import { withRequestCode } from './edge/request-errors.ts';
+import { valuelessValidationErrors, withRequestCode } from './edge/request-errors.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -112,6 +112,7 @@ export function createApp(deps: AppDeps): App {
       demoRoutes(deps),
       chunkedBodyLimit(deps.config.bodyLimitBytes),
       ...graphqlLimitPlugins(deps.config.limits),
+      valuelessValidationErrors(),
     ],
     context: async (initial): Promise<GraphQLContext> => {
       // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
