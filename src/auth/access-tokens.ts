@@ -4,7 +4,7 @@ import { decryptSeed, encryptSeed } from '../domain/seed-crypto.ts';
 import { isSid } from '../domain/sid.ts';
 import { identitySchema } from '../domain/validation.ts';
 import type { AccessKeyCache, AccessPrincipal, Deps, Principal } from '../deps.ts';
-import { systemAad } from '../services/keys.ts';
+import { systemAad } from '../infra/keys.ts';
 import { tokenService } from './origins.ts';
 
 // ------------------------------------------------------------------ limits and claims
