@@ -16,6 +16,7 @@ import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy } from './edge/cors.ts';
 import { connectionPrincipal, requestPrincipal, type RequestAuthState, type UpgradeRequest } from './auth/index.ts';
 import { withRequestCode } from './edge/request-errors.ts';
+import { sseSingleConnection } from './edge/sse-single-connection.ts';
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && e.name === 'GraphQLError';
 
@@ -104,6 +105,8 @@ export function createApp(deps: AppDeps): App {
       httpRoutes(deps),
       demoRoutes(deps),
       chunkedBodyLimit(deps.config.bodyLimitBytes),
+      // graphql-sse's single connection mode (PUT reservations); the distinct connections mode is Yoga's own.
+      sseSingleConnection(deps, { maxOperationsPerStream: deps.config.maxSubscriptionsPerConnection, maxStreamsPerPrincipal: 20, reservationTtlMs: 30_000 }),
       ...graphqlLimitPlugins(deps.config.limits),
     ],
     context: async (initial): Promise<GraphQLContext> => {
