@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
-import { loadFingerprintKey } from '../src/services/keys.ts';
+import { loadFingerprintKey } from '../src/infra/keys.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { reconcileExpiry } from '../src/services/challenges.ts';
 import { measureBaselines, pgBackends, type Baselines } from './baselines.ts';

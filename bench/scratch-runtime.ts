@@ -6,7 +6,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { openRuntime, randomPrefix, type Runtime } from '../src/runtime.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
-import { loadFingerprintKey } from '../src/services/keys.ts';
+import { loadFingerprintKey } from '../src/infra/keys.ts';
 import { seed, type Seeded } from './seed.ts';
 
 export const benchServer = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';

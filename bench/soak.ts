@@ -21,7 +21,7 @@ import { createClient as createSseClient } from 'graphql-sse';
 import { openDatabase } from '../src/db/client.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
 import { generateCode, parseBase32Secret } from '../src/domain/totp.ts';
-import { loadFingerprintKey } from '../src/services/keys.ts';
+import { loadFingerprintKey } from '../src/infra/keys.ts';
 import { Receiver } from '../test/support/receiver.ts';
 import { percentile, progress, progressDone, round, send } from './load.ts';
 import { freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } from './proc.ts';

@@ -2,7 +2,7 @@
 // batches, while the service keeps serving. Interrupt it at any time; run it again to resume.
 // Rotation: put the new key first, keep the old ones after it, run this, then drop the old keys.
 import cliProgress from 'cli-progress';
-import { rotateSeeds } from '../src/services/keys.ts';
+import { rotateSeeds } from '../src/infra/keys.ts';
 import { withDatabase } from './with-database.ts';
 
 await withDatabase(

@@ -4,7 +4,7 @@
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import type { Keyring } from '../src/domain/seed-crypto.ts';
-import { KeyConfigError, loadKeyring } from '../src/services/keys.ts';
+import { KeyConfigError, loadKeyring } from '../src/infra/keys.ts';
 
 export interface ScriptContext {
   config: Config;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** VERITY_DB_CONNECT_TIMEOUT_MS / VERITY_DB_STATEMENT_TIMEOUT_MS defaults, also openDatabase's when no config is passed. */
 export const DEFAULT_PG_TIMEOUTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 } as const;
 
-/** Every environment variable Verity reads (API.md "Environment"), parsed once. */
+/** Every environment variable Verity reads (docs/api-contract.md "Environment"), parsed once. */
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -30,7 +30,7 @@ const envSchema = z
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
-    // Abuse limits (README "Limits"); 0 turns a limit off.
+    // Abuse limits (docs/operations.md "Limits"); 0 turns a limit off.
     NODE_ENV: z.string().optional(),
     VERITY_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(0).default(15),
     VERITY_GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(15),

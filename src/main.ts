@@ -3,7 +3,7 @@ import { openRuntime } from './runtime.ts';
 import { createApp } from './server.ts';
 import { listen } from './http.ts';
 import { ensureFirstAccount } from './services/accounts.ts';
-import { KeyConfigError } from './services/keys.ts';
+import { KeyConfigError } from './infra/keys.ts';
 
 function configOrExit(): Config {
   try {

@@ -9,7 +9,7 @@ import { createMetrics } from './observability/metrics.ts';
 import type { AppDeps } from './server.ts';
 import { checkReadiness } from './edge/readiness.ts';
 import { throttledWarn } from './observability/log-throttle.ts';
-import { loadFingerprintKey, loadKeyring } from './services/keys.ts';
+import { loadFingerprintKey, loadKeyring } from './infra/keys.ts';
 import { createRateLimits } from './edge/rate-limits.ts';
 
 /** Everything a process (API or worker) opens from its config, and how to close it again. */

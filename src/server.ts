@@ -2,7 +2,7 @@ import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } 
 import type { GraphQLError } from 'graphql';
 import { schema } from './schema/index.ts';
 import { RateLimitedError, VerityError } from './domain/errors.ts';
-import { unavailableOrSelf } from './services/unavailable.ts';
+import { unavailableOrSelf } from './infra/unavailable.ts';
 import type { Readiness } from './edge/readiness.ts';
 import { scopedTenantOf, tenantOf, type Deps } from './services/context.ts';
 import type { GraphQLContext } from './schema/builder.ts';

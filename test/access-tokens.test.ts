@@ -6,7 +6,7 @@ import {
   ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, ACCESS_TOKEN_TYP, rotateAccessTokenKey,
 } from '../src/services/access-tokens.ts';
 import { serviceChanged } from '../src/services/origins.ts';
-import { systemAad } from '../src/services/keys.ts';
+import { systemAad } from '../src/infra/keys.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import {
   CreateAccessToken, CreateChallenge, CreateService, CreateTotpFactor, GetChallenge, GetFactor, ListChallenges, ListFactors, VerifyChallenge,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
-import { loadFingerprintKey, rotateSeeds } from '../src/services/keys.ts';
+import { loadFingerprintKey, rotateSeeds } from '../src/infra/keys.ts';
 import { startTestApp, TEST_KEYS, type TestApp, type Tenant } from './support/app.ts';
 import { CreateService, CreateTotpFactor, VerifyFactor } from './support/documents.ts';
 import { oathCode, unix } from './support/oath.ts';

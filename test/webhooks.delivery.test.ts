@@ -16,7 +16,7 @@ import { redisSubscribers, waitUntil, WAIT_MS } from './support/live.ts';
 import { emit } from '../src/services/events.ts';
 import { reconcileExpiry } from '../src/services/challenges.ts';
 import { createWebhook, recaptureAuthToken, reconcileWebhookDeliveries } from '../src/services/webhooks.ts';
-import { rotateSeeds } from '../src/services/keys.ts';
+import { rotateSeeds } from '../src/infra/keys.ts';
 import { decryptSeed, parseKeyring } from '../src/domain/seed-crypto.ts';
 import { randomBytes } from 'node:crypto';
 import type { VerityEvent } from '../src/events/index.ts';

@@ -2,7 +2,7 @@
 // like; BullMQ hands each job to one of them. Job data is SIDs only.
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { openRuntime } from '../src/runtime.ts';
-import { KeyConfigError } from '../src/services/keys.ts';
+import { KeyConfigError } from '../src/infra/keys.ts';
 import { serveMetrics } from '../src/observability/metrics-server.ts';
 
 let runtime;

@@ -1,8 +1,9 @@
 /**
- * GraphQL abuse limits (README "Limits", docs/security.md): graphql-armor's depth, alias,
- * directive and token limits; a cost limit counted with the operation's variables and default page
- * sizes, and a per-account limit on list-heavy operations running at once; field suggestions off in
- * production; a deadline on execution; and the body cap for bodies sent without Content-Length. Each rejection has a stable
+ * GraphQL abuse limits (docs/operations.md "Limits", docs/security.md): graphql-armor's depth,
+ * alias, directive and token limits; a cost limit counted with the operation's variables and
+ * default page sizes, and a per-account limit on list-heavy operations running at once; field
+ * suggestions off in production; a deadline on execution; and the body cap for bodies sent without
+ * Content-Length. Each rejection has a stable
  * `extensions.code`, a message naming the limit and never echoing the input, and an HTTP status
  * (Yoga reads `extensions.http` and strips it from the response).
  */

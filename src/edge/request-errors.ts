@@ -3,7 +3,7 @@ import { createGraphQLError } from 'graphql-yoga';
 
 /**
  * graphql-js reports a bad document or bad variables as GraphQLErrors without any code. Clients
- * branch on `extensions.code` (API.md "Errors"), so these get the conventional names (the ones
+ * branch on `extensions.code` (docs/api-contract.md "Errors"), so these get the conventional names (the ones
  * Apollo Server uses): a syntax error, a document the schema rejects, variables that do not fit
  * their declared types. Returns null for an error that is none of these.
  */

@@ -18,7 +18,7 @@ import { annotateLogContext } from '../observability/log-context.ts';
 const S = '/v2/Services';
 const E = `${S}/:serviceSid/Entities/:identity`;
 
-/** Every endpoint, as listed in README.md "REST API (Twilio Verify v2)". */
+/** Every endpoint, as listed in docs/rest-twilio.md "REST API (Twilio Verify v2)". */
 export function restRouter(): Router<Handler> {
   return new Router<Handler>()
     .add('POST', S, services.create)

@@ -6,7 +6,7 @@ import { decryptSeed, encryptSeed } from '../domain/seed-crypto.ts';
 import { isSid } from '../domain/sid.ts';
 import { identitySchema, parseInput } from '../domain/validation.ts';
 import type { AccessPrincipal, Deps, Principal, Tenant } from './context.ts';
-import { systemAad } from './keys.ts';
+import { systemAad } from '../infra/keys.ts';
 import { getService } from './services.ts';
 import { tokenService } from './origins.ts';
 

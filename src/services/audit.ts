@@ -117,6 +117,12 @@ const listInput = z.object({
  * chain's order, which timestamps alone cannot give (many events share a millisecond). The cursor
  * is the usual opaque (dateCreated, sid) one; its sid is looked up, inside this account, for its seq.
  */
+/** One event of the caller's own trail by SID; another account's is null, like one that does not exist. */
+export async function findAuditEvent(t: Tenant, sid: string): Promise<AuditEvent | null> {
+  if (!isSid('auditEvent', sid)) return null;
+  return t.deps.prisma.auditEvent.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+}
+
 export async function listAuditEvents(
   t: Tenant,
   args: { first?: number | null; after?: string | null; serviceSid?: string | null; type?: string | null; order?: 'asc' | 'desc' | null },
