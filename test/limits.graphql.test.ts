@@ -153,7 +153,7 @@ describe('configuration', () => {
 describe('field suggestions', () => {
   it('are given outside production ("Did you mean")', async () => {
     const r = await post('{ viewer { sidd } }');
-    expect(r.body.errors?.[0]?.message).toBe('Cannot query field "sidd" on type "Account". Did you mean "sid"?');
+    expect(r.body.errors?.[0]?.message).toBe('Cannot query field "sidd" on type "Account". Did you mean "sid" or "id"?');
   });
 
   it('are hidden with VERITY_GRAPHQL_FIELD_SUGGESTIONS=false (the default when NODE_ENV=production)', async () => {

@@ -104,6 +104,13 @@ describe('operation cost', () => {
     expect(nested(100)!).toBeGreaterThan(100 * cost('{ services(first: 100) { edges { node { sid } } } }')!);
   });
 
+  it('a list chosen by ids counts one object per id: nodes(ids) with a page under each', () => {
+    const under = '{ ... on Service { entities(first: 100) { edges { node { sid } } } } }';
+    const one = cost(`query ($ids: [ID!]!) { nodes(ids: $ids) ${under} }`, { ids: ['VA1'] })!;
+    expect(cost(`query ($ids: [ID!]!) { nodes(ids: $ids) ${under} }`, { ids: Array.from({ length: 100 }, (_, i) => `VA${i}`) })).toBeGreaterThan(90 * one);
+    expect(cost(`query ($id: ID!) { node(id: $id) ${under} }`, { id: 'VA1' })).toBeLessThan(one);
+  });
+
   it('only the operation that runs is counted; introspection costs nothing; a size the field refuses reads nothing', () => {
     const doc = `query Small { viewer { sid } } query Big { services(first: 1000) ${page} }`;
     expect(cost(doc, {}, 'Small')).toBe(cost('{ viewer { sid } }'));

@@ -8,7 +8,7 @@
  * (Yoga reads `extensions.http` and strips it from the response).
  */
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { getOperationAST, getVariableValues, Kind, type DocumentNode, type ExecutionArgs, type GraphQLError, type ValidationContext } from 'graphql';
+import { getNullableType, getOperationAST, getVariableValues, isListType, Kind, type DocumentNode, type ExecutionArgs, type GraphQLError, type ValidationContext } from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
@@ -100,15 +100,21 @@ function pageRows(value: unknown): number {
 /**
  * One estimator for every field, so a list is costed the same however it is reached (directly,
  * under an alias, through a fragment). `args` arrive coerced: variables and defaults applied.
+ * Lists without a size argument (`edges`, a challenge's `fields`) are bounded by their parent.
  */
 const estimator: ComplexityEstimator = ({ field, node, args, childComplexity }) => {
   // Introspection is deep by design (GraphiQL's schema query) and reads no table.
   if (field.name === '__schema' || field.name === '__type') return 0;
   if (!node.selectionSet) return SCALAR_COST;
   const object = OBJECT_COST + DEPTH_FACTOR * childComplexity;
-  if (!field.args.some((a) => a.name === 'first' || a.name === 'last')) return object;
-  const { first, last } = args as { first?: unknown; last?: unknown };
-  return LIST_READ_COST + object * pageRows(first ?? last);
+  const given = args as Record<string, unknown>;
+  if (field.args.some((a) => a.name === 'first' || a.name === 'last')) return LIST_READ_COST + object * pageRows(given.first ?? given.last);
+  // A list chosen by a list argument (nodes(ids: [...])): one object per element asked for.
+  if (isListType(getNullableType(field.type))) {
+    const asked = field.args.filter((a) => isListType(getNullableType(a.type))).map((a) => (Array.isArray(given[a.name]) ? (given[a.name] as unknown[]).length : 1));
+    if (asked.length) return LIST_READ_COST + object * Math.max(1, ...asked);
+  }
+  return object;
 };
 
 /**
