@@ -16,6 +16,7 @@ import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './edge/cors.ts';
 import { withRequestCode } from './edge/request-errors.ts';
+import { sseSingleConnection } from './edge/sse-single-connection.ts';
 
 export interface AppDeps extends Deps {
   logger: Logger;
@@ -111,6 +112,8 @@ export function createApp(deps: AppDeps): App {
       httpRoutes(deps),
       demoRoutes(deps),
       chunkedBodyLimit(deps.config.bodyLimitBytes),
+      // graphql-sse's single connection mode (PUT reservations); the distinct connections mode is Yoga's own.
+      sseSingleConnection(deps, { maxOperationsPerStream: deps.config.maxSubscriptionsPerConnection, maxStreamsPerPrincipal: 20, reservationTtlMs: 30_000 }),
       ...graphqlLimitPlugins(deps.config.limits),
     ],
     context: async (initial): Promise<GraphQLContext> => {

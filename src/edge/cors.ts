@@ -19,9 +19,10 @@ import { listedOrigins } from '../services/origins.ts';
 //    whatever the Origin: an auth token must never be used from a browser.
 // The same verdict guards WebSocket upgrades and graphql-ws connections (src/http.ts).
 
-const ALLOW_METHODS = 'GET, POST, OPTIONS';
-/** What Verity's clients send: the token, JSON bodies, and SSE's accept header. */
-const ALLOW_HEADERS = 'authorization, content-type, accept';
+/** PUT and DELETE: graphql-sse's single connection mode reserves streams and stops operations with them. */
+const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
+/** What Verity's clients send: the token, JSON bodies, SSE's accept header and graphql-sse's stream token. */
+const ALLOW_HEADERS = 'authorization, content-type, accept, x-graphql-event-stream-token';
 /** Browsers cache a preflight this long; the actual request is still checked every time. */
 const PREFLIGHT_MAX_AGE_S = 600;
 
