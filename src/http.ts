@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -6,12 +6,11 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { toClientError, type App } from './server.ts';
 import type { Logger } from './logger.ts';
 import { wsObservability } from './observability/ws.ts';
-import { wsOriginPolicies } from './edge/cors.ts';
-import { DEFAULT_CONNECTION_LIMITS } from './config.ts';
-import { accountOf, applyServerLimits, connectionPolicies, serverOptions, Slots, WS_CLOSE, TOO_MANY_CONNECTIONS } from './edge/connections.ts';
-import { clientAddress } from './edge/rate-limits.ts';
+import { wsOriginPolicy } from './edge/cors.ts';
 import { RateLimitedError } from './domain/errors.ts';
-import type { Principal } from './services/context.ts';
+import { accountOf, applyServerLimits, serverOptions, WS_CLOSE, TOO_MANY_CONNECTIONS } from './edge/connections.ts';
+import { connectionInitPrincipal } from './auth/index.ts';
+import type { Principal } from './deps.ts';
 
 const silent = { error: () => {} } as unknown as Parameters<typeof toClientError>[1];
 
@@ -30,18 +29,10 @@ export async function listen(
   app: App,
   opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger },
 ): Promise<HttpServer> {
-  const origins = wsOriginPolicies.get(app);
-  // An app from createApp registers its limits; anything else gets the defaults (no stream caps).
-  const policy = connectionPolicies.get(app) ?? {
-    limits: DEFAULT_CONNECTION_LIMITS,
-    bodyLimitBytes: 102_400,
-    perAddress: new Slots(0),
-    perAccount: new Slots(0),
-    address: (req: IncomingMessage) => clientAddress(req.socket?.remoteAddress, undefined, 0),
-    principal: async (): Promise<Principal> => ({ kind: 'anonymous' }),
-  };
+  const policy = app.connections;
   const server = createServer(serverOptions(policy.limits), app);
   applyServerLimits(server, policy.limits);
+  const origins = wsOriginPolicy(app.deps);
   const wss = new WebSocketServer({
     server,
     path: app.graphqlEndpoint,
@@ -49,9 +40,7 @@ export async function listen(
     // payload is buffered; past it ws closes with 1009 "Message Too Big" (RFC 6455 §7.4.1).
     maxPayload: policy.bodyLimitBytes,
     // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/edge/cors.ts).
-    verifyClient: origins
-      ? (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500))
-      : undefined,
+    verifyClient: (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500)),
   });
   // A connection id (echoed as X-Request-Id on the upgrade) and a log context per operation.
   const obs = wsObservability(wss, opts.logger);
@@ -77,21 +66,20 @@ export async function listen(
       onConnect: async (ctx) => {
         obs.connected(ctx.extra.request);
         const { socket, request } = ctx.extra;
-        const p = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? request.headers.authorization;
-        const header = typeof p === 'string' ? p : undefined;
         let principal: Principal;
         try {
-          principal = await policy.principal(request, header);
+          principal = await connectionInitPrincipal(app.deps, ctx.connectionParams, request);
         } catch (err) {
           if (!(err instanceof RateLimitedError)) throw err;
-          socket.close(WS_CLOSE.tryAgainLater, err.message.slice(0, 120));
+          // Over the failed-auth budget: the socket's answer to HTTP 429 (graphql-ws clients do not retry it).
+          socket.close(4429, err.message.slice(0, 120));
           return false;
         }
         if (principal.kind === 'anonymous') {
           socket.close(WS_CLOSE.unauthorized, 'Unauthorized: send valid credentials in connection_init');
           return false; // graphql-ws's own 4403 close is a no-op on a closing socket
         }
-        if (origins && !(await origins.connect(request, header)).allow) return false;
+        if (!(await origins.connect(request, principal)).allow) return false;
         const account = accountOf(principal);
         if (account && socket.readyState === socket.OPEN) {
           const release = policy.perAccount.take(account);

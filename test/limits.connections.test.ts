@@ -5,7 +5,6 @@ import WebSocket from 'ws';
 import { createClient as createSseClient } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listen, type HttpServer } from '../src/http.ts';
-import { connectionPolicies } from '../src/edge/connections.ts';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import { ChallengeUpdated, CreateAccessToken, CreateChallenge, CreateService } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
@@ -112,7 +111,7 @@ describe('WebSocket messages and long-lived streams', () => {
     open = [];
     streams = [];
     // Every slot is given back when its socket closes: the next test starts from none.
-    const policy = connectionPolicies.get(t.app)!;
+    const policy = t.app.connections;
     await waitUntil(() => policy.perAddress.count('127.0.0.1') === 0, WAIT_MS, 'stream slots freed');
   });
 
@@ -173,7 +172,7 @@ describe('WebSocket messages and long-lived streams', () => {
     }
     held[0]!.ws.close();
     await held[0]!.closed;
-    const policy = connectionPolicies.get(t.app)!;
+    const policy = t.app.connections;
     await waitUntil(() => policy.perAddress.count('127.0.0.1') === 3, WAIT_MS, 'the closed socket’s slot freed');
     expect(await ws({ authorization: c.auth }).outcome).toBe('ack');
   });

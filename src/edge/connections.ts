@@ -1,11 +1,8 @@
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { ConnectionLimits } from '../config.ts';
-import type { Principal } from '../services/context.ts';
-import type { AppDeps } from '../server.ts';
-import { requestPrincipal } from './cors.ts';
-import { authenticate } from '../services/accounts.ts';
-import { clientAddress } from './rate-limits.ts';
+import type { AppDeps, Principal } from '../deps.ts';
+import { connectionAddress, requestAddress, requestPrincipal, type RequestAuthState, type UpgradeRequest } from '../auth/index.ts';
 
 /**
  * Connection-level limits (docs/security.md "Connections"): deadlines for slow clients, a cap on
@@ -60,21 +57,16 @@ export interface ConnectionPolicy {
   bodyLimitBytes: number;
   perAddress: Slots;
   perAccount: Slots;
-  /** The client address of an upgrade or HTTP request (VERITY_TRUST_PROXY applies). */
-  address(req: IncomingMessage): string;
-  /** Who a graphql-ws connection acts for, from its ConnectionInit credentials (each subscribe authenticates again, spending the rate limits). */
-  principal(req: IncomingMessage, authorization: string | undefined): Promise<Principal>;
+  /** The client address of a WebSocket's upgrade request (VERITY_TRUST_PROXY applies). */
+  address(req: UpgradeRequest): string;
+  /** The SSE half: a Yoga plugin counting event streams on the GraphQL endpoint. */
+  plugin: Plugin;
 }
 
-export function connectionPolicy(deps: AppDeps, graphqlEndpoint = '/graphql'): ConnectionPolicy & { plugin: Plugin } {
+export function connectionPolicy(deps: AppDeps, graphqlEndpoint = '/graphql'): ConnectionPolicy {
   const limits = deps.config.connections;
   const perAddress = new Slots(limits.maxStreamsPerAddress);
   const perAccount = new Slots(limits.maxStreamsPerAccount);
-  const hops = deps.config.limits.trustProxyHops;
-  const address = (req: IncomingMessage) => {
-    const xff = req.headers['x-forwarded-for'];
-    return clientAddress(req.socket?.remoteAddress, typeof xff === 'string' ? xff : undefined, hops);
-  };
   const refused = (message: string) =>
     Response.json({ errors: [{ message, extensions: { code: TOO_MANY_CONNECTIONS } }] }, { status: 429 });
 
@@ -82,10 +74,11 @@ export function connectionPolicy(deps: AppDeps, graphqlEndpoint = '/graphql'): C
     async onRequest({ request, url, endResponse, serverContext }) {
       if (url.pathname !== graphqlEndpoint || !request.headers.get('accept')?.includes('text/event-stream')) return;
       // Only a response on a real socket holds a connection (in-process app.fetch has none).
-      const { req, res } = serverContext as { req?: IncomingMessage; res?: ServerResponse };
+      const state = serverContext as RequestAuthState & { req?: IncomingMessage; res?: ServerResponse };
+      const { req, res } = state;
       if (!req || !res) return;
       const gone = () => res.closed || res.destroyed || !!req.socket?.destroyed;
-      const releaseAddress = perAddress.take(address(req));
+      const releaseAddress = perAddress.take(requestAddress(deps, request, state));
       if (!releaseAddress) {
         deps.logger.debug({ limit: perAddress.max }, 'sse refused: address at its stream cap');
         return endResponse(refused(`At most ${perAddress.max} open streams (WebSockets and SSE) per client address`));
@@ -94,7 +87,7 @@ export function connectionPolicy(deps: AppDeps, graphqlEndpoint = '/graphql'): C
       if (gone()) return releaseAddress();
       let principal: Principal;
       try {
-        principal = await requestPrincipal(deps, request, req.socket?.remoteAddress);
+        principal = await requestPrincipal(deps, request, state);
       } catch {
         return; // refused by a rate limit: the GraphQL context answers 429 from the same promise
       }
@@ -110,13 +103,10 @@ export function connectionPolicy(deps: AppDeps, graphqlEndpoint = '/graphql'): C
     },
   };
   return {
-    limits, bodyLimitBytes: deps.config.bodyLimitBytes, perAddress, perAccount, address, plugin,
-    principal: (_req, authorization) => authenticate(deps, authorization),
+    limits, bodyLimitBytes: deps.config.bodyLimitBytes, perAddress, perAccount, plugin,
+    address: (req) => connectionAddress(deps, req),
   };
 }
-
-/** createApp registers its policy here, so listen() applies that app's limits to its server and sockets. */
-export const connectionPolicies = new WeakMap<object, ConnectionPolicy>();
 
 /** node:http options for the slow-client deadlines (the caps on streams are counted elsewhere). */
 export function serverOptions(limits: ConnectionLimits): ServerOptions {
