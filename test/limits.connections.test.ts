@@ -333,4 +333,11 @@ describe('slow clients and the connection cap', () => {
     expect(res.status).toBe(200);
     for (const s of held) s.ws.terminate();
   });
+
+  // Last in this app: it uses up 127.0.0.1's failed-authentication budget.
+  it('guessing auth tokens over connection_init spends the address’s failed-auth budget: past it even the right token is closed with 4429', async () => {
+    const wrong = `Basic ${Buffer.from(`${a.sid}:${'0'.repeat(64)}`).toString('base64')}`;
+    for (let i = 0; i < t.config.limits.authFailures; i++) expect(await wsSocket(http.port, { authorization: wrong }).outcome).toMatch(/^4401 /);
+    expect(await wsSocket(http.port, { authorization: a.auth }).outcome).toBe('4429 Too many failed authentications from this address: retry later');
+  });
 });
