@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Deps, Principal } from './context.ts';
 import { requireOperator, tenantOf } from './context.ts';
 import { recaptureAuthToken } from './webhooks.ts';
-import { recordAudit } from './audit.ts';
+import { recordAudit, type AuditDeps } from './audit.ts';
 import { authenticateAccessToken, looksLikeJwt } from './access-tokens.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 
@@ -30,11 +30,16 @@ export interface CreatedAccount {
 
 export async function createAccount(deps: Deps, principal: Principal, input: { friendlyName: string }): Promise<CreatedAccount> {
   requireOperator(principal);
+  return createAccountAsOperator(deps, input);
+}
+
+/** The operator's own path, with no request to authorise (`npm run account:create`): same rules and audit event. */
+export async function createAccountAsOperator(deps: AuditDeps, input: { friendlyName: string }): Promise<CreatedAccount> {
   const { friendlyName } = parseInput(createAccountInput, input);
   return insertAccount(deps, friendlyName, 'operator');
 }
 
-async function insertAccount(deps: Deps, friendlyName: string, actor: 'operator' | 'system'): Promise<CreatedAccount> {
+async function insertAccount(deps: AuditDeps, friendlyName: string, actor: 'operator' | 'system'): Promise<CreatedAccount> {
   const authToken = newAuthToken();
   const account = await deps.prisma.account.create({
     data: { sid: newSid('account'), friendlyName, authTokenHash: hashToken(authToken) },
