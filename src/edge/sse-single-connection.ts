@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { TOKEN_HEADER_KEY, TOKEN_QUERY_KEY } from 'graphql-sse';
-import type { AppDeps } from '../server.ts';
-import type { Principal } from '../services/context.ts';
+import type { AppDeps, Principal } from '../deps.ts';
 import { VerityError } from '../domain/errors.ts';
-import { requestPrincipal } from './cors.ts';
+import { requestPrincipal, type RequestAuthState } from '../auth/index.ts';
 
 /**
  * graphql-sse's single connection mode (PROTOCOL.md "Single connection mode") on /graphql: `PUT`
@@ -105,8 +104,7 @@ export function sseSingleConnection(deps: AppDeps, opts: SingleConnectionOptions
 
       let principal: Principal;
       try {
-        const address = (serverContext as { req?: { socket?: { remoteAddress?: string } } }).req?.socket?.remoteAddress;
-        principal = await requestPrincipal(deps, request, address);
+        principal = await requestPrincipal(deps, request, serverContext as RequestAuthState);
       } catch (e) {
         if (!(e instanceof VerityError)) throw e;
         const retry = e.extra.retryAfter;

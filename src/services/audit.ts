@@ -9,7 +9,8 @@ import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
 import { appendAccountAuditEvents, appendAuditEvent, appendAuditEvents, auditChainHead, auditRowsAfter, nextAuditChain } from '../db/audit.ts';
 import type { PrismaClient } from '../db/client.ts';
-import type { Deps, Tenant } from './context.ts';
+import type { Tenant } from './context.ts';
+import type { Deps } from '../deps.ts';
 
 /** One security event as a use case reports it. `details` must never hold a seed, token, code or payload. */
 export interface AuditInput {

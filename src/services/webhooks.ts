@@ -26,7 +26,8 @@ import {
 } from '../domain/webhook.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
-import type { Deps, Tenant } from './context.ts';
+import type { Tenant } from './context.ts';
+import type { Deps } from '../deps.ts';
 import { getService } from './services.ts';
 import { checkDestination, sendWebhook } from '../infra/webhook-http.ts';
 
