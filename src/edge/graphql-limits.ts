@@ -1,5 +1,5 @@
 /**
- * GraphQL abuse limits (issue #8 item 1, docs/operations.md "Limits"): graphql-armor's depth, alias,
+ * GraphQL abuse limits (docs/operations.md "Limits"): graphql-armor's depth, alias,
  * directive, token and cost limits, field suggestions off in production, a deadline on execution,
  * and the body cap for bodies sent without Content-Length. Each rejection has a stable
  * `extensions.code`, a message naming the limit and never echoing the input, and an HTTP status
