@@ -1,4 +1,4 @@
-import type { Deps } from '../services/context.ts';
+import type { Deps } from '../deps.ts';
 import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenges.ts';
 import { DELIVER_WEBHOOK_JOB, deliverWebhookJob, reconcileWebhookDeliveries } from '../services/webhooks.ts';
 import type { JobEngine, JobHandler } from './types.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
 import { createLogger } from '../logger.ts';
-import { canReadMetrics, graphqlOperation } from './http.ts';
+import { graphqlOperation } from './http.ts';
+import { canReadMetrics } from '../auth/metrics-token.ts';
 import { annotateLogContext, requestIdFrom, runWithLogContext } from './log-context.ts';
 
 describe('request ids', () => {

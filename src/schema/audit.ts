@@ -1,9 +1,11 @@
 import type { AuditEvent } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf, OrderEnum } from './common.ts';
 import { listAuditEvents } from '../services/audit.ts';
 
 export const AuditEventType = builder.prismaObject('AuditEvent', {
+  interfaces: [NodeInterface],
   description: 'One security event of the account’s append-only, hash-chained audit trail (docs/operations.md “Audit trail”)',
   fields: (t) => ({
     sid: t.exposeID('sid'),

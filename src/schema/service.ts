@@ -1,5 +1,6 @@
 import type { Service } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload } from './common.ts';
 import { createService, deleteService, findService, listServices, updateService } from '../services/services.ts';
 import { listEntities } from '../services/entities.ts';
@@ -16,6 +17,7 @@ const ServiceTotp = builder.objectRef<Service>('ServiceTotp').implement({
 });
 
 export const ServiceType = builder.prismaObject('Service', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),

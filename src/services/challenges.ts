@@ -9,7 +9,8 @@ import { LIMITS, authPayloadSchema, pageArgsSchema, parseInput, stringMapSchema 
 import { approveWithStep, chargeChallengeAttempt, expireOne, expireOverdueBatch, openChallenge, type CodeFactor, type ExpiredRow } from '../db/attempts.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
-import type { Deps, Tenant } from './context.ts';
+import type { Tenant } from './context.ts';
+import type { Deps } from '../deps.ts';
 import { configOf, factorSeed, getFactor } from './factors.ts';
 import { emit } from './events.ts';
 import { audit, recordAudit, recordAuditBatch, type AuditInput } from './audit.ts';

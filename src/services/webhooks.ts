@@ -26,7 +26,8 @@ import {
 } from '../domain/webhook.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
-import type { Deps, Tenant } from './context.ts';
+import type { Tenant } from './context.ts';
+import type { Deps } from '../deps.ts';
 import { getService } from './services.ts';
 import { checkDestination, sendWebhook } from '../infra/webhook-http.ts';
 
@@ -173,10 +174,13 @@ export async function listWebhookDeliveries(
   return keysetPage(t.deps.prisma.webhookDelivery, where, { ...page, order: args.order ?? 'desc' });
 }
 
+export async function findWebhookDelivery(t: Tenant, sid: string): Promise<WebhookDelivery | null> {
+  if (!isSid('webhookDelivery', sid)) return null;
+  return t.deps.prisma.webhookDelivery.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+}
+
 export async function getWebhookDelivery(t: Tenant, sid: string): Promise<WebhookDelivery> {
-  const d = isSid('webhookDelivery', sid)
-    ? await t.deps.prisma.webhookDelivery.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } })
-    : null;
+  const d = await findWebhookDelivery(t, sid);
   if (!d) throw new NotFoundError('WebhookDelivery', sid);
   return d;
 }

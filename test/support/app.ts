@@ -10,7 +10,8 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/client.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { randomPrefix } from './random-prefix.ts';
-import { createApp, type App, type AppDeps } from '../../src/server.ts';
+import { createApp, type App } from '../../src/server.ts';
+import type { AppDeps } from '../../src/deps.ts';
 import { createAccount } from '../../src/services/accounts.ts';
 import type { Logger } from '../../src/logger.ts';
 
