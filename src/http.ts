@@ -30,7 +30,8 @@ export async function listen(
   opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger },
 ): Promise<HttpServer> {
   const policy = app.connections;
-  const server = createServer(serverOptions(policy.limits), app);
+  // Yoga answers every request itself, errors included: nothing is left for the promise to report.
+  const server = createServer(serverOptions(policy.limits), (req, res) => void app(req, res));
   applyServerLimits(server, policy.limits);
   const origins = wsOriginPolicy(app.deps);
   const wss = new WebSocketServer({
