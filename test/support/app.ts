@@ -100,6 +100,8 @@ export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid
 
 export interface TestAppOptions {
   onQuery?: (sql: string) => void;
+  /** A database opened by the test (e.g. one an operator script wrote to) instead of a fresh copy. */
+  db?: Database;
   logger?: Logger;
   /** The app reads the wall clock instead of `clock` (for browsers and other clients that compute codes from real time). */
   realClock?: boolean;
@@ -112,7 +114,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: TestA
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const db = await freshDatabase(opts);
+  const db = opts.db ?? (await freshDatabase(opts));
   const clock = new TestClock();
   const runtime = await openRuntime(config, { db, now: opts.realClock ? () => new Date() : clock.now, redisPrefix: randomPrefix(), logger: opts.logger });
   const { deps } = runtime;
