@@ -88,7 +88,9 @@ export async function listen(
             socket.close(WS_CLOSE.tryAgainLater, `${TOO_MANY_CONNECTIONS}: at most ${policy.perAccount.max} per account`);
             return false;
           }
-          releases.get(socket)?.push(release) ?? release();
+          const held = releases.get(socket);
+          if (held) held.push(release);
+          else release();
         }
         return true;
       },

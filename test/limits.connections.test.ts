@@ -214,9 +214,8 @@ describe('WebSocket messages and long-lived streams', () => {
     const client = createSseClient({ url: `http://127.0.0.1:${http.port}/graphql`, headers: { authorization: a.auth }, singleConnection: true, retryAttempts: 0 });
     try {
       // The stream's GET is refused (graphql-sse's client aborts the body as it throws: the status is what is left to read).
-      const refused = await client
-        .iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })
-        [Symbol.asyncIterator]()
+      const it = client.iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })[Symbol.asyncIterator]();
+      const refused = await it
         .next()
         .then((r) => JSON.stringify(r), (e: unknown) => (e as { response?: Response }).response?.status);
       expect(refused).toBe(429);
