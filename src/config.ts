@@ -36,7 +36,9 @@ const envSchema = z
     VERITY_GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(15),
     VERITY_GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
     VERITY_GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(0).default(1_000),
-    VERITY_GRAPHQL_MAX_COST: z.coerce.number().int().min(0).default(5_000),
+    VERITY_GRAPHQL_MAX_COST: z.coerce.number().int().min(0).default(100_000),
+    VERITY_GRAPHQL_HEAVY_COST: z.coerce.number().int().min(1).default(10_000),
+    VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: z.coerce.number().int().min(0).default(2),
     VERITY_GRAPHQL_FIELD_SUGGESTIONS: z.enum(['true', 'false']).optional(),
     VERITY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
     VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: z.coerce.number().int().min(0).default(100),
@@ -99,7 +101,12 @@ export interface LimitsConfig {
   maxAliases: number;
   maxDirectives: number;
   maxTokens: number;
+  /** Cost of one operation, counted with its variables' values and the default page size (src/edge/graphql-limits.ts). */
   maxCost: number;
+  /** An operation costing at least this much is "list-heavy" … */
+  heavyCost: number;
+  /** … and one account may run this many list-heavy operations at once in one API process (0: no limit). */
+  heavyPerAccount: number;
   /** "Did you mean …" in validation errors; off in production (they map the schema for a prober). */
   fieldSuggestions: boolean;
   /** Deadline of one query or mutation's execution. */
@@ -162,6 +169,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDirectives: e.VERITY_GRAPHQL_MAX_DIRECTIVES,
       maxTokens: e.VERITY_GRAPHQL_MAX_TOKENS,
       maxCost: e.VERITY_GRAPHQL_MAX_COST,
+      heavyCost: e.VERITY_GRAPHQL_HEAVY_COST,
+      heavyPerAccount: e.VERITY_GRAPHQL_HEAVY_PER_ACCOUNT,
       fieldSuggestions: e.VERITY_GRAPHQL_FIELD_SUGGESTIONS ? e.VERITY_GRAPHQL_FIELD_SUGGESTIONS === 'true' : e.NODE_ENV !== 'production',
       requestTimeoutMs: e.VERITY_REQUEST_TIMEOUT_MS,
       accountPerSecond: e.VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND,
