@@ -15,7 +15,7 @@ import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy } from './edge/cors.ts';
 import { connectionPrincipal, requestPrincipal, type RequestAuthState, type UpgradeRequest } from './auth/index.ts';
-import { withRequestCode } from './edge/request-errors.ts';
+import { valuelessValidationErrors, withRequestCode } from './edge/request-errors.ts';
 import { sseSingleConnection } from './edge/sse-single-connection.ts';
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && e.name === 'GraphQLError';
@@ -108,6 +108,7 @@ export function createApp(deps: AppDeps): App {
       // graphql-sse's single connection mode (PUT reservations); the distinct connections mode is Yoga's own.
       sseSingleConnection(deps, { maxOperationsPerStream: deps.config.maxSubscriptionsPerConnection, maxStreamsPerPrincipal: 20, reservationTtlMs: 30_000 }),
       ...graphqlLimitPlugins(deps.config.limits),
+      valuelessValidationErrors(),
     ],
     context: async (initial): Promise<GraphQLContext> => {
       // HTTP and SSE: the request (its header, once per request). WebSocket: connectionParams,

@@ -129,10 +129,13 @@ describe('GraphQL abuse limits (HTTP)', () => {
   });
 
   it('an error quoting a huge input is cut short', async () => {
-    // graphql-js quotes a bad variable value in full: 6 KB of it must not come back whole.
-    const r = await post('query ($n: Int) { services(first: $n) { totalCount } }', { n: 'x'.repeat(6000) });
+    // graphql-js quotes an unknown input field's name in full: 6 KB of it must not come back whole.
+    const r = await post('mutation ($i: CreateServiceInput!) { createService(input: $i) { sid } }', { i: { friendlyName: 'x', ['x'.repeat(6000)]: 1 } });
     expect(r.body.errors?.[0]?.message).toMatch(/^.{0,80}"x{100,}…$/);
     expect(r.text.length).toBeLessThan(700);
+    // A bad variable's value is not quoted at all (docs/security.md "Logs and error messages").
+    const v = await post('query ($n: Int) { services(first: $n) { totalCount } }', { n: 'x'.repeat(6000) });
+    expect(v.body.errors?.[0]?.message).toBe('Variable "$n" got invalid value; Int cannot represent non-integer value.');
   });
 });
 

@@ -59,6 +59,15 @@ describe('logger', () => {
     expect(mine.input.authPayload).toBe('123456');
     expect(lines[1]!.input).toEqual({ authPayload: '[redacted]', friendlyName: 'kept' });
   });
+
+  it('keeps a code that cannot be a TOTP code: a WebSocket close code, an error name', () => {
+    const { lines, logger } = capture();
+    logger.info({ code: 1000 }, 'ws closed');
+    logger.info({ code: 'ECONNRESET', nested: { code: 4401, other: { code: '123456' } } }, 'x');
+    expect(lines[0]!.code).toBe(1000);
+    expect(lines[1]!.code).toBe('ECONNRESET');
+    expect(lines[1]!.nested).toEqual({ code: 4401, other: { code: '[redacted]' } });
+  });
 });
 
 describe('operation labels', () => {
