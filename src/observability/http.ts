@@ -104,7 +104,7 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
       for (const r of results) {
         for (const e of (r as { errors?: readonly { extensions?: { code?: unknown } }[] }).errors ?? []) {
           const code = typeof e.extensions?.code === 'string' ? e.extensions.code : 'GRAPHQL_ERROR';
-          (ctx.errorCodes ??= []).includes(code) || ctx.errorCodes.push(code);
+          if (!(ctx.errorCodes ??= []).includes(code)) ctx.errorCodes.push(code);
         }
       }
     },

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Deps, Principal } from '../deps.ts';
 import { requireOperator, tenantOf } from './context.ts';
 import { recaptureAuthToken } from './webhooks.ts';
-import { recordAudit } from './audit.ts';
+import { recordAudit, type AuditDeps } from './audit.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 import { anyAccountExists, findAccount, insertAccount as insertAccountRow, replaceTokenHash } from '../db/account-store.ts';
 import { hashToken, newAuthToken } from '../auth/tokens.ts';
@@ -23,11 +23,16 @@ export interface CreatedAccount {
 
 export async function createAccount(deps: Deps, principal: Principal, input: { friendlyName: string }): Promise<CreatedAccount> {
   requireOperator(principal);
+  return createAccountAsOperator(deps, input);
+}
+
+/** The operator's own path, with no request to authorise (`npm run account:create`): same rules and audit event. */
+export async function createAccountAsOperator(deps: AuditDeps, input: { friendlyName: string }): Promise<CreatedAccount> {
   const { friendlyName } = parseInput(createAccountInput, input);
   return insertAccount(deps, friendlyName, 'operator');
 }
 
-async function insertAccount(deps: Deps, friendlyName: string, actor: 'operator' | 'system'): Promise<CreatedAccount> {
+async function insertAccount(deps: AuditDeps, friendlyName: string, actor: 'operator' | 'system'): Promise<CreatedAccount> {
   const authToken = newAuthToken();
   const account = await insertAccountRow(deps.prisma, { sid: newSid('account'), friendlyName, authTokenHash: hashToken(authToken) });
   await recordAudit(deps, { type: 'account.created', accountSid: account.sid, actor, details: { friendlyName } });

@@ -8,7 +8,8 @@ import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/client.ts';
-import { openRuntime, randomPrefix, type Runtime } from '../../src/runtime.ts';
+import { openRuntime, type Runtime } from '../../src/runtime.ts';
+import { randomPrefix } from './random-prefix.ts';
 import { createApp, type App } from '../../src/server.ts';
 import type { AppDeps } from '../../src/deps.ts';
 import { createAccount } from '../../src/services/accounts.ts';
@@ -99,6 +100,8 @@ export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid
 
 export interface TestAppOptions {
   onQuery?: (sql: string) => void;
+  /** A database opened by the test (e.g. one an operator script wrote to) instead of a fresh copy. */
+  db?: Database;
   logger?: Logger;
   /** The app reads the wall clock instead of `clock` (for browsers and other clients that compute codes from real time). */
   realClock?: boolean;
@@ -113,7 +116,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: TestA
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const db = await freshDatabase(opts);
+  const db = opts.db ?? (await freshDatabase(opts));
   const clock = new TestClock();
   const runtime = await openRuntime(config, { db, now: opts.realClock ? () => new Date() : clock.now, redisPrefix: randomPrefix(), logger: opts.logger });
   const { deps } = runtime;
