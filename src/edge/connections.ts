@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'nod
 import type { Plugin } from 'graphql-yoga';
 import type { ConnectionLimits } from '../config.ts';
 import type { AppDeps, Principal } from '../deps.ts';
-import { connectionAddress, requestAddress, requestPrincipal, type RequestAuthState, type UpgradeRequest } from '../auth/index.ts';
+import { nodeRequestAddress, requestAddress, requestPrincipal, type RequestAuthState, type UpgradeRequest } from '../auth/index.ts';
 
 /**
  * Connection-level limits (docs/security.md "Connections"): deadlines for slow clients, a cap on
@@ -104,7 +104,7 @@ export function connectionPolicy(deps: AppDeps, graphqlEndpoint = '/graphql'): C
   };
   return {
     limits, bodyLimitBytes: deps.config.bodyLimitBytes, perAddress, perAccount, plugin,
-    address: (req) => connectionAddress(deps, req),
+    address: (req) => nodeRequestAddress(deps, req),
   };
 }
 
