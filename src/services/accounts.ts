@@ -5,7 +5,7 @@ import { parseInput } from '../domain/validation.ts';
 import { z } from 'zod';
 import type { Deps, Principal } from './context.ts';
 import { requireOperator, tenantOf } from './context.ts';
-import { recaptureAuthToken } from './webhooks.ts';
+import { recaptureAuthToken } from './webhook-sealing.ts';
 import { recordAudit } from './audit.ts';
 import { authenticateAccessToken, looksLikeJwt } from './access-tokens.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
