@@ -9,7 +9,8 @@ import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
 import { appendAccountAuditEvents, appendAuditEvent, appendAuditEvents, auditChainHead, auditRowsAfter, nextAuditChain } from '../db/audit.ts';
 import type { PrismaClient } from '../db/client.ts';
-import type { Deps, Tenant } from './context.ts';
+import type { Tenant } from './context.ts';
+import type { Deps } from '../deps.ts';
 
 /** One security event as a use case reports it. `details` must never hold a seed, token, code or payload. */
 export interface AuditInput {
@@ -117,6 +118,12 @@ const listInput = z.object({
  * chain's order, which timestamps alone cannot give (many events share a millisecond). The cursor
  * is the usual opaque (dateCreated, sid) one; its sid is looked up, inside this account, for its seq.
  */
+/** One event of the caller's own trail by SID; another account's is null, like one that does not exist. */
+export async function findAuditEvent(t: Tenant, sid: string): Promise<AuditEvent | null> {
+  if (!isSid('auditEvent', sid)) return null;
+  return t.deps.prisma.auditEvent.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+}
+
 export async function listAuditEvents(
   t: Tenant,
   args: { first?: number | null; after?: string | null; serviceSid?: string | null; type?: string | null; order?: 'asc' | 'desc' | null },
