@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { createLocalEventBus, createRedisEventBus, type EventBus } from './events/index.ts';
@@ -86,5 +85,3 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     },
   };
 }
-
-export const randomPrefix = (base = 'verity-test') => `${base}-${randomBytes(4).toString('hex')}`;

@@ -24,7 +24,10 @@ export interface AuditInput {
   details?: Record<string, unknown> | null;
 }
 
-const toContent = (deps: Deps, e: AuditInput): AuditContent => ({
+/** What appending needs: operator scripts append without a whole runtime (no Redis, no queues). */
+export type AuditDeps = Pick<Deps, 'prisma' | 'now' | 'logger'>;
+
+const toContent = (deps: AuditDeps, e: AuditInput): AuditContent => ({
   sid: newSid('auditEvent'),
   accountSid: e.accountSid,
   type: e.type,
@@ -46,7 +49,7 @@ const toContent = (deps: Deps, e: AuditInput): AuditContent => ({
  * For other use cases (e.g. createAccessToken): `await recordAudit(deps, { type: 'access_token.issued',
  * accountSid, actor: 'account', serviceSid, entitySid, details: { identity, expiresAt } })`.
  */
-export async function recordAudit(deps: Deps, e: AuditInput): Promise<void> {
+export async function recordAudit(deps: AuditDeps, e: AuditInput): Promise<void> {
   try {
     await groupAppend(deps.prisma, toContent(deps, e));
   } catch (err) {
@@ -58,7 +61,7 @@ export async function recordAudit(deps: Deps, e: AuditInput): Promise<void> {
 // commits, so N concurrent events of one account would hold N pool connections while they queue
 // (starving other work) and cost N commits. Instead, while one append of an account is in flight,
 // later ones wait here and go together as one batch: an idle account still pays one statement.
-type Waiter = { content: AuditContent; done: (err?: unknown) => void };
+type Waiter = { content: AuditContent; done: (err?: Error) => void };
 const queues = new WeakMap<PrismaClient, Map<string, Waiter[]>>();
 const GROUP_MAX = 500;
 
@@ -81,7 +84,7 @@ function groupAppend(prisma: PrismaClient, content: AuditContent): Promise<void>
           else if (!(await appendAccountAuditEvents(prisma, content.accountSid, contents))) await appendAuditEvents(prisma, contents);
           for (const w of group) w.done();
         } catch (err) {
-          for (const w of group) w.done(err ?? new Error('audit append failed'));
+          for (const w of group) w.done(err instanceof Error ? err : new Error('audit append failed', { cause: err }));
         }
       }
       byAccount.delete(content.accountSid);
