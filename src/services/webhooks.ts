@@ -27,6 +27,7 @@ import {
 import { keysetPage } from '../db/paging.ts';
 import type { VerityEvent } from '../events/index.ts';
 import type { Tenant } from './context.ts';
+import { requireManagement } from '../auth/index.ts';
 import type { Deps } from '../deps.ts';
 import { getService } from './services.ts';
 import { checkDestination, sendWebhook } from '../infra/webhook-http.ts';
@@ -100,6 +101,7 @@ function twilioCredential(caller: Caller): string {
 }
 
 export async function createWebhook(t: Tenant, input: CreateWebhookInput, caller: Caller): Promise<{ webhook: Webhook; signingSecret: string | null }> {
+  requireManagement(t);
   const data = parseInput(createInput, input);
   const service = await getService(t, data.serviceSid);
   const signing = data.signing ?? 'twilio';
@@ -131,6 +133,7 @@ export async function getWebhook(t: Tenant, sid: string, serviceSid?: string): P
 
 /** Fields left out are kept. A TWILIO webhook updated with Basic credentials re-captures the current token. */
 export async function updateWebhook(t: Tenant, input: UpdateWebhookInput, caller: Caller, serviceSid?: string): Promise<Webhook> {
+  requireManagement(t);
   const data = parseInput(updateInput, input);
   const w = await getWebhook(t, data.sid, serviceSid);
   if (data.webhookUrl != null) await checkUrl(t.deps, data.webhookUrl);
@@ -150,6 +153,7 @@ export async function updateWebhook(t: Tenant, input: UpdateWebhookInput, caller
 
 /** Deleting a webhook deletes its deliveries; jobs still queued for them find nothing and stop. */
 export async function deleteWebhook(t: Tenant, sid: string, serviceSid?: string): Promise<{ deletedSid: string }> {
+  requireManagement(t);
   const w = await getWebhook(t, sid, serviceSid);
   const deleted = await t.deps.prisma.webhook.deleteMany({ where: { sid: w.sid, accountSid: t.accountSid } });
   if (deleted.count === 0) throw new NotFoundError('Webhook', sid);
