@@ -4,7 +4,7 @@ import { parseInput } from '../domain/validation.ts';
 import { z } from 'zod';
 import type { Deps, Principal } from '../deps.ts';
 import { requireOperator, tenantOf } from './context.ts';
-import { recaptureAuthToken } from './webhooks.ts';
+import { recaptureAuthToken } from './webhook-sealing.ts';
 import { recordAudit, type AuditDeps } from './audit.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 import { anyAccountExists, findAccount, insertAccount as insertAccountRow, replaceTokenHash } from '../db/account-store.ts';
