@@ -20,7 +20,7 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 export const TEST_KEYS = `t1:${randomBytes(32).toString('base64')}`;
 
 /** A fresh, migrated database for one test file: a clone of the template (PostgreSQL) or of the snapshot (PGlite). */
-export async function freshDatabase(opts: { onQuery?: (sql: string) => void } = {}): Promise<Database & { url?: string }> {
+export async function freshDatabase(opts: { onQuery?: (sql: string) => void; statementTimeoutMs?: number } = {}): Promise<Database & { url?: string }> {
   const templateUrl = inject('pgTemplateUrl');
   if (templateUrl) {
     const template = new URL(templateUrl).pathname.slice(1);
@@ -37,7 +37,7 @@ export async function freshDatabase(opts: { onQuery?: (sql: string) => void } = 
     // into SERVICE_UNAVAILABLE. The deadlines themselves are tested in outage.*.test.ts.
     const db = await openDatabase({
       databaseUrl: u.toString(), migrate: false, poolSize: 20, onQuery: opts.onQuery,
-      timeouts: { connectTimeoutMs: 30_000, statementTimeoutMs: 30_000 },
+      timeouts: { connectTimeoutMs: 30_000, statementTimeoutMs: opts.statementTimeoutMs ?? 30_000 },
     });
     return {
       ...db,
@@ -105,6 +105,8 @@ export interface TestAppOptions {
   logger?: Logger;
   /** The app reads the wall clock instead of `clock` (for browsers and other clients that compute codes from real time). */
   realClock?: boolean;
+  /** PostgreSQL: this statement_timeout instead of the suites' generous one (tests of the deadline itself). */
+  statementTimeoutMs?: number;
 }
 
 export async function startTestApp(env: Record<string, string> = {}, opts: TestAppOptions = {}): Promise<TestApp> {
