@@ -89,7 +89,7 @@ export function createApp(deps: AppDeps): App {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    // GraphiQL from the package's own assets: self-hosted installations are often offline (API.md).
+    // GraphiQL from the package's own assets: self-hosted installations are often offline (docs/api-contract.md).
     // Loaded on the first GraphiQL page, not at start: its assets are ≈ 30 MB of strings on the
     // heap of every API process, most of which never serve a browser (bench/RESULTS.md "Memory").
     renderGraphiQL: async (opts) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(opts),
