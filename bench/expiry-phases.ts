@@ -5,7 +5,7 @@
 // (ANALYZE, BUFFERS) of the batch UPDATE on a fresh set of rows (rolled back). INDEX=composite
 // swaps the partial index of pending rows back for the former (status, expirationDate) one, to compare.
 import pg from 'pg';
-import { expireOverdueBatch } from '../src/db/attempts.ts';
+import { expireOverdueBatch } from '../src/db/challenge-store.ts';
 import { appendAuditEvents } from '../src/db/audit.ts';
 import { auditContentHash, auditLinkHash } from '../src/domain/audit.ts';
 import { newSid } from '../src/domain/sid.ts';

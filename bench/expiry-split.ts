@@ -1,8 +1,8 @@
 // `tsx bench/expiry-split.ts`: where the bulk expiry time goes — the batched UPDATE alone
 // (expireOverdueBatch, 1,000 rows per statement) versus the whole reconciliation (the same UPDATE
 // plus one awaited event publish per expired challenge). PostgreSQL + Redis, own database and prefix.
-import { expireOverdueBatch } from '../src/db/attempts.ts';
-import { reconcileExpiry } from '../src/services/challenges.ts';
+import { expireOverdueBatch } from '../src/db/challenge-store.ts';
+import { reconcileExpiry } from '../src/services/challenge-expiry.ts';
 import { insertPending } from './scenarios/expiry.ts';
 import { withScratchRuntime } from './scratch-runtime.ts';
 

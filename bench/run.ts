@@ -14,7 +14,7 @@ import { openDatabase, type Database } from '../src/db/client.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
 import { loadFingerprintKey } from '../src/infra/keys.ts';
 import { openRuntime } from '../src/runtime.ts';
-import { reconcileExpiry } from '../src/services/challenges.ts';
+import { reconcileExpiry } from '../src/services/challenge-expiry.ts';
 import { measureBaselines, pgBackends, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
 import { ENTRIES, buildEntries } from '../scripts/build.ts';

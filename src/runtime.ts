@@ -38,8 +38,10 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const redisWarn = throttledWarn(logger);
   const timeouts = { connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs };
   const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts }));
+  const now = opts.now ?? (() => new Date());
   const jobs: JobEngine = createJobEngine({
     redisUrl: config.redisUrl,
+    now, // runAt is on the app's clock, as every time-dependent rule
     prefix: opts.redisPrefix ?? config.redisPrefix,
     // A failed job is logged every time; the engine's connection errors (no job) once per 10 s.
     onError: (err, job) => (job ? logger.warn({ err, job }, 'job failed') : redisWarn('jobs', { err }, 'job engine: Redis error')),
@@ -56,7 +58,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     config,
     prisma: db.prisma,
     logger,
-    now: opts.now ?? (() => new Date()),
+    now,
     keyring,
     fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
     events,

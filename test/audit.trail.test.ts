@@ -6,7 +6,7 @@ import { AuditEvents } from './support/audit-documents.ts';
 import { expectError } from './support/expect.ts';
 import { verifiedFactor } from './support/flows.ts';
 import { oathCode, unix } from './support/oath.ts';
-import { reconcileExpiry } from '../src/services/challenges.ts';
+import { reconcileExpiry } from '../src/services/challenge-expiry.ts';
 import { recordAudit, recordAuditBatch, verifyAuditTrail, type AuditInput } from '../src/services/audit.ts';
 import { appendAccountAuditEvents } from '../src/db/audit.ts';
 import { canonicalJson, type AuditContent } from '../src/domain/audit.ts';

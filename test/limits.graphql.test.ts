@@ -200,6 +200,21 @@ describe('limits on graphql-ws subscriptions', () => {
     expect(err).toEqual([expect.objectContaining({ message: expect.stringMatching(/depth limit of 5/), extensions: { code: 'QUERY_TOO_DEEP' } })]);
   });
 
+  it('cost bypass by a variable over graphql-ws: a subscription selecting factors(first: $n) with {"n": 100} → QUERY_TOO_COSTLY', async () => {
+    // Refused as it starts: its one message is the error, then it completes (no event ever arrives).
+    const client = wsClient(http.port, { authorization: a.auth });
+    try {
+      const messages: unknown[] = [];
+      const query = 'subscription ($n: Int) { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: $n) { totalCount } } } } }';
+      for await (const m of client.iterate({ query, variables: { n: 100 } })) messages.push(m);
+      expect(messages).toEqual([
+        { errors: [expect.objectContaining({ message: expect.stringMatching(/Cost limit of 1500 exceeded/), extensions: expect.objectContaining({ code: 'QUERY_TOO_COSTLY' }) })] },
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('a subscription over the token limit is refused with TOO_MANY_TOKENS', async () => {
     const err = await subscribeError(`subscription { challengeUpdated(identity: "user-0001") { ${'sid '.repeat(300)} } }`);
     expect(err).toEqual([expect.objectContaining({ extensions: { code: 'TOO_MANY_TOKENS' } })]);

@@ -7,7 +7,7 @@ import { CreateChallenge, CreateService, CreateTotpFactor, CreateWebhook, Verify
 import { oathCode, unix } from './support/oath.ts';
 import { Receiver } from './support/receiver.ts';
 import { waitUntil, WAIT_MS } from './support/live.ts';
-import { expireChallengeJob, reconcileExpiry } from '../src/services/challenges.ts';
+import { expireChallengeJob, reconcileExpiry } from '../src/services/challenge-expiry.ts';
 import { serveMetrics } from '../src/observability/metrics-server.ts';
 
 const METRICS_TOKEN = 'a-separate-metrics-token-0123456789abcdef';

@@ -69,3 +69,6 @@ export function retryDelayMs(baseMs: number, attempt: number, random: () => numb
   const exp = Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp / 2 + random() * (exp / 2));
 }
+
+/** GCM additional data of a webhook's sealed signing key: binds the ciphertext to its webhook (a copy on another row does not decrypt). */
+export const webhookSecretAad = (webhookSid: string) => `webhook:${webhookSid}`;

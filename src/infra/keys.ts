@@ -5,6 +5,9 @@ import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/client.ts';
 import { decryptSeed, encryptSeed, parseKeyring, type Keyring } from '../domain/seed-crypto.ts';
 import { Prisma } from '../generated/prisma/client.ts';
+import { rewriteWebhookSecret, webhookSecretsNotUnder } from '../db/webhook-store.ts';
+import { webhookSecretAad } from '../domain/webhook.ts';
+import { countFactorsNotUnder, factorSeedsNotUnder, rewriteFactorSeeds } from '../db/factor-store.ts';
 
 export class KeyConfigError extends Error {
   override readonly name = 'KeyConfigError';
@@ -94,38 +97,25 @@ export async function rotateSeeds(
     });
   }
   // Webhook signing keys (auth tokens, whsec_ secrets): few rows, bound to their webhook SID.
-  for (const w of await prisma.webhook.findMany({ where: { secretKeyId: { not: primary } }, select: { sid: true, secretKeyId: true, secretCiphertext: true } })) {
-    const aad = `webhook:${w.sid}`;
+  for (const w of await webhookSecretsNotUnder(prisma, primary)) {
+    const aad = webhookSecretAad(w.sid);
     const plain = decryptSeed(keyring, w.secretKeyId, w.secretCiphertext, aad);
     const { keyId, ciphertext } = encryptSeed(keyring, plain, aad);
     plain.fill(0);
-    await prisma.webhook.updateMany({
-      where: { sid: w.sid, secretKeyId: w.secretKeyId },
-      data: { secretKeyId: keyId, secretCiphertext: new Uint8Array(ciphertext) },
-    });
+    await rewriteWebhookSecret(prisma, w.sid, w.secretKeyId, { secretKeyId: keyId, secretCiphertext: new Uint8Array(ciphertext) });
   }
-  const total = await prisma.factor.count({ where: { secretKeyId: { not: primary } } });
+  const total = await countFactorsNotUnder(prisma, primary);
   let done = 0;
   let after = '';
   for (;;) {
-    const batch = await prisma.factor.findMany({
-      where: { secretKeyId: { not: primary }, sid: { gt: after } },
-      select: { sid: true, secretKeyId: true, secretCiphertext: true },
-      orderBy: { sid: 'asc' },
-      take: batchSize,
-    });
+    const batch = await factorSeedsNotUnder(prisma, primary, after, batchSize);
     if (batch.length === 0) break;
-    await prisma.$transaction(
-      batch.map((f) => {
-        const seed = decryptSeed(keyring, f.secretKeyId, f.secretCiphertext, f.sid);
-        const { keyId, ciphertext } = encryptSeed(keyring, seed, f.sid);
-        seed.fill(0);
-        return prisma.factor.updateMany({
-          where: { sid: f.sid, secretKeyId: f.secretKeyId },
-          data: { secretKeyId: keyId, secretCiphertext: new Uint8Array(ciphertext) },
-        });
-      }),
-    );
+    await rewriteFactorSeeds(prisma, batch.map((f) => {
+      const seed = decryptSeed(keyring, f.secretKeyId, f.secretCiphertext, f.sid);
+      const { keyId, ciphertext } = encryptSeed(keyring, seed, f.sid);
+      seed.fill(0);
+      return { sid: f.sid, fromKeyId: f.secretKeyId, keyId, ciphertext: new Uint8Array(ciphertext) };
+    }));
     done += batch.length;
     after = batch.at(-1)!.sid;
     opts.onProgress?.({ done, total: Math.max(total, done) });

@@ -11,6 +11,8 @@ export interface BullJobEngineOptions {
   /** Producer calls (enqueue, repeat, pendingCount) reject after this long instead of waiting for Redis. */
   timeoutMs?: number;
   onError?: JobErrorListener;
+  /** The clock `runAt` is read on (the app's deps.now; default the wall clock). */
+  now?: () => Date;
 }
 
 // ioredis's disconnect() arms a 2 s timer that only a socket 'close' clears; a socket that never
@@ -28,6 +30,7 @@ const safeId = (id: string) => id.replaceAll(':', '-');
 export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   const { redisUrl, prefix = 'verity', queueName = 'verity-jobs', timeoutMs = 2_000 } = opts;
   const listener = opts.onError ?? defaultOnError;
+  const now = opts.now ?? (() => new Date());
   const onError: JobErrorListener = (err, job) => {
     try {
       listener(err, job);
@@ -137,7 +140,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       await bounded('enqueue', () =>
         queue.add(name, data, {
           jobId: o.jobId === undefined ? undefined : safeId(o.jobId),
-          delay: o.runAt ? Math.max(0, o.runAt.getTime() - Date.now()) : 0,
+          delay: o.runAt ? Math.max(0, o.runAt.getTime() - now().getTime()) : 0,
           attempts: Math.max(1, o.attempts ?? 1),
           backoff: o.backoffMs ? { type: 'exponential', delay: o.backoffMs } : undefined,
         }),

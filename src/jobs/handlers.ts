@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.ts';
-import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenges.ts';
-import { DELIVER_WEBHOOK_JOB, deliverWebhookJob, reconcileWebhookDeliveries } from '../services/webhooks.ts';
+import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenge-expiry.ts';
+import { DELIVER_WEBHOOK_JOB } from '../services/webhook-fanout.ts';
+import { deliverWebhookJob, reconcileWebhookDeliveries } from '../services/webhook-delivery.ts';
 import type { JobEngine, JobHandler } from './types.ts';
 import { withJobLogContext } from '../observability/jobs.ts';
 

@@ -23,6 +23,8 @@ interface Repeat {
 
 export interface LocalJobEngineOptions {
   onError?: JobErrorListener;
+  /** The clock `runAt` is read on (the app's deps.now; default the wall clock). */
+  now?: () => Date;
 }
 
 /**
@@ -33,6 +35,10 @@ export interface LocalJobEngineOptions {
  */
 export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngine {
   const listener = opts.onError ?? defaultOnError;
+  const now = opts.now ?? (() => new Date());
+  // Timers count elapsed time (monotonic), whatever the app's clock says; runAt is turned into a
+  // delay on the app's clock once, when the job is enqueued.
+  const elapsed = () => performance.now();
   // A throwing listener must not wedge the scheduler.
   const onError: JobErrorListener = (err, job) => {
     try {
@@ -53,7 +59,7 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
 
   const arm = (job: LocalJob): void => {
     if (!handlers || closed) return;
-    const wait = job.runAt - Date.now();
+    const wait = job.runAt - elapsed();
     if (wait > 0) {
       // Re-checking on wake-up also covers timers that fire a millisecond early: never run before runAt.
       job.timer = setTimeout(() => arm(job), Math.min(wait, MAX_TIMEOUT_MS));
@@ -74,7 +80,7 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
       onError(err instanceof Error ? err : new Error(String(err)), meta);
       if (job.attempt < job.attempts && !closed) {
         // Same curve as BullMQ's 'exponential' backoff: base * 2^(attempts made - 1).
-        job.runAt = Date.now() + job.backoffMs * 2 ** (job.attempt - 1);
+        job.runAt = elapsed() + job.backoffMs * 2 ** (job.attempt - 1);
         job.attempt++;
         return true;
       }
@@ -126,7 +132,7 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
         id: o.jobId ?? randomUUID(),
         name,
         data: { ...data }, // a snapshot, as BullMQ serialises it
-        runAt: o.runAt?.getTime() ?? Date.now(),
+        runAt: elapsed() + (o.runAt ? Math.max(0, o.runAt.getTime() - now().getTime()) : 0),
         attempts: Math.max(1, o.attempts ?? 1),
         backoffMs: Math.max(0, o.backoffMs ?? 0),
         attempt: 1,

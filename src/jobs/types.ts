@@ -9,7 +9,7 @@ export interface EnqueueOptions {
    * (removeOnFail) and their ids stay taken until trimmed; the local engine frees them at once.
    */
   jobId?: string;
-  /** Run no earlier than this; past dates run now. */
+  /** Run no earlier than this, on the engine's clock (the app's deps.now); past dates run now. */
   runAt?: Date;
   /** Total tries including the first (default 1). */
   attempts?: number;

@@ -13,9 +13,9 @@ import { createEntity, deleteEntity, getEntity, listEntities } from '../services
 import {
   createTotpFactor, deleteFactor, getEntityFactor, listFactors, updateFactor, verifyFactor,
 } from '../services/factors.ts';
-import {
-  createChallenge, getEntityChallenge, listChallenges, verifyChallenge, type CreateChallengeInput,
-} from '../services/challenges.ts';
+import { getEntityChallenge, listChallenges } from '../services/challenges.ts';
+import { createChallenge, verifyChallenge } from '../services/challenge-attempts.ts';
+import type { CreateChallengeInput } from '../services/challenge-input.ts';
 import { VerityError } from '../domain/errors.ts';
 import { authPayloadSchema, parseInput } from '../domain/validation.ts';
 import { defined, type Form } from './forms.ts';

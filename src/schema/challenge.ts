@@ -3,7 +3,8 @@ import { builder } from './builder.ts';
 import { NodeInterface } from './node.ts';
 import { connectionOf } from './common.ts';
 import { FactorType, FactorTypeEnum } from './factor.ts';
-import { createChallenge, findChallenge, verifyChallenge } from '../services/challenges.ts';
+import { findChallenge } from '../services/challenges.ts';
+import { createChallenge, verifyChallenge } from '../services/challenge-attempts.ts';
 
 export const ChallengeStatusEnum = builder.enumType('ChallengeStatus', {
   values: { PENDING: { value: 'pending' }, APPROVED: { value: 'approved' }, DENIED: { value: 'denied' }, EXPIRED: { value: 'expired' } } as const,

@@ -4,12 +4,12 @@ import { parseInput } from '../domain/validation.ts';
 import { z } from 'zod';
 import type { Deps, Principal } from '../deps.ts';
 import { requireOperator, tenantOf } from './context.ts';
-import { recaptureAuthToken } from './webhooks.ts';
+import { recaptureAuthToken } from './webhook-sealing.ts';
 import { recordAudit, type AuditDeps } from './audit.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 import { anyAccountExists, findAccount, insertAccount as insertAccountRow, replaceTokenHash } from '../db/account-store.ts';
 import { hashToken, newAuthToken } from '../auth/tokens.ts';
-import { forgetCachedCredentials } from '../auth/index.ts';
+import { forgetCachedCredentials, requireManagement } from '../auth/index.ts';
 
 const createAccountInput = z.object({
   friendlyName: z.string().trim().min(1, 'must not be empty').max(64, 'must be at most 64 characters'),
@@ -23,6 +23,7 @@ export interface CreatedAccount {
 
 export async function createAccount(deps: Deps, principal: Principal, input: { friendlyName: string }): Promise<CreatedAccount> {
   requireOperator(principal);
+  requireManagement(principal);
   return createAccountAsOperator(deps, input);
 }
 
@@ -81,6 +82,7 @@ export async function rotateAuthToken(
   principal: Principal,
   input: { graceSeconds?: number | null; accountSid?: string | null } | null | undefined,
 ): Promise<RotatedToken> {
+  requireManagement(principal);
   const data = parseInput(rotateInput, input ?? {});
   let accountSid: string;
   if (principal.kind === 'operator') {

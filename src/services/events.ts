@@ -1,6 +1,6 @@
 import type { VerityEvent } from '../events/index.ts';
 import type { Deps } from '../deps.ts';
-import { fanOutWebhooks } from './webhooks.ts';
+import { fanOutWebhooks } from './webhook-fanout.ts';
 
 export interface KnownSubscribers {
   webhookSids?: string[];

@@ -1,19 +1,16 @@
 import { z } from 'zod';
 import type { Factor, Service } from '../generated/prisma/client.ts';
 import { Prisma } from '../generated/prisma/client.ts';
-import {
-  ConflictError, FactorLimitReachedError, InvalidArgumentError, NotFoundError, SeedUnavailableError, TooManyAttemptsError,
-} from '../domain/errors.ts';
+import { ConflictError, FactorLimitReachedError, InvalidArgumentError, NotFoundError, TooManyAttemptsError } from '../domain/errors.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
-import {
-  DEFAULT_TOTP_CONFIG, buildKeyUri, encodeBase32, generateSeed, parseBase32Secret, verifyCode, type TotpConfig,
-} from '../domain/totp.ts';
-import { SeedDecryptionError, decryptSeed, encryptSeed, fingerprintSeed } from '../domain/seed-crypto.ts';
+import { DEFAULT_TOTP_CONFIG, buildKeyUri, encodeBase32, generateSeed, parseBase32Secret, type TotpConfig } from '../domain/totp.ts';
+import { encryptSeed, fingerprintSeed } from '../domain/seed-crypto.ts';
 import { qrCodeSvg } from '../domain/qr.ts';
 import {
   LIMITS, authPayloadSchema, factorConfigSchema, factorFriendlyNameSchema, identitySchema, pageArgsSchema, parseInput, stringMapSchema,
 } from '../domain/validation.ts';
-import { keysetPage } from '../db/paging.ts';
+import * as store from '../db/factor-store.ts';
+import { checkChargedCode } from './code-check.ts';
 import type { Tenant } from './context.ts';
 import type { FactorEvent } from '../events/index.ts';
 import { getService } from './services.ts';
@@ -75,9 +72,7 @@ const updateInput = z.object({
   metadata: stringMapSchema.nullish(),
 });
 
-export const configOf = (f: Pick<Factor, 'alg' | 'codeLength' | 'timeStep' | 'skew'>): TotpConfig => ({
-  alg: f.alg, codeLength: f.codeLength, timeStep: f.timeStep, skew: f.skew,
-});
+export { configOf, factorSeed } from './code-check.ts';
 
 /** Factor input → service defaults → Twilio defaults (SHA1, 6 digits, 30 s, skew 1). */
 function resolveConfig(input: FactorConfigInput | null | undefined, service: Service): TotpConfig {
@@ -102,8 +97,6 @@ function importSecret(secret: string): Uint8Array {
   throw new InvalidArgumentError('secret', why);
 }
 
-const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002';
-
 /**
  * Enrols a TOTP factor. The entity is created if missing (Twilio's quickstarts never create it
  * first). The seed is returned here, once, as the binding, and never again.
@@ -121,25 +114,17 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
   const fingerprint = fingerprintSeed(fingerprintKey, seed);
 
   const entity = await ensureEntity(t, service.sid, data.identity);
-  const factor = await prisma.$transaction(async (tx) => {
-    // Serialise enrolments per entity so the 100-factor cap holds under concurrency.
-    await tx.$executeRaw`SELECT 1 FROM "Entity" WHERE "sid" = ${entity.sid} FOR UPDATE`;
-    const count = await tx.factor.count({ where: { entitySid: entity.sid } });
-    if (count >= LIMITS.factorsPerEntity) throw new FactorLimitReachedError(LIMITS.factorsPerEntity);
-    const dup = await tx.factor.findFirst({ where: { entitySid: entity.sid, secretFingerprint: fingerprint }, select: { sid: true } });
-    if (dup) throw new ConflictError('Factor already exists: this entity has a factor with the same secret', 60317);
-    return tx.factor.create({
-      data: {
-        sid, accountSid: t.accountSid, serviceSid: service.sid, entitySid: entity.sid, identity: entity.identity,
-        friendlyName: data.friendlyName.trim(), ...cfg, metadata: data.metadata ?? undefined,
-        secretCiphertext: new Uint8Array(ciphertext), secretKeyId: keyId, secretFingerprint: fingerprint,
-      },
-    });
-  // Enrolments on one entity queue on its row lock: allow a burst to wait rather than fail.
-  }, { maxWait: 10_000, timeout: 10_000 }).catch((e: unknown) => {
-    if (isUniqueViolation(e)) throw new ConflictError('Factor already exists: this entity has a factor with the same secret', 60317);
-    throw e;
+  const inserted = await store.insertFactor(prisma, {
+    entitySid: entity.sid, fingerprint, limit: LIMITS.factorsPerEntity,
+    data: {
+      sid, accountSid: t.accountSid, serviceSid: service.sid, identity: entity.identity,
+      friendlyName: data.friendlyName.trim(), ...cfg, metadata: data.metadata ?? undefined,
+      secretCiphertext: new Uint8Array(ciphertext), secretKeyId: keyId,
+    },
   });
+  if (inserted.kind === 'limit') throw new FactorLimitReachedError(LIMITS.factorsPerEntity);
+  if (inserted.kind === 'duplicate') throw new ConflictError('Factor already exists: this entity has a factor with the same secret', 60317);
+  const { factor } = inserted;
 
   await emit(t.deps, factorEvent('factor.created', factor));
   await audit(t, {
@@ -158,7 +143,7 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
 
 export async function findFactor(t: Tenant, sid: string): Promise<Factor | null> {
   if (!isSid('factor', sid)) return null;
-  const f = await t.deps.prisma.factor.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+  const f = await store.findFactor(t.deps.prisma, t.accountSid, normalizeSid(sid));
   if (f) assertInScope(t, f);
   return f;
 }
@@ -175,8 +160,8 @@ export async function getFactor(t: Tenant, sid: string): Promise<Factor> {
  */
 export async function findEntityFactor(t: Tenant, ref: { serviceSid: string; identity: string; factorSid: string }): Promise<Factor | null> {
   if (!isSid('factor', ref.factorSid) || !isSid('service', ref.serviceSid)) return null;
-  return t.deps.prisma.factor.findFirst({
-    where: { sid: normalizeSid(ref.factorSid), serviceSid: normalizeSid(ref.serviceSid), identity: ref.identity, accountSid: t.accountSid },
+  return store.findEntityFactor(t.deps.prisma, t.accountSid, {
+    factorSid: normalizeSid(ref.factorSid), serviceSid: normalizeSid(ref.serviceSid), identity: ref.identity,
   });
 }
 
@@ -184,19 +169,6 @@ export async function getEntityFactor(t: Tenant, ref: { serviceSid: string; iden
   const f = await findEntityFactor(t, ref);
   if (!f) throw new NotFoundError('Factor', ref.factorSid);
   return f;
-}
-
-/** The seed, decrypted for one check and wiped by the caller. A wrong key fails loudly: never a wrong code accepted. */
-export function factorSeed(t: Tenant, f: Pick<Factor, 'sid' | 'secretKeyId' | 'secretCiphertext'>): Uint8Array {
-  try {
-    return decryptSeed(t.deps.keyring, f.secretKeyId, f.secretCiphertext, f.sid);
-  } catch (e) {
-    if (e instanceof SeedDecryptionError) {
-      t.deps.logger.error({ factorSid: f.sid, keyId: f.secretKeyId, reason: e.reason }, 'seed decryption failed');
-      throw new SeedUnavailableError(f.secretKeyId);
-    }
-    throw e;
-  }
 }
 
 /**
@@ -209,39 +181,24 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
   const factor = await getFactor(t, input.factorSid);
   if (factor.status === 'verified') return factor;
   const { prisma } = t.deps;
-  // Charge the attempt before looking at the code, conditionally: concurrent guesses cannot
-  // exceed the 5 that Twilio allows (60310) through a check-then-act gap.
-  const charged = await prisma.factor.updateMany({
-    where: { sid: factor.sid, status: 'unverified', verifyAttempts: { lt: FACTOR_VERIFY_ATTEMPTS } },
-    data: { verifyAttempts: { increment: 1 } },
-  });
-  if (charged.count === 0) {
+  // Twilio 60310: 5 attempts, charged before the code is looked at (code-check.ts).
+  if (!(await store.chargeEnrolmentAttempt(prisma, factor.sid, FACTOR_VERIFY_ATTEMPTS))) {
     const fresh = await getFactor(t, factor.sid);
     if (fresh.status === 'verified') return fresh;
     t.deps.metrics.verification('factor', 'max_attempts');
     throw new TooManyAttemptsError(60310, 'Factor verification attempts reached: create a new factor');
   }
   const now = t.deps.now();
-  const seed = factorSeed(t, factor);
-  const result = verifyCode(seed, code, configOf(factor), Math.floor(now.getTime() / 1000), factor.lastUsedTimeStep);
-  seed.fill(0);
-  let verified = false;
-  if (result.valid) {
-    const step = BigInt(result.timeStep);
-    // RFC 6238 §5.2: consume the step in the same conditional write that verifies.
-    const won = await prisma.factor.updateMany({
-      where: { sid: factor.sid, status: 'unverified', OR: [{ lastUsedTimeStep: null }, { lastUsedTimeStep: { lt: step } }] },
-      data: { status: 'verified', lastUsedTimeStep: step, failureStreak: 0, throttledUntil: null },
-    });
-    verified = won.count === 1;
-    if (verified) {
-      await emit(t.deps, factorEvent('factor.verified', factor));
-      await audit(t, { type: 'factor.verified', ...auditSubject(factor), details: { identity: factor.identity } });
-    }
-  } else {
+  // RFC 6238 §5.2: the step is consumed by the same conditional write that verifies.
+  const outcome = await checkChargedCode(t, factor, code, now,
+    async (step) => ((await store.verifyWithStep(prisma, { factorSid: factor.sid, step, now })) ? true : null));
+  if (outcome.kind === 'accepted') {
+    await emit(t.deps, factorEvent('factor.verified', factor));
+    await audit(t, { type: 'factor.verified', ...auditSubject(factor), details: { identity: factor.identity } });
+  } else if (outcome.kind === 'wrong') {
     await audit(t, { type: 'factor.verification_failed', ...auditSubject(factor), details: { identity: factor.identity, reason: 'wrong_code' } });
   }
-  t.deps.metrics.verification('factor', verified ? 'approved' : 'wrong_code');
+  t.deps.metrics.verification('factor', outcome.kind === 'accepted' ? 'approved' : 'wrong_code');
   return getFactor(t, factor.sid);
 }
 
@@ -260,9 +217,7 @@ export async function updateFactor(
   const factor = await getFactor(t, data.factorSid);
   const c = data.config;
   const timeStep = c?.timeStep ?? factor.timeStep;
-  const updated = await t.deps.prisma.factor.updateMany({
-    where: { sid: factor.sid, dateUpdated: factor.dateUpdated },
-    data: {
+  const updated = await store.updateFactorIfUnchanged(t.deps.prisma, factor, {
       friendlyName: data.friendlyName?.trim() ?? undefined,
       alg: c?.alg ?? undefined,
       codeLength: c?.codeLength ?? undefined,
@@ -270,18 +225,16 @@ export async function updateFactor(
       timeStep,
       lastUsedTimeStep: convertLastStep(factor.lastUsedTimeStep, factor.timeStep, timeStep),
       metadata: data.metadata === null ? Prisma.DbNull : (data.metadata ?? undefined),
-    },
   });
   // A concurrent verification changed the row between our read and write: apply again on fresh data.
-  if (updated.count === 0) return updateFactor(t, input);
+  if (!updated) return updateFactor(t, input);
   await emit(t.deps, factorEvent('factor.updated', factor));
   return getFactor(t, factor.sid);
 }
 
 export async function deleteFactor(t: Tenant, sid: string): Promise<{ deletedSid: string }> {
   const factor = await getFactor(t, sid);
-  const deleted = await t.deps.prisma.factor.deleteMany({ where: { sid: factor.sid, accountSid: t.accountSid } });
-  if (deleted.count === 0) throw new NotFoundError('Factor', sid);
+  if (!(await store.deleteFactor(t.deps.prisma, t.accountSid, factor.sid))) throw new NotFoundError('Factor', sid);
   await emit(t.deps, { ...factorEvent('factor.deleted', factor), snapshot: publicFactor(factor) });
   await audit(t, { type: 'factor.deleted', ...auditSubject(factor), details: { identity: factor.identity } });
   return { deletedSid: factor.sid };
@@ -294,5 +247,5 @@ export async function listFactors(
   args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null },
 ) {
   const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
-  return keysetPage(t.deps.prisma.factor, { entitySid, accountSid: t.accountSid, ...scopeWhere(t) }, { ...page, order: args.order ?? 'asc' });
+  return store.factorPage(t.deps.prisma, { entitySid, accountSid: t.accountSid, ...scopeWhere(t) }, { ...page, order: args.order ?? 'asc' });
 }

@@ -7,7 +7,7 @@
 // DRAIN_ACCOUNT_SID (whose events to print) and DRAIN_BATCH (batch size, default 200).
 import { loadConfig } from '../../src/config.ts';
 import { openRuntime } from '../../src/runtime.ts';
-import { reconcileExpiry } from '../../src/services/challenges.ts';
+import { reconcileExpiry } from '../../src/services/challenge-expiry.ts';
 
 const accountSid = process.env.DRAIN_ACCOUNT_SID ?? '';
 const batch = Number(process.env.DRAIN_BATCH ?? 200);

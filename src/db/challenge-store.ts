@@ -1,12 +1,41 @@
-import { Prisma, type Challenge, type Factor } from '../generated/prisma/client.ts';
+import { Prisma, type Challenge } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
-import { THROTTLE } from '../domain/throttle.ts';
-import { CHALLENGE } from '../domain/challenge.ts';
-import { matchingWebhookSids } from './webhook-match.ts';
+import { CHALLENGE, type ChallengeStatus } from '../domain/challenge.ts';
+import { matchingWebhookSids } from './webhook-store.ts';
 import { CHALLENGE_COLUMNS, PREPARED, hotQuery } from './prepared.ts';
+import { consumeStep, notThrottled, stepUnused, streakCharge, type CodeFactor } from './factor-store.ts';
+import { keysetPage } from './paging.ts';
 
-// The statements that must be atomic (DESIGN.md "Atomicity"), as named functions. Each is one SQL
-// statement, so it holds on PostgreSQL and PGlite alike and costs one round trip.
+export type { CodeFactor };
+
+// The Challenge aggregate's persistence: every statement that reads or writes "Challenge" rows.
+// The statements that must be atomic (DESIGN.md "Atomicity") are named functions, each one SQL
+// statement, so it holds on PostgreSQL and PGlite alike and costs one round trip. The factor's
+// side of an attempt (streak, throttle, the time step consumed) comes from factor-store's fragments.
+
+// ------------------------------------------------------------------ the challenge rules, as SQL
+
+// src/domain/challenge.ts states the rules (effectiveStatus, transition's cap); these are their
+// only SQL and Prisma forms, used by every statement below. `c` prefixes the columns with a table
+// alias (Prisma.raw('c.')) or nothing (Prisma.empty).
+const NO_ALIAS = Prisma.raw('');
+const ALIAS_C = Prisma.raw('c.');
+
+/** effectiveStatus is PENDING: pending and not overdue at `now`. */
+const isLive = (c: Prisma.Sql, now: Date) => Prisma.sql`${c}"status" = 'pending' AND ${c}"expirationDate" > ${now}::timestamp(3)`;
+/** effectiveStatus is EXPIRED while the row still says pending: what the expiry jobs write down. */
+const isOverdue = (c: Prisma.Sql, now: Date) => Prisma.sql`${c}"status" = 'pending' AND ${c}"expirationDate" <= ${now}::timestamp(3)`;
+/** transition's cap: another attempt may be charged (Twilio 60308). */
+const underCap = (c: Prisma.Sql) => Prisma.sql`${c}"attempts" < ${CHALLENGE.maxAttempts}`;
+
+/** A list filter on the effective status: PENDING excludes overdue rows, EXPIRED includes them. */
+function effectiveStatusWhere(status: ChallengeStatus | null | undefined, now: Date): Prisma.ChallengeWhereInput {
+  if (status === 'pending') return { status: 'pending', expirationDate: { gt: now } };
+  if (status === 'expired') return { OR: [{ status: 'expired' }, { status: 'pending', expirationDate: { lte: now } }] };
+  return status ? { status } : {};
+}
+
+// ------------------------------------------------------------------ attempts (atomic)
 
 /**
  * Charges one attempt before a code is even looked at: the challenge's try counter (≤ 5, Twilio
@@ -20,28 +49,16 @@ export async function chargeChallengeAttempt(prisma: PrismaClient, p: { challeng
     WITH f AS (
       UPDATE "Factor" SET ${streakCharge(p.now)}
       WHERE "sid" = ${p.factorSid}
-        AND ("throttledUntil" IS NULL OR "throttledUntil" <= ${p.now}::timestamp(3))
-        AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND c."status" = 'pending'
-                    AND c."expirationDate" > ${p.now}::timestamp(3) AND c."attempts" < ${CHALLENGE.maxAttempts})
+        AND ${notThrottled(p.now)}
+        AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND ${isLive(ALIAS_C, p.now)} AND ${underCap(ALIAS_C)})
       RETURNING "sid"
     )
     UPDATE "Challenge" SET "attempts" = "attempts" + 1
-    WHERE "sid" = ${p.challengeSid} AND "status" = 'pending' AND "attempts" < ${CHALLENGE.maxAttempts}
+    WHERE "sid" = ${p.challengeSid} AND ${isLive(NO_ALIAS, p.now)} AND ${underCap(NO_ALIAS)}
       AND EXISTS (SELECT 1 FROM f)
     RETURNING *`;
   return rows[0] ?? null;
 }
-
-/** The SET list that charges one attempt to a factor's failure streak and arms the throttle (THROTTLE). */
-const streakCharge = (now: Date) => Prisma.sql`
-  "failureStreak" = "failureStreak" + 1,
-  "throttledUntil" = CASE WHEN "failureStreak" + 1 > ${THROTTLE.freeFailures}
-    THEN ${now}::timestamp(3) + make_interval(secs => LEAST(${THROTTLE.maxDelayS}::float8,
-           ${THROTTLE.baseDelayS}::float8 * power(2::float8, "failureStreak" - ${THROTTLE.freeFailures})))
-    ELSE NULL END`;
-
-/** What checking a code needs from the factor (seed, config, replay guard), read by the charging statement. */
-export type CodeFactor = Pick<Factor, 'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep'>;
 
 export interface NewChallenge {
   sid: string;
@@ -84,7 +101,7 @@ export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Prom
     ), charged AS (
       UPDATE "Factor" SET ${streakCharge(c.now)}
       WHERE ${c.charge}::boolean AND "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid} AND "status" = 'verified'
-        AND ("throttledUntil" IS NULL OR "throttledUntil" <= ${c.now}::timestamp(3))
+        AND ${notThrottled(c.now)}
       RETURNING "sid", "secretCiphertext", "secretKeyId", "alg", "codeLength", "timeStep", "skew", "lastUsedTimeStep"
     ), ins AS (
       INSERT INTO "Challenge" ("sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate",
@@ -129,11 +146,10 @@ export async function approveWithStep(
 ): Promise<{ challenge: Challenge; webhookSids: string[] } | null> {
   const rows = await hotQuery<(Challenge & { webhookSids: string[] })>(prisma, Prisma.sql`${PREPARED}
     WITH consumed AS (
-      UPDATE "Factor" SET "lastUsedTimeStep" = ${p.step}, "failureStreak" = 0, "throttledUntil" = NULL
+      UPDATE "Factor" SET ${consumeStep(p.step)}
       WHERE "sid" = ${p.factorSid} AND "status" = 'verified'
-        AND ("lastUsedTimeStep" IS NULL OR "lastUsedTimeStep" < ${p.step})
-        AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND c."status" = 'pending'
-                    AND c."expirationDate" > ${p.now}::timestamp(3))
+        AND ${stepUnused(p.step)}
+        AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND ${isLive(ALIAS_C, p.now)})
       RETURNING "sid"
     ), approved AS (
       UPDATE "Challenge" SET "status" = 'approved', "dateResponded" = ${p.now}::timestamp(3), "dateUpdated" = ${p.now}::timestamp(3)
@@ -147,6 +163,8 @@ export async function approveWithStep(
   return { challenge: challenge as Challenge, webhookSids };
 }
 
+// ------------------------------------------------------------------ expiry (atomic)
+
 /**
  * Pending → expired for one challenge, only once it is overdue. Returns the row (with its
  * `challenge.expired` webhook subscribers) when it changed, else null.
@@ -155,7 +173,7 @@ export async function expireOne(prisma: PrismaClient, challengeSid: string, now:
   const rows = await prisma.$queryRaw<ExpiredRow[]>`
     WITH expired AS (
       UPDATE "Challenge" SET "status" = 'expired', "dateUpdated" = ${now}::timestamp(3)
-      WHERE "sid" = ${challengeSid} AND "status" = 'pending' AND "expirationDate" <= ${now}::timestamp(3)
+      WHERE "sid" = ${challengeSid} AND ${isOverdue(NO_ALIAS, now)}
       RETURNING "sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate"
     )
     SELECT e.*, ${matchingWebhookSids(Prisma.raw('e'), 'challenge.expired')} AS "webhookSids" FROM expired e`;
@@ -186,7 +204,7 @@ export async function expireOverdueBatch(prisma: PrismaClient, now: Date, limit:
       UPDATE "Challenge" SET "status" = 'expired', "dateUpdated" = ${now}::timestamp(3)
       WHERE "sid" IN (
         SELECT "sid" FROM "Challenge"
-        WHERE "status" = 'pending' AND "expirationDate" <= ${now}::timestamp(3)
+        WHERE ${isOverdue(NO_ALIAS, now)}
         ORDER BY "expirationDate" LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       ) AND "status" = 'pending'
@@ -196,4 +214,38 @@ export async function expireOverdueBatch(prisma: PrismaClient, now: Date, limit:
       FROM (SELECT DISTINCT "accountSid", "serviceSid" FROM expired) s
     )
     SELECT e.*, s."webhookSids" FROM expired e JOIN services s USING ("accountSid", "serviceSid")`;
+}
+
+// ------------------------------------------------------------------ reads and plain writes
+
+export async function findChallenge(prisma: PrismaClient, accountSid: string, sid: string): Promise<Challenge | null> {
+  return prisma.challenge.findFirst({ where: { sid, accountSid } });
+}
+
+/** A challenge by its REST path (service, identity, SID), inside one account. */
+export async function findEntityChallenge(
+  prisma: PrismaClient,
+  accountSid: string,
+  ref: { serviceSid: string; identity: string; challengeSid: string },
+): Promise<Challenge | null> {
+  return prisma.challenge.findFirst({ where: { sid: ref.challengeSid, serviceSid: ref.serviceSid, identity: ref.identity, accountSid } });
+}
+
+/** What the expiry job needs to tell "answered" from "ran early". */
+export async function challengeExpiryState(prisma: PrismaClient, sid: string) {
+  return prisma.challenge.findUnique({ where: { sid }, select: { sid: true, status: true, expirationDate: true } });
+}
+
+export async function setChallengeMetadata(prisma: PrismaClient, sid: string, metadata: Record<string, unknown>): Promise<void> {
+  await prisma.challenge.update({ where: { sid }, data: { metadata: metadata as Prisma.InputJsonObject } });
+}
+
+/** One page of an entity's challenges, filtered on the effective status (effectiveStatusWhere). */
+export function challengePage(
+  prisma: PrismaClient,
+  filter: { entitySid: string; accountSid: string; serviceSid?: string; identity?: string; factorSid?: string; status?: ChallengeStatus | null; now: Date },
+  page: { first?: number | null; after?: string | null; order: 'asc' | 'desc' },
+) {
+  const { status, now, ...where } = filter;
+  return keysetPage(prisma.challenge, { ...where, ...effectiveStatusWhere(status, now) }, page);
 }

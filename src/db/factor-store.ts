@@ -1,0 +1,151 @@
+import { Prisma, type Factor } from '../generated/prisma/client.ts';
+import type { PrismaClient } from './client.ts';
+import { THROTTLE } from '../domain/throttle.ts';
+import { keysetPage } from './paging.ts';
+
+// The Factor aggregate's persistence: every statement that reads or writes "Factor" rows, and the
+// SQL fragments that carry its invariants into the statements of other stores (a challenge's
+// attempt charges its factor; an approval consumes its factor's time step).
+
+// ------------------------------------------------------------------ invariants, as SQL fragments
+
+/**
+ * RFC 6238 §5.2, a code is accepted once: a time step is consumed only if it is later than the
+ * last one used. `stepUnused` is the condition, `consumeStep` the SET list; the statement that
+ * approves a challenge (challenge-store approveWithStep) and the one that verifies an enrolment
+ * (verifyWithStep) both use them, so the rule is written once. Success also resets the streak.
+ */
+export const stepUnused = (step: bigint) => Prisma.sql`("lastUsedTimeStep" IS NULL OR "lastUsedTimeStep" < ${step})`;
+export const consumeStep = (step: bigint) => Prisma.sql`"lastUsedTimeStep" = ${step}, "failureStreak" = 0, "throttledUntil" = NULL`;
+
+/** The factor's guessing throttle is not armed at `now` (THROTTLE). */
+export const notThrottled = (now: Date) => Prisma.sql`("throttledUntil" IS NULL OR "throttledUntil" <= ${now}::timestamp(3))`;
+
+/** The SET list that charges one attempt to a factor's failure streak and arms the throttle (THROTTLE). */
+export const streakCharge = (now: Date) => Prisma.sql`
+  "failureStreak" = "failureStreak" + 1,
+  "throttledUntil" = CASE WHEN "failureStreak" + 1 > ${THROTTLE.freeFailures}
+    THEN ${now}::timestamp(3) + make_interval(secs => LEAST(${THROTTLE.maxDelayS}::float8,
+           ${THROTTLE.baseDelayS}::float8 * power(2::float8, "failureStreak" - ${THROTTLE.freeFailures})))
+    ELSE NULL END`;
+
+/** What checking a code needs from the factor (seed, config, replay guard), read by the charging statement. */
+export type CodeFactor = Pick<Factor, 'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep'>;
+
+// ------------------------------------------------------------------ enrolment
+
+export type NewFactor = Omit<Prisma.FactorUncheckedCreateInput, 'entitySid' | 'secretFingerprint'>;
+
+/**
+ * Inserts a factor unless its entity is at `limit` factors or already has one with this seed
+ * fingerprint (Twilio 60317). Enrolments on one entity serialise on the entity's row lock, so the
+ * cap holds under concurrency; a racing duplicate that slips past is caught by the unique index.
+ */
+export async function insertFactor(
+  prisma: PrismaClient,
+  p: { entitySid: string; fingerprint: string; limit: number; data: NewFactor },
+): Promise<{ kind: 'created'; factor: Factor } | { kind: 'limit' } | { kind: 'duplicate' }> {
+  try {
+    // Enrolments on one entity queue on its row lock: allow a burst to wait rather than fail.
+    return await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT 1 FROM "Entity" WHERE "sid" = ${p.entitySid} FOR UPDATE`;
+      const count = await tx.factor.count({ where: { entitySid: p.entitySid } });
+      if (count >= p.limit) return { kind: 'limit' as const };
+      const dup = await tx.factor.findFirst({ where: { entitySid: p.entitySid, secretFingerprint: p.fingerprint }, select: { sid: true } });
+      if (dup) return { kind: 'duplicate' as const };
+      const factor = await tx.factor.create({ data: { ...p.data, entitySid: p.entitySid, secretFingerprint: p.fingerprint } });
+      return { kind: 'created' as const, factor };
+    }, { maxWait: 10_000, timeout: 10_000 });
+  } catch (e) {
+    if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') return { kind: 'duplicate' };
+    throw e;
+  }
+}
+
+/**
+ * Charges one enrolment attempt before the code is looked at, conditionally (at most `max`, Twilio
+ * 60310): concurrent guesses cannot exceed the cap through a check-then-act gap. False when spent
+ * or no longer unverified.
+ */
+export async function chargeEnrolmentAttempt(prisma: PrismaClient, factorSid: string, max: number): Promise<boolean> {
+  const charged = await prisma.factor.updateMany({
+    where: { sid: factorSid, status: 'unverified', verifyAttempts: { lt: max } },
+    data: { verifyAttempts: { increment: 1 } },
+  });
+  return charged.count === 1;
+}
+
+/** Unverified → verified, consuming the code's time step in the same conditional write (stepUnused). */
+export async function verifyWithStep(prisma: PrismaClient, p: { factorSid: string; step: bigint; now: Date }): Promise<boolean> {
+  const n = await prisma.$executeRaw`
+    UPDATE "Factor" SET "status" = 'verified', ${consumeStep(p.step)}, "dateUpdated" = ${p.now}::timestamp(3)
+    WHERE "sid" = ${p.factorSid} AND "status" = 'unverified' AND ${stepUnused(p.step)}`;
+  return n === 1;
+}
+
+// ------------------------------------------------------------------ reads
+
+export async function findFactor(prisma: PrismaClient, accountSid: string, sid: string): Promise<Factor | null> {
+  return prisma.factor.findFirst({ where: { sid, accountSid } });
+}
+
+/** A factor by its REST path (service, identity, SID), inside one account. */
+export async function findEntityFactor(prisma: PrismaClient, accountSid: string, ref: { serviceSid: string; identity: string; factorSid: string }): Promise<Factor | null> {
+  return prisma.factor.findFirst({ where: { sid: ref.factorSid, serviceSid: ref.serviceSid, identity: ref.identity, accountSid } });
+}
+
+/** What a webhook payload says about a factor: public fields only. */
+export async function factorForPayload(prisma: PrismaClient, accountSid: string, factorSid: string) {
+  return prisma.factor.findFirst({ where: { sid: factorSid, accountSid }, select: { friendlyName: true, status: true, metadata: true } });
+}
+
+/** One page of an entity's factors; `where` adds the caller's scope terms. */
+export function factorPage(
+  prisma: PrismaClient,
+  where: { entitySid: string; accountSid: string; serviceSid?: string; identity?: string },
+  page: { first?: number | null; after?: string | null; order: 'asc' | 'desc' },
+) {
+  return keysetPage(prisma.factor, where, page);
+}
+
+// ------------------------------------------------------------------ changes
+
+/**
+ * Applies `data` only if the row is still as read (its dateUpdated): false when a concurrent write
+ * (a verification) got there first, and the caller re-reads and applies again.
+ */
+export async function updateFactorIfUnchanged(prisma: PrismaClient, read: Pick<Factor, 'sid' | 'dateUpdated'>, data: Prisma.FactorUpdateManyMutationInput): Promise<boolean> {
+  const updated = await prisma.factor.updateMany({ where: { sid: read.sid, dateUpdated: read.dateUpdated }, data });
+  return updated.count === 1;
+}
+
+export async function deleteFactor(prisma: PrismaClient, accountSid: string, sid: string): Promise<boolean> {
+  const deleted = await prisma.factor.deleteMany({ where: { sid, accountSid } });
+  return deleted.count === 1;
+}
+
+// ------------------------------------------------------------------ key rotation
+
+export async function countFactorsNotUnder(prisma: PrismaClient, keyId: string): Promise<number> {
+  return prisma.factor.count({ where: { secretKeyId: { not: keyId } } });
+}
+
+/** The next batch of seeds not under `keyId`, in SID order after `after` (keyset: resumable). */
+export async function factorSeedsNotUnder(prisma: PrismaClient, keyId: string, after: string, take: number) {
+  return prisma.factor.findMany({
+    where: { secretKeyId: { not: keyId }, sid: { gt: after } },
+    select: { sid: true, secretKeyId: true, secretCiphertext: true },
+    orderBy: { sid: 'asc' },
+    take,
+  });
+}
+
+/** Rewrites a batch of seeds in one transaction, each only if still under the key it was read with. */
+export async function rewriteFactorSeeds(prisma: PrismaClient, rows: { sid: string; fromKeyId: string; keyId: string; ciphertext: Uint8Array<ArrayBuffer> }[]): Promise<void> {
+  await prisma.$transaction(
+    rows.map((r) => prisma.factor.updateMany({
+      where: { sid: r.sid, secretKeyId: r.fromKeyId },
+      data: { secretKeyId: r.keyId, secretCiphertext: r.ciphertext },
+    })),
+  );
+}
