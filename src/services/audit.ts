@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../domain/errors.ts';
 import { decodeCursor, pageSize, type Page } from '../domain/paging.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
-import { appendAccountAuditEvents, appendAuditEvent, appendAuditEvents, auditChainHead, auditRowsAfter, nextAuditChain } from '../db/audit.ts';
+import { appendAuditEvents, auditChainHead, auditEventPage, auditRowsAfter, auditSeqOf, nextAuditChain } from '../db/audit-store.ts';
 import type { PrismaClient } from '../db/client.ts';
 import type { Deps, Tenant } from './context.ts';
 
@@ -47,45 +47,10 @@ const toContent = (deps: Deps, e: AuditInput): AuditContent => ({
  */
 export async function recordAudit(deps: Deps, e: AuditInput): Promise<void> {
   try {
-    await groupAppend(deps.prisma, toContent(deps, e));
+    await deps.auditLog.append(toContent(deps, e));
   } catch (err) {
     deps.logger.error({ err, type: e.type, accountSid: e.accountSid }, 'audit append failed');
   }
-}
-
-// Group commit, per account and process. One chain's appends serialise on its head row until each
-// commits, so N concurrent events of one account would hold N pool connections while they queue
-// (starving other work) and cost N commits. Instead, while one append of an account is in flight,
-// later ones wait here and go together as one batch: an idle account still pays one statement.
-type Waiter = { content: AuditContent; done: (err?: unknown) => void };
-const queues = new WeakMap<PrismaClient, Map<string, Waiter[]>>();
-const GROUP_MAX = 500;
-
-function groupAppend(prisma: PrismaClient, content: AuditContent): Promise<void> {
-  let byAccount = queues.get(prisma);
-  if (!byAccount) queues.set(prisma, (byAccount = new Map()));
-  return new Promise<void>((resolve, reject) => {
-    const waiter: Waiter = { content, done: (err) => (err === undefined ? resolve() : reject(err)) };
-    const queue = byAccount.get(content.accountSid);
-    if (queue) return void queue.push(waiter);
-    const q: Waiter[] = [waiter];
-    byAccount.set(content.accountSid, q);
-    void (async () => {
-      while (q.length > 0) {
-        const group = q.splice(0, GROUP_MAX);
-        try {
-          const contents = group.map((w) => w.content);
-          if (group.length === 1) await appendAuditEvent(prisma, contents[0]!);
-          // One statement for the batch; the account's very first events take the transaction that creates its head.
-          else if (!(await appendAccountAuditEvents(prisma, content.accountSid, contents))) await appendAuditEvents(prisma, contents);
-          for (const w of group) w.done();
-        } catch (err) {
-          for (const w of group) w.done(err ?? new Error('audit append failed'));
-        }
-      }
-      byAccount.delete(content.accountSid);
-    })();
-  });
 }
 
 /** Many events in one short transaction (the expiry drain's batches); never throws, like recordAudit. */
@@ -133,22 +98,12 @@ export async function listAuditEvents(
   };
   let afterSeq: bigint | undefined;
   if (page.after) {
-    const pos = decodeCursor(page.after);
-    const row = await prisma.auditEvent.findFirst({ where: { sid: pos.sid, accountSid: t.accountSid }, select: { seq: true } });
-    if (!row) throw new InvalidArgumentError('after', 'is not a cursor this API returned');
-    afterSeq = row.seq;
+    const seq = await auditSeqOf(prisma, t.accountSid, decodeCursor(page.after).sid);
+    if (seq === null) throw new InvalidArgumentError('after', 'is not a cursor this API returned');
+    afterSeq = seq;
   }
-  const rows = await prisma.auditEvent.findMany({
-    where: afterSeq === undefined ? where : { ...where, seq: dir === 'desc' ? { lt: afterSeq } : { gt: afterSeq } },
-    orderBy: { seq: dir },
-    take: take + 1,
-  });
-  return {
-    nodes: rows.slice(0, take),
-    hasNextPage: rows.length > take,
-    hasPreviousPage: afterSeq !== undefined,
-    totalCount: () => prisma.auditEvent.count({ where }),
-  };
+  const { rows, totalCount } = await auditEventPage(prisma, where, { dir, afterSeq, take: take + 1 });
+  return { nodes: rows.slice(0, take), hasNextPage: rows.length > take, hasPreviousPage: afterSeq !== undefined, totalCount };
 }
 
 // ------------------------------------------------------------------ verification

@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/client.ts';
+import type { AuditLog } from '../db/audit-store.ts';
 import { ForbiddenError, UnauthenticatedError } from '../domain/errors.ts';
 import type { Keyring } from '../domain/seed-crypto.ts';
 import type { AuditActor } from '../domain/audit.ts';
@@ -25,6 +26,8 @@ export interface Deps {
   fingerprintKey: Uint8Array;
   /** Prometheus counters of this process (one registry per runtime). */
   metrics: Metrics;
+  /** This process's audit appends, grouped per account (db/audit-store.ts group commit). */
+  auditLog: AuditLog;
 }
 
 export type Principal =
