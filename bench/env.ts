@@ -38,8 +38,8 @@ export function runEnvironment(kind: 'bench' | 'soak', runId: string, embedded: 
   const baseEnv: Record<string, string> = {
     VERITY_ENCRYPTION_KEYS: keys,
     LOG_LEVEL: 'warn',
-    // One bench account drives thousands of requests a second: the per-account rate limit (README
-    // "Limits") would measure the limiter, not Verity. Abuse limits stay on (they cost what they cost).
+    // One bench account drives thousands of requests a second: the per-account rate limit (docs/security.md
+    // "Rate limits") would measure the limiter, not Verity. Abuse limits stay on (they cost what they cost).
     VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0',
     ...extraEnv,
     ...(embedded ? { VERITY_DATA_DIR: dataDir! } : { DATABASE_URL: databaseUrl!, REDIS_URL: redisUrl, VERITY_REDIS_PREFIX: redisPrefix }),

@@ -1,4 +1,4 @@
-// The soak's memory verdict (bench/soak.ts, README "Soak"): is a process's RSS flat over the run?
+// The soak's memory verdict (bench/soak.ts, docs/operations.md "Soak"): is a process's RSS flat over the run?
 //
 // Raw RSS samples of a Node process are a sawtooth: the heap fills with garbage between
 // collections and drops after each one (the API swings by ± 30 MB at a few operations per second),

@@ -45,7 +45,7 @@ const ui = {
 
 const state: { factorSid?: string; challengeSid?: string; unsubscribe?: () => void; sse?: Client } = {};
 
-/** A GraphQL error as Verity reports it: a stable code (API.md "Errors") and a message. */
+/** A GraphQL error as Verity reports it: a stable code (docs/api-contract.md "Errors") and a message. */
 class ApiError extends Error {
   constructor(readonly code: string, message: string, readonly retryAfter?: number) {
     super(message);
@@ -210,7 +210,7 @@ ui.verifyFactorForm.addEventListener('submit', (ev) => {
       ui.secret.textContent = '';
       ui.binding.hidden = true;
     } else {
-      // A wrong code is a result, not an error (API.md "Behaviour").
+      // A wrong code is a result, not an error (docs/api-contract.md "Behaviour").
       setStatus(ui.factorStatus, verifyFactor.status, `${verifyFactor.status}: that code was not accepted, try the next one`);
     }
   });

@@ -1,4 +1,4 @@
-// `npm run audit:verify`: recomputes every account's audit hash chain (README "Audit trail") from
+// `npm run audit:verify`: recomputes every account's audit hash chain (docs/operations.md "Audit trail") from
 // the database the app uses (DATABASE_URL, or the embedded $VERITY_DATA_DIR — stop the embedded
 // server first: PGlite is single-process). Reads in batches (VERITY_AUDIT_BATCH, default 1000), so
 // memory stays constant. Exit 0 and "OK: N events in M chains", or exit 1 and the first row that

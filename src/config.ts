@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** VERITY_DB_CONNECT_TIMEOUT_MS / VERITY_DB_STATEMENT_TIMEOUT_MS defaults, also openDatabase's when no config is passed. */
 export const DEFAULT_PG_TIMEOUTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 } as const;
 
-/** Every environment variable Verity reads (API.md "Environment"), parsed once. */
+/** Every environment variable Verity reads (docs/api-contract.md "Environment"), parsed once. */
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -30,13 +30,15 @@ const envSchema = z
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
-    // Abuse limits (README "Limits"); 0 turns a limit off.
+    // Abuse limits (docs/operations.md "Limits"); 0 turns a limit off.
     NODE_ENV: z.string().optional(),
     VERITY_GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(0).default(15),
     VERITY_GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(15),
     VERITY_GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
     VERITY_GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(0).default(1_000),
-    VERITY_GRAPHQL_MAX_COST: z.coerce.number().int().min(0).default(5_000),
+    VERITY_GRAPHQL_MAX_COST: z.coerce.number().int().min(0).default(100_000),
+    VERITY_GRAPHQL_HEAVY_COST: z.coerce.number().int().min(1).default(10_000),
+    VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: z.coerce.number().int().min(0).default(2),
     VERITY_GRAPHQL_FIELD_SUGGESTIONS: z.enum(['true', 'false']).optional(),
     VERITY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
     VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: z.coerce.number().int().min(0).default(100),
@@ -99,7 +101,12 @@ export interface LimitsConfig {
   maxAliases: number;
   maxDirectives: number;
   maxTokens: number;
+  /** Cost of one operation, counted with its variables' values and the default page size (src/edge/graphql-limits.ts). */
   maxCost: number;
+  /** An operation costing at least this much is "list-heavy" … */
+  heavyCost: number;
+  /** … and one account may run this many list-heavy operations at once in one API process (0: no limit). */
+  heavyPerAccount: number;
   /** "Did you mean …" in validation errors; off in production (they map the schema for a prober). */
   fieldSuggestions: boolean;
   /** Deadline of one query or mutation's execution. */
@@ -162,6 +169,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDirectives: e.VERITY_GRAPHQL_MAX_DIRECTIVES,
       maxTokens: e.VERITY_GRAPHQL_MAX_TOKENS,
       maxCost: e.VERITY_GRAPHQL_MAX_COST,
+      heavyCost: e.VERITY_GRAPHQL_HEAVY_COST,
+      heavyPerAccount: e.VERITY_GRAPHQL_HEAVY_PER_ACCOUNT,
       fieldSuggestions: e.VERITY_GRAPHQL_FIELD_SUGGESTIONS ? e.VERITY_GRAPHQL_FIELD_SUGGESTIONS === 'true' : e.NODE_ENV !== 'production',
       requestTimeoutMs: e.VERITY_REQUEST_TIMEOUT_MS,
       accountPerSecond: e.VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND,

@@ -6,7 +6,8 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { toClientError, type App } from './server.ts';
 import type { Logger } from './logger.ts';
 import { wsObservability } from './observability/ws.ts';
-import { wsOriginPolicies } from './edge/cors.ts';
+import { wsOriginPolicy } from './edge/cors.ts';
+import { RateLimitedError } from './domain/errors.ts';
 
 const silent = { error: () => {} } as unknown as Parameters<typeof toClientError>[1];
 
@@ -26,14 +27,12 @@ export async function listen(
   opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger },
 ): Promise<HttpServer> {
   const server = createServer(app);
-  const origins = wsOriginPolicies.get(app);
+  const origins = wsOriginPolicy(app.deps);
   const wss = new WebSocketServer({
     server,
     path: app.graphqlEndpoint,
     // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/edge/cors.ts).
-    verifyClient: origins
-      ? (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500))
-      : undefined,
+    verifyClient: (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500)),
   });
   // A connection id (echoed as X-Request-Id on the upgrade) and a log context per operation.
   const obs = wsObservability(wss, opts.logger);
@@ -44,9 +43,14 @@ export async function listen(
       // Credentials are known from ConnectionInit on: account credentials from another origin are refused (4403).
       onConnect: async (ctx) => {
         obs.connected(ctx.extra.request);
-        if (!origins) return true;
-        const p = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization ?? ctx.extra.request.headers.authorization;
-        return (await origins.connect(ctx.extra.request, typeof p === 'string' ? p : undefined)).allow;
+        try {
+          return (await origins.connect(ctx.extra.request, ctx.connectionParams)).allow;
+        } catch (err) {
+          if (!(err instanceof RateLimitedError)) throw err;
+          // Over the failed-auth budget (or the account's bucket): the socket's answer to HTTP 429.
+          ctx.extra.socket.close(4429, err.message);
+          return false;
+        }
       },
       onClose: (ctx, code) => obs.closed(ctx.extra.request, code),
       onComplete: (ctx, id) => obs.completed(ctx.extra.request, id),

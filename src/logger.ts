@@ -6,19 +6,23 @@ export type { Logger };
 /**
  * Keys censored as defence in depth: code never logs these (DESIGN.md "Secrets"), but an error
  * object or a future log call might carry one. At the top level pino's `redact` paths censor them
- * (plus `code` and `body`); one to three levels down a single pass over plain objects does
+ * (plus `body`); one to three levels down a single pass over plain objects does
  * (`censorNested`) — pino's `*.key` wildcards cost ≈ 80 µs a line for this many keys, the pass ≈ 1 µs.
- * `code` is censored at the top level and in `input`/`params`/`variables` only: `err.code` (Prisma's
- * P2002, ECONNREFUSED) is worth keeping.
+ * `code` is censored where it can be a TOTP code: any value under `input`/`params`/`variables`, and
+ * a string of digits anywhere. Other codes are worth keeping: `err.code` (Prisma's P2002,
+ * ECONNREFUSED), a WebSocket close code (RFC 6455 §7.4), an HTTP status.
  */
 export const SECRET_KEYS = [
   'authorization', 'cookie', 'token', 'authToken', 'accessToken', 'adminToken', 'metricsToken', 'secret', 'seed', 'binding',
   'password', 'signingSecret', 'authPayload', 'credential', 'variables', 'connectionParams', 'x-twilio-signature', 'webhook-signature',
 ];
-export const REDACT_PATHS = [...SECRET_KEYS.map((k) => `["${k}"]`), 'Authorization', 'code', 'body'];
+export const REDACT_PATHS = [...SECRET_KEYS.map((k) => `["${k}"]`), 'Authorization', 'body'];
 const CENSOR = '[redacted]';
 const secretKey = new Set(SECRET_KEYS.map((k) => k.toLowerCase()));
 const codeParents = new Set(['input', 'params', 'variables']);
+// A TOTP code is 6–8 digits (RFC 6238 §5.3, RFC 4226 §5.3); Twilio accepts 3–8 (AuthPayload).
+const digitString = (v: unknown) => typeof v === 'string' && /^\s*\d{3,10}\s*$/.test(v);
+const codeSecret = (key: string, value: unknown, parentKey: string) => key === 'code' && (codeParents.has(parentKey) || digitString(value));
 
 const isPlain = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
@@ -38,7 +42,7 @@ function censor(v: unknown, depth: number, parentKey: string): unknown {
   let out: Record<string, unknown> | undefined;
   for (const [k, item] of Object.entries(v)) {
     const lower = k.toLowerCase();
-    const c = secretKey.has(lower) || (lower === 'code' && codeParents.has(parentKey)) ? CENSOR : censor(item, depth - 1, lower);
+    const c = secretKey.has(lower) || codeSecret(lower, item, parentKey) ? CENSOR : censor(item, depth - 1, lower);
     if (c !== item) (out ??= { ...v })[k] = c;
   }
   return out ?? v;
@@ -48,7 +52,7 @@ function censor(v: unknown, depth: number, parentKey: string): unknown {
 export function censorNested(obj: Record<string, unknown>): Record<string, unknown> {
   let out: Record<string, unknown> | undefined;
   for (const [k, v] of Object.entries(obj)) {
-    const c = censor(v, 3, k.toLowerCase());
+    const c = codeSecret(k.toLowerCase(), v, '') ? CENSOR : censor(v, 3, k.toLowerCase());
     if (c !== v) (out ??= { ...obj })[k] = c;
   }
   return out ?? obj;

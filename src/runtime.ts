@@ -7,7 +7,7 @@ import { createJobEngine, type JobEngine } from './jobs/index.ts';
 import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './observability/metrics.ts';
-import type { AppDeps } from './server.ts';
+import { createAuthCaches, type AppDeps } from './deps.ts';
 import { checkReadiness } from './edge/readiness.ts';
 import { throttledWarn } from './observability/log-throttle.ts';
 import { loadFingerprintKey, loadKeyring } from './infra/keys.ts';
@@ -67,6 +67,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     events,
     jobs,
     rateLimits,
+    authCaches: createAuthCaches(),
     metrics: createMetrics({ jobs, events, logger }),
     ready: () =>
       checkReadiness({

@@ -3,27 +3,20 @@ import type { GraphQLError } from 'graphql';
 import { schema } from './schema/index.ts';
 import { RateLimitedError, VerityError } from './domain/errors.ts';
 import { unavailableOrSelf } from './infra/unavailable.ts';
-import type { Readiness } from './edge/readiness.ts';
-import { scopedTenantOf, tenantOf, type Deps } from './services/context.ts';
+import { scopedTenantOf, tenantOf } from './services/context.ts';
+import type { AppDeps } from './deps.ts';
 import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
 import { chunkedBodyLimit, graphqlLimitPlugins } from './edge/graphql-limits.ts';
-import { clientAddress, type RateLimits } from './edge/rate-limits.ts';
 import { observability } from './observability/http.ts';
 import { annotateLogContext } from './observability/log-context.ts';
 import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
-import { corsPolicy, requestPrincipal, wsOriginPolicies, wsOriginPolicy } from './edge/cors.ts';
-import { withRequestCode } from './edge/request-errors.ts';
-
-export interface AppDeps extends Deps {
-  logger: Logger;
-  /** Readiness of the dependencies (database, Redis), each within its deadline (src/edge/readiness.ts). */
-  ready: () => Promise<Readiness>;
-  /** Per-account and failed-authentication rate limits (src/edge/rate-limits.ts). */
-  rateLimits: RateLimits;
-}
+import { corsPolicy } from './edge/cors.ts';
+import { connectionPrincipal, requestPrincipal, type RequestAuthState, type UpgradeRequest } from './auth/index.ts';
+import { valuelessValidationErrors, withRequestCode } from './edge/request-errors.ts';
+import { sseSingleConnection } from './edge/sse-single-connection.ts';
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && e.name === 'GraphQLError';
 
@@ -87,7 +80,8 @@ function httpRoutes(deps: AppDeps): Plugin {
   };
 }
 
-export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext>;
+/** The Yoga app and the collaborators it was built with: listen() reads deps for its WebSocket server. */
+export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext> & { readonly deps: AppDeps };
 
 /** Builds the whole HTTP app without listening: tests call `app.fetch` in-process. */
 export function createApp(deps: AppDeps): App {
@@ -111,34 +105,19 @@ export function createApp(deps: AppDeps): App {
       httpRoutes(deps),
       demoRoutes(deps),
       chunkedBodyLimit(deps.config.bodyLimitBytes),
+      // graphql-sse's single connection mode (PUT reservations); the distinct connections mode is Yoga's own.
+      sseSingleConnection(deps, { maxOperationsPerStream: deps.config.maxSubscriptionsPerConnection, maxStreamsPerPrincipal: 20, reservationTtlMs: 30_000 }),
       ...graphqlLimitPlugins(deps.config.limits),
+      valuelessValidationErrors(),
     ],
     context: async (initial): Promise<GraphQLContext> => {
-      // HTTP and SSE: the request header. WebSocket: connectionParams.authorization, else the
-      // upgrade request's Authorization header.
-      const i = initial as {
-        request?: Request;
-        connectionParams?: Record<string, unknown>;
-        req?: { headers: Record<string, unknown>; socket?: { remoteAddress?: string } };
-      };
-      const fromParams = i.connectionParams?.authorization ?? i.connectionParams?.Authorization;
-      const header =
-        i.request?.headers.get('authorization') ??
-        (typeof fromParams === 'string' ? fromParams : undefined) ??
-        (typeof i.req?.headers.authorization === 'string' ? i.req.headers.authorization : undefined);
-      // The node adapter (HTTP, SSE) and graphql-ws (the upgrade request) both provide `req`.
-      const socketAddress = i.req?.socket?.remoteAddress;
-      let principal;
-      if (i.request) {
-        principal = await requestPrincipal(deps, i.request, socketAddress);
-      } else {
-        const forwarded = typeof i.req?.headers['x-forwarded-for'] === 'string' ? i.req.headers['x-forwarded-for'] : undefined;
-        principal = await deps.rateLimits.authenticate(deps, header, clientAddress(socketAddress, forwarded, deps.config.limits.trustProxyHops));
-      }
+      // HTTP and SSE: the request (its header, once per request). WebSocket: connectionParams,
+      // else the upgrade request's Authorization header. Either way src/auth/ decides.
+      const i = initial as RequestAuthState & { request?: Request; connectionParams?: Record<string, unknown>; req?: UpgradeRequest };
+      const principal = i.request ? await requestPrincipal(deps, i.request, i) : await connectionPrincipal(deps, i.connectionParams, i.req);
       if (principal.kind === 'account') annotateLogContext({ accountSid: principal.accountSid });
       return { deps, principal, tenant: () => tenantOf(deps, principal), scopedTenant: () => scopedTenantOf(deps, principal) };
     },
   });
-  wsOriginPolicies.set(app, wsOriginPolicy(deps));
-  return app;
+  return Object.assign(app, { deps });
 }

@@ -71,6 +71,14 @@ const TABLE: Record<string, Entry> = {
     allowed: true, query: 'query ($sid: ID!) { challenge(sid: $sid) { sid factor { sid } hiddenDetails } }',
     vars: () => ({ sid: fx.challengeSid }), elsewhere: () => [{ sid: fx.otherChallengeSid }],
   },
+  'Query.node': {
+    allowed: true, query: 'query ($id: ID!) { node(id: $id) { id ... on Factor { identity } } }',
+    vars: () => ({ id: fx.factorSid }), elsewhere: () => [{ id: fx.otherFactorSid }, { id: fx.otherChallengeSid }, { id: fx.serviceSid }, { id: a.sid }],
+  },
+  'Query.nodes': {
+    allowed: true, query: 'query ($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+    vars: () => ({ ids: [fx.factorSid, fx.challengeSid] }), elsewhere: () => [{ ids: [fx.otherFactorSid] }, { ids: [fx.serviceSid] }],
+  },
   'Query.auditEvents': { allowed: false, query: '{ auditEvents { edges { node { sid } } } }', vars: () => ({}) },
   'Query.webhook': { allowed: false, query: 'query ($w: ID!) { webhook(sid: $w) { sid } }', vars: () => ({ w: FAKE.webhook }) },
   'Query.webhooks': { allowed: false, query: 'query ($s: ID!) { webhooks(serviceSid: $s) { totalCount } }', vars: () => ({ s: fx.serviceSid }) },

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptSeed } from '../src/domain/seed-crypto.ts';
 import {
   ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, ACCESS_TOKEN_TYP, rotateAccessTokenKey,
-} from '../src/services/access-tokens.ts';
-import { serviceChanged } from '../src/services/origins.ts';
+} from '../src/auth/access-tokens.ts';
+import { serviceChanged } from '../src/auth/origins.ts';
 import { systemAad } from '../src/infra/keys.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import {

@@ -81,6 +81,41 @@ describe('GraphQL abuse limits (HTTP)', () => {
     expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 300 exceeded/);
   });
 
+  // Cost is counted with what the operation will run with: the same page costs the same whatever spells its size.
+  it('cost bypass by a variable: services(first: $n) with {"n": 100} → 400 QUERY_TOO_COSTLY, like the literal', async () => {
+    const r = await post('query ($n: Int) { services(first: $n) { edges { node { sid friendlyName } } } }', { n: 100 });
+    expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 300 exceeded, found 1725\./);
+  });
+
+  it('cost bypass by omitting first: the default page (50 rows) is counted → 400 QUERY_TOO_COSTLY', async () => {
+    const r = await post('{ services { edges { node { sid friendlyName } } } }');
+    expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 300 exceeded, found 912\.5\./);
+  });
+
+  it('cost bypass by a variable default in the operation: query ($n: Int = 100) → 400 QUERY_TOO_COSTLY', async () => {
+    const r = await post('query ($n: Int = 100) { services(first: $n) { edges { node { sid friendlyName } } } }');
+    expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 300 exceeded, found 1725\./);
+  });
+
+  it('cost bypass through an alias and a fragment: the list is counted wherever it is reached', async () => {
+    const r = await post(
+      'query ($n: Int) { viewer { sid } mine: services(first: $n) { ...Page } } fragment Page on ServiceConnection { totalCount pageInfo { hasNextPage } }',
+      { n: 100 },
+    );
+    expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 300 exceeded/);
+  });
+
+  it('cost bypass by a variable in a subscription → QUERY_TOO_COSTLY before it starts', async () => {
+    const r = await post('subscription ($n: Int) { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: $n) { totalCount } } } } }', { n: 100 });
+    expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 300 exceeded/);
+  });
+
+  it('a small page by variable runs; a size outside 1–1000 is the field\'s INVALID_ARGUMENT, not a cost', async () => {
+    expect(await post('query ($n: Int) { services(first: $n) { edges { node { sid friendlyName } } } }', { n: 5 })).toMatchObject({ status: 200, body: { data: { services: { edges: [] } } } });
+    const r = await post('query ($n: Int) { services(first: $n) { edges { node { sid friendlyName } } } }', { n: 5000 });
+    expect(r.body.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'first' });
+  });
+
   it('documents inside the limits run; GraphiQL\'s full introspection query passes even these tight limits', async () => {
     expect(await post('{ services(first: 10) { edges { node { sid friendlyName } } } viewer { sid } }')).toMatchObject({ status: 200, body: { data: { viewer: { sid: a.sid } } } });
     const intro = await post(
@@ -94,30 +129,34 @@ describe('GraphQL abuse limits (HTTP)', () => {
   });
 
   it('an error quoting a huge input is cut short', async () => {
-    // graphql-js quotes a bad variable value in full: 6 KB of it must not come back whole.
-    const r = await post('query ($n: Int) { services(first: $n) { totalCount } }', { n: 'x'.repeat(6000) });
+    // graphql-js quotes an unknown input field's name in full: 6 KB of it must not come back whole.
+    const r = await post('mutation ($i: CreateServiceInput!) { createService(input: $i) { sid } }', { i: { friendlyName: 'x', ['x'.repeat(6000)]: 1 } });
     expect(r.body.errors?.[0]?.message).toMatch(/^.{0,80}"x{100,}…$/);
     expect(r.text.length).toBeLessThan(700);
+    // A bad variable's value is not quoted at all (docs/security.md "Logs and error messages").
+    const v = await post('query ($n: Int) { services(first: $n) { totalCount } }', { n: 'x'.repeat(6000) });
+    expect(v.body.errors?.[0]?.message).toBe('Variable "$n" got invalid value; Int cannot represent non-integer value.');
   });
 });
 
 describe('configuration', () => {
   it('defaults are generous, 0 turns a limit off, bad values are reported', () => {
     expect(loadConfig({}).limits).toEqual({
-      maxDepth: 15, maxAliases: 15, maxDirectives: 50, maxTokens: 1000, maxCost: 5000, fieldSuggestions: true, requestTimeoutMs: 30_000,
+      maxDepth: 15, maxAliases: 15, maxDirectives: 50, maxTokens: 1000, maxCost: 100_000, heavyCost: 10_000, heavyPerAccount: 2, fieldSuggestions: true, requestTimeoutMs: 30_000,
       accountPerSecond: 100, accountBurst: 1000, accountBurstWindowS: 10, identityPerSecond: 10, authFailures: 10, authWindowS: 300, trustProxyHops: 0,
     });
-    expect(loadConfig({ VERITY_GRAPHQL_MAX_DEPTH: '0', VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0', VERITY_TRUST_PROXY: '2' }).limits).toMatchObject({
-      maxDepth: 0, accountPerSecond: 0, trustProxyHops: 2,
+    expect(loadConfig({ VERITY_GRAPHQL_MAX_DEPTH: '0', VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0', VERITY_TRUST_PROXY: '2', VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: '0' }).limits).toMatchObject({
+      maxDepth: 0, accountPerSecond: 0, trustProxyHops: 2, heavyPerAccount: 0,
     });
     expect(() => loadConfig({ VERITY_GRAPHQL_MAX_TOKENS: '-1', VERITY_TRUST_PROXY: 'yes' })).toThrow(/VERITY_GRAPHQL_MAX_TOKENS[\s\S]*VERITY_TRUST_PROXY/);
+    expect(() => loadConfig({ VERITY_GRAPHQL_HEAVY_COST: '0', VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: 'two' })).toThrow(/VERITY_GRAPHQL_HEAVY_COST[\s\S]*VERITY_GRAPHQL_HEAVY_PER_ACCOUNT/);
   });
 });
 
 describe('field suggestions', () => {
   it('are given outside production ("Did you mean")', async () => {
     const r = await post('{ viewer { sidd } }');
-    expect(r.body.errors?.[0]?.message).toBe('Cannot query field "sidd" on type "Account". Did you mean "sid"?');
+    expect(r.body.errors?.[0]?.message).toBe('Cannot query field "sidd" on type "Account". Did you mean "sid" or "id"?');
   });
 
   it('are hidden with VERITY_GRAPHQL_FIELD_SUGGESTIONS=false (the default when NODE_ENV=production)', async () => {
@@ -245,5 +284,74 @@ describe('request deadline', () => {
     } finally {
       await slow.close();
     }
+  });
+});
+
+describe('one tenant cannot hold the database for the others', () => {
+  // Default cost limits; one list-heavy operation per account at a time. The deadline only bounds
+  // how long a broken limiter would leave the test waiting (no request here should reach it).
+  let h: TestApp;
+  let x: Tenant;
+  let y: Tenant;
+  beforeAll(async () => {
+    h = await startTestApp({ VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: '1', VERITY_REQUEST_TIMEOUT_MS: '15000' });
+    x = await h.newAccount('X');
+    y = await h.newAccount('Y');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const send = async (query: string, variables: Record<string, unknown>, authorization: string) => {
+    const res = await h.app.fetch('http://verity.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Answer['body'] };
+  };
+
+  it('the nested services/entities/factors/challenges page with {"n": 1000} is refused under the default limits', async () => {
+    const nested =
+      'query ($n: Int) { services(first: $n) { edges { node { sid entities(first: $n) { edges { node { sid factors(first: $n) { edges { node { sid } } } challenges(first: $n) { edges { node { sid } } } } } } } } } }';
+    const r = await send(nested, { n: 1000 }, x.auth);
+    expect(r.status).toBe(400);
+    expect(r.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'QUERY_TOO_COSTLY' }, message: expect.stringMatching(/^Query Cost limit of 100000 exceeded, found [0-9.e+]+\.$/) })]);
+    expect(r.body.data).toBeUndefined();
+  });
+
+  it('concurrent heavy lists from one account: over VERITY_GRAPHQL_HEAVY_PER_ACCOUNT → 429 TOO_MANY_CONCURRENT_QUERIES, while another account is admitted', async () => {
+    // 1000 rows: cost 16,350 — within VERITY_GRAPHQL_MAX_COST, over VERITY_GRAPHQL_HEAVY_COST.
+    const heavy = 'query ($n: Int) { services(first: $n) { edges { node { sid friendlyName } } } }';
+    for (const who of [x, y]) expect((await send('{ viewer { sid } }', {}, who.auth)).status).toBe(200); // authentication cached: no SQL before execution
+    // Every list read waits: another transaction holds the Service table (and, embedded, the only connection).
+    let release!: () => void;
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((r) => (locked = r));
+    const holder = h.db.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRawUnsafe('LOCK TABLE "Service" IN ACCESS EXCLUSIVE MODE');
+        locked();
+        await new Promise<void>((r) => (release = r));
+      },
+      { timeout: 60_000, maxWait: 60_000 },
+    );
+    await lockTaken;
+    const x1 = send(heavy, { n: 1000 }, x.auth);
+    const x2 = send(heavy, { n: 1000 }, x.auth);
+    const y1 = send(heavy, { n: 1000 }, y.auth);
+    // While both of X's are stuck behind the lock, the one that came second is answered at once.
+    const refused = await Promise.race([x1, x2]);
+    release();
+    await holder;
+    expect(refused.status).toBe(429);
+    expect(refused.retryAfter).toBe('1');
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({ extensions: { code: 'TOO_MANY_CONCURRENT_QUERIES', twilioCode: 20429, retryAfter: 1 }, message: expect.stringMatching(/limit 1/) }),
+    ]);
+    const [a1, a2, b1] = await Promise.all([x1, x2, y1]);
+    expect([a1.status, a2.status].sort()).toEqual([200, 429]);
+    expect(b1).toMatchObject({ status: 200, body: { data: { services: { edges: [] } } } });
+    // The slot is given back when the operation ends: X's next heavy list runs.
+    expect(await send(heavy, { n: 1000 }, x.auth)).toMatchObject({ status: 200, body: { data: { services: { edges: [] } } } });
   });
 });

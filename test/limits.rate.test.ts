@@ -1,7 +1,7 @@
 import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen, type HttpServer } from '../src/http.ts';
-import { clientAddress } from '../src/edge/rate-limits.ts';
+import { clientAddress } from '../src/auth/index.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { createApp, type App } from '../src/server.ts';
 import { basic, startTestApp, type TestApp, type Tenant } from './support/app.ts';

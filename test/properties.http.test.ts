@@ -21,7 +21,7 @@ afterAll(() => t?.close());
 
 const S = '/v2/Services';
 const E = `${S}/:serviceSid/Entities/:identity`;
-/** README "REST API": every route, with the kind of SID its `:sid` names. */
+/** docs/rest-twilio.md "REST API (Twilio Verify v2)": every route, with the kind of SID its `:sid` names. */
 const ROUTES: [method: string, template: string, sid?: Ref['kind']][] = [
   ['POST', S], ['GET', S], ['GET', `${S}/:sid`, 'service'], ['POST', `${S}/:sid`, 'service'], ['DELETE', `${S}/:sid`, 'service'],
   ['POST', `${S}/:serviceSid/Entities`], ['GET', `${S}/:serviceSid/Entities`], ['GET', E], ['DELETE', E],

@@ -75,7 +75,7 @@ describe('services', () => {
   });
 });
 
-describe('service limits (API.md) → INVALID_ARGUMENT with the field', () => {
+describe('service limits (docs/api-contract.md) → INVALID_ARGUMENT with the field', () => {
   it.each([
     ['friendlyName', { friendlyName: 'x'.repeat(31) }],
     ['friendlyName', { friendlyName: '   ' }],

@@ -42,6 +42,14 @@ describe('at creation (VERITY_WEBHOOK_ALLOW_PRIVATE unset)', () => {
     ['IPv6 link-local', 'http://[fe80::1]/'],
     ['carrier-grade NAT', 'http://100.64.0.1/'],
     ['unspecified', 'http://0.0.0.0:4000/'],
+    ['IPv4-compatible IPv6 loopback', 'http://[::7f00:1]/'],
+    ['IPv4-compatible IPv6 cloud metadata', 'http://[::a9fe:a9fe]/latest/meta-data/'],
+    ['IPv4-compatible IPv6 RFC 1918', 'http://[::a00:1]/'],
+    ['IPv4-compatible IPv6, dotted', 'http://[::127.0.0.1]/'],
+    ['NAT64 well-known prefix of loopback', 'http://[64:ff9b::7f00:1]/'],
+    ['NAT64 local-use prefix', 'http://[64:ff9b:1::a00:1]/'],
+    ['6to4 of loopback', 'http://[2002:7f00:1::1]/'],
+    ['Teredo', 'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/'],
   ])('%s is refused: %s', async (_what, url) => {
     const r = await create(url);
     expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_ARGUMENT', twilioCode: 60200 });
@@ -70,9 +78,11 @@ describe('at creation (VERITY_WEBHOOK_ALLOW_PRIVATE unset)', () => {
 
 describe('at delivery', () => {
   it.each([
-    ['an IP literal', () => rx.url()],
-    ['a name resolved at connect time (the check is in the socket’s own lookup: no rebinding window)', () => `http://localhost:${rx.port}/hook`],
-  ])('a webhook whose address became refused is not called (%s): DEAD at once, with the reason', async (_what, url) => {
+    ['an IP literal', () => rx.url(), /resolves to (127\.0\.0\.1|::1) \(loopback\)/],
+    ['a name resolved at connect time (the check is in the socket’s own lookup: no rebinding window)', () => `http://localhost:${rx.port}/hook`, /resolves to (127\.0\.0\.1|::1) \(loopback\)/],
+    ['an IPv4-compatible IPv6 literal of loopback', () => `http://[::7f00:1]:${rx.port}/hook`, /resolves to ::7f00:1 \(ipv4Compatible, embeds 127\.0\.0\.1\)/],
+    ['a NAT64 literal of loopback', () => `http://[64:ff9b::7f00:1]:${rx.port}/hook`, /resolves to 64:ff9b::7f00:1 \(loopback\)/],
+  ])('a webhook whose address became refused is not called (%s): DEAD at once, with the reason', async (_what, url, reason) => {
     // Created while private addresses were allowed, delivered after they no longer are.
     t.deps.config.webhookAllowPrivate = true;
     const created = await create(url());
@@ -86,7 +96,7 @@ describe('at delivery', () => {
       return node?.status === 'DEAD';
     }, 10_000, 'DEAD recorded');
     expect(node).toMatchObject({ status: 'DEAD', attempts: 1 });
-    expect(node!.lastError).toMatch(/resolves to (127\.0\.0\.1|::1) \(loopback\)/);
+    expect(node!.lastError).toMatch(reason);
     expect(rx.requests).toHaveLength(0);
     // Disabled, so later tests' events do not queue more deliveries to it.
     await t.ok(UpdateWebhook, { input: { sid: webhookSid, status: 'DISABLED' } }, a.auth);

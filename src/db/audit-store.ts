@@ -194,6 +194,10 @@ function groupAppend(prisma: PrismaClient, byAccount: Map<string, Waiter[]>, con
 
 // ------------------------------------------------------------------ listing
 
+export async function findAuditEventRow(prisma: PrismaClient, accountSid: string, sid: string): Promise<AuditEvent | null> {
+  return prisma.auditEvent.findFirst({ where: { sid, accountSid } });
+}
+
 /** The seq of an event of this account (a page cursor's position), or null. */
 export async function auditSeqOf(prisma: PrismaClient, accountSid: string, sid: string): Promise<bigint | null> {
   const row = await prisma.auditEvent.findFirst({ where: { sid, accountSid }, select: { seq: true } });

@@ -3,7 +3,7 @@ import {
   AuditChainVerifier, GENESIS_HASH, auditContentHash, auditContentText, auditLinkHash, auditRowHash, canonicalJson, type AuditContent, type AuditRow,
 } from './audit.ts';
 
-// Known answers computed with Python's hashlib/json from the README's description alone (an
+// Known answers computed with Python's hashlib/json from docs/operations.md's description alone (an
 // independent re-implementation of the format, as an auditor would write it).
 const event: AuditContent = {
   sid: 'AE00000000000000000000000000000001',

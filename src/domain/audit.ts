@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 // The audit trail's pure rules: which events exist, the exact bytes that are hashed, and the
-// checks an auditor runs over a chain (README "Audit trail" documents the same format so anyone
+// checks an auditor runs over a chain (docs/operations.md "Audit trail" documents the same format so anyone
 // can re-implement the verification without our code).
 
 export const AUDIT_EVENT_TYPES = [

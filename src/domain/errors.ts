@@ -1,5 +1,5 @@
 /**
- * The error catalogue (API.md "Errors"). Every error a client can see is one of these classes:
+ * The error catalogue (docs/api-contract.md "Errors"). Every error a client can see is one of these classes:
  * a stable `code`, Twilio's error number and the HTTP status Twilio answers with.
  * A wrong TOTP code is never an error: it is a result.
  */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-/** Twilio SID prefixes (API.md): two letters + 32 lowercase hex. */
+/** Twilio SID prefixes (docs/api-contract.md): two letters + 32 lowercase hex. */
 export const SID_PREFIX = {
   account: 'AC',
   service: 'VA',

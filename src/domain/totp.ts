@@ -15,7 +15,7 @@ export interface TotpConfig {
   skew: number;
 }
 
-// Twilio Verify v2 Factor limits (twilio-verify-v2-totp.md §5, API.md "Limits").
+// Twilio Verify v2 Factor limits (docs/twilio-verify-v2-totp.md §5, docs/api-contract.md "Limits").
 export const TOTP_LIMITS = {
   codeLength: { min: 3, max: 8 },
   timeStep: { min: 20, max: 60 },
@@ -88,7 +88,7 @@ export function parseBase32Secret(input: string): { ok: true; seed: Uint8Array }
       bits -= 8;
     }
   }
-  // API.md: an imported secret must be at least 16 bytes (RFC 4226 §4 R6: 128 bits minimum).
+  // docs/api-contract.md: an imported secret must be at least 16 bytes (RFC 4226 §4 R6: 128 bits minimum).
   if (out.length < TOTP_LIMITS.secretBytes.min) return { ok: false, reason: 'too_short' };
   if (out.length > TOTP_LIMITS.secretBytes.max) return { ok: false, reason: 'too_long' };
   return { ok: true, seed: out };
@@ -164,7 +164,7 @@ export interface KeyUriInput {
 /**
  * Google Authenticator Key URI. Written by hand because otplib's generateURI drops default parameters, while
  * Twilio's binding.uri always lists them: label `issuer:account` (literal colon, parts percent-encoded, space =
- * %20), then secret, issuer, algorithm, digits, period in that order (twilio-verify-v2-totp.md §5).
+ * %20), then secret, issuer, algorithm, digits, period in that order (docs/twilio-verify-v2-totp.md §5).
  */
 export function buildKeyUri({ issuer, accountName, secretBase32, alg, digits, period }: KeyUriInput): string {
   const enc = encodeURIComponent;

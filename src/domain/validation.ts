@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InvalidArgumentError } from './errors.ts';
 
-/** Limits from API.md "Behaviour", which follow Twilio Verify v2. */
+/** Limits from docs/api-contract.md "Behaviour", which follow Twilio Verify v2. */
 export const LIMITS = {
   serviceFriendlyName: 30, // Twilio 60200 "max 30 characters"
   factorFriendlyName: 64,

@@ -1,4 +1,4 @@
-// Webhook bodies, signatures and retry timing: pure functions (twilio-verify-v2-totp.md §9).
+// Webhook bodies, signatures and retry timing: pure functions (docs/twilio-verify-v2-totp.md §9).
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 

@@ -1,13 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
-import { authenticate } from '../services/accounts.ts';
-import type { Deps, Principal } from '../services/context.ts';
-import type { AppDeps } from '../server.ts';
-import { clientAddress } from './rate-limits.ts';
-import { listedOrigins } from '../services/origins.ts';
+import type { AppDeps, Principal } from '../deps.ts';
+import { connectionPrincipal, requestPrincipal, type RequestAuthState, type UpgradeRequest } from '../auth/index.ts';
+import { listedOrigins } from '../auth/origins.ts';
 
-// CORS for browsers (issue #10; README "Browser clients"). Verity's credentials travel in the
+// CORS for browsers (README "Browser clients"). Verity's credentials travel in the
 // Authorization header, never in cookies, so CORS here is about keeping account credentials out of
 // browsers and letting only listed origins read answers:
 //  - no Origin (servers, curl) or the server's own origin (GraphiQL, /demo): unaffected;
@@ -19,9 +16,10 @@ import { listedOrigins } from '../services/origins.ts';
 //    whatever the Origin: an auth token must never be used from a browser.
 // The same verdict guards WebSocket upgrades and graphql-ws connections (src/http.ts).
 
-const ALLOW_METHODS = 'GET, POST, OPTIONS';
-/** What Verity's clients send: the token, JSON bodies, and SSE's accept header. */
-const ALLOW_HEADERS = 'authorization, content-type, accept';
+/** PUT and DELETE: graphql-sse's single connection mode reserves streams and stops operations with them. */
+const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
+/** What Verity's clients send: the token, JSON bodies, SSE's accept header and graphql-sse's stream token. */
+const ALLOW_HEADERS = 'authorization, content-type, accept, x-graphql-event-stream-token';
 /** Browsers cache a preflight this long; the actual request is still checked every time. */
 const PREFLIGHT_MAX_AGE_S = 600;
 
@@ -67,23 +65,14 @@ const forbidden = (message: string, headers: Record<string, string> = {}) =>
     { status: 403, headers: { vary: 'Origin', ...headers } },
   );
 
-/**
- * One authentication per request, shared by the CORS check and the GraphQL context; it goes
- * through the rate limiter (failed-auth budget per address, per-account bucket) exactly once.
- */
-const principals = new WeakMap<Request, Promise<Principal>>();
-export function requestPrincipal(deps: AppDeps, request: Request, socketAddress: string | undefined): Promise<Principal> {
-  let p = principals.get(request);
-  if (!p) {
-    const address = clientAddress(socketAddress, request.headers.get('x-forwarded-for'), deps.config.limits.trustProxyHops);
-    principals.set(request, (p = deps.rateLimits.authenticate(deps, request.headers.get('authorization'), address)));
-  }
-  return p;
+/** Per-request state CORS keeps beside the principal (Yoga's server context, one per request). */
+interface CorsState extends RequestAuthState {
+  /** The Origin this request's response may be read from (Access-Control-Allow-Origin). */
+  corsAllowed?: string;
 }
 
 /** The Yoga plugin: runs before every route (GraphQL, SSE, REST). Yoga's own `cors` is turned off. */
 export function corsPolicy(deps: AppDeps): Plugin {
-  const allowed = new WeakMap<Request, string>();
   return {
     async onRequest({ request, endResponse, serverContext }) {
       const origin = request.headers.get('origin');
@@ -107,17 +96,18 @@ export function corsPolicy(deps: AppDeps): Plugin {
       }
       let principal: Principal;
       try {
-        principal = await requestPrincipal(deps, request, (serverContext as { req?: IncomingMessage }).req?.socket?.remoteAddress);
+        // Who is calling decides (src/auth/): the same resolution the GraphQL context or REST handler then reuses.
+        principal = await requestPrincipal(deps, request, serverContext as CorsState);
       } catch {
         return; // refused by a rate limit: the GraphQL context or REST handler answers 429 from the same promise
       }
       const verdict = crossOriginVerdict(principal, origin, listed);
-      if (verdict.allow) return void allowed.set(request, origin);
+      if (verdict.allow) return void ((serverContext as CorsState).corsAllowed = origin);
       // From a listed origin the page may read the refusal; from any other it learns nothing.
       endResponse(forbidden(verdict.message, listed.has(origin.toLowerCase()) ? { 'access-control-allow-origin': origin } : {}));
     },
-    onResponse({ request, response }) {
-      const origin = allowed.get(request);
+    onResponse({ request, response, serverContext }) {
+      const origin = (serverContext as CorsState).corsAllowed;
       if (origin) response.headers.set('access-control-allow-origin', origin);
       if (request.headers.has('origin') && !response.headers.get('vary')?.match(/\borigin\b/i)) response.headers.append('vary', 'Origin');
     },
@@ -130,12 +120,13 @@ export function corsPolicy(deps: AppDeps): Plugin {
  * the credentials are known and the same verdict as HTTP applies.
  */
 export interface WsOriginPolicy {
-  upgrade(req: IncomingMessage): Promise<{ ok: true } | { ok: false; message: string }>;
-  connect(req: IncomingMessage, authorization: string | undefined): Promise<CrossOriginVerdict>;
+  upgrade(req: UpgradeRequest): Promise<{ ok: true } | { ok: false; message: string }>;
+  /** At connection_init: the caller resolved from connectionParams (src/auth/), judged like HTTP. Throws RateLimitedError. */
+  connect(req: UpgradeRequest, connectionParams: Readonly<Record<string, unknown>> | undefined): Promise<CrossOriginVerdict>;
 }
 
-export function wsOriginPolicy(deps: Deps): WsOriginPolicy {
-  const crossOrigin = (req: IncomingMessage) => {
+export function wsOriginPolicy(deps: AppDeps): WsOriginPolicy {
+  const crossOrigin = (req: UpgradeRequest) => {
     const origin = req.headers.origin;
     return origin && !isSameOrigin(deps.config, origin, req.headers.host) ? origin : undefined;
   };
@@ -145,13 +136,10 @@ export function wsOriginPolicy(deps: Deps): WsOriginPolicy {
       if (!origin || (await listedOrigins(deps)).has(origin.toLowerCase())) return { ok: true };
       return { ok: false, message: `Origin ${origin} is not allowed` };
     },
-    async connect(req, authorization) {
+    async connect(req, connectionParams) {
       const origin = crossOrigin(req);
       if (!origin) return { allow: true };
-      return crossOriginVerdict(await authenticate(deps, authorization), origin, await listedOrigins(deps));
+      return crossOriginVerdict(await connectionPrincipal(deps, connectionParams, req), origin, await listedOrigins(deps));
     },
   };
 }
-
-/** createApp registers its policy here, so listen() guards the WebSocket upgrades of that app. */
-export const wsOriginPolicies = new WeakMap<object, WsOriginPolicy>();

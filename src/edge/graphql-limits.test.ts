@@ -2,7 +2,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
-import { executionDeadline } from './graphql-limits.ts';
+import { parse } from 'graphql';
+import { executionDeadline, operationCost } from './graphql-limits.ts';
+import { schema } from '../schema/index.ts';
 
 // A full, synchronous garbage collection, without starting vitest's worker with --expose-gc.
 setFlagsFromString('--expose-gc');
@@ -71,5 +73,53 @@ describe('execution deadline', () => {
     client.abort(new Error('client gone'));
     await answer;
     expect(seen[0]!.deref()?.aborted).toBe(true);
+  });
+});
+
+describe('operation cost', () => {
+  const cost = (query: string, variableValues: Record<string, unknown> = {}, operationName?: string) =>
+    operationCost({ schema, document: parse(query), variableValues, operationName });
+  const page = '{ edges { node { sid friendlyName } } }';
+
+  it('a page costs its rows however its size is spelled: literal, variable, operation default, schema default (50)', () => {
+    const literal = cost(`{ services(first: 50) ${page} }`);
+    expect(literal).toBe(100 + 50 * 16.25);
+    expect(cost(`query ($n: Int) { services(first: $n) ${page} }`, { n: 50 })).toBe(literal);
+    expect(cost(`query ($n: Int = 50) { services(first: $n) ${page} }`)).toBe(literal);
+    expect(cost(`query ($n: Int) { services(first: $n) ${page} }`, { n: null })).toBe(literal);
+    expect(cost(`{ services ${page} }`)).toBe(literal);
+  });
+
+  it('aliases, named and inline fragments count every list they reach; @skip and @include are honoured', () => {
+    const one = cost(`{ services(first: 10) ${page} }`)!;
+    expect(cost(`{ a: services(first: 10) ${page} b: services(first: 10) ${page} }`)).toBe(2 * one);
+    expect(cost(`query { ...Q } fragment Q on Query { services(first: 10) ${page} }`)).toBe(one);
+    expect(cost(`{ ... on Query { services(first: 10) ${page} } }`)).toBe(one);
+    expect(cost(`query ($no: Boolean!) { a: services(first: 10) ${page} b: services(first: 10) @include(if: $no) ${page} }`, { no: false })).toBe(one);
+  });
+
+  it('a nested list multiplies: read once per parent row', () => {
+    const nested = (n: number) => cost(`query ($n: Int) { services(first: $n) { edges { node { entities(first: $n) { edges { node { sid } } } } } } }`, { n });
+    // 100 entity pages of 100 rows: more than 100 flat pages of 100 services.
+    expect(nested(100)!).toBeGreaterThan(100 * cost('{ services(first: 100) { edges { node { sid } } } }')!);
+  });
+
+  it('a list chosen by ids counts one object per id: nodes(ids) with a page under each', () => {
+    const under = '{ ... on Service { entities(first: 100) { edges { node { sid } } } } }';
+    const one = cost(`query ($ids: [ID!]!) { nodes(ids: $ids) ${under} }`, { ids: ['VA1'] })!;
+    expect(cost(`query ($ids: [ID!]!) { nodes(ids: $ids) ${under} }`, { ids: Array.from({ length: 100 }, (_, i) => `VA${i}`) })).toBeGreaterThan(90 * one);
+    expect(cost(`query ($id: ID!) { node(id: $id) ${under} }`, { id: 'VA1' })).toBeLessThan(one);
+  });
+
+  it('only the operation that runs is counted; introspection costs nothing; a size the field refuses reads nothing', () => {
+    const doc = `query Small { viewer { sid } } query Big { services(first: 1000) ${page} }`;
+    expect(cost(doc, {}, 'Small')).toBe(cost('{ viewer { sid } }'));
+    expect(cost('{ __schema { types { name fields { name type { name ofType { name } } } } } }')).toBe(0);
+    expect(cost(`{ services(first: 5000) ${page} }`)).toBe(cost(`{ services(first: 1) ${page} }`));
+  });
+
+  it('undefined when execution itself will refuse: unknown operation, variables that do not fit', () => {
+    expect(cost('query A { viewer { sid } }', {}, 'B')).toBeUndefined();
+    expect(cost(`query ($n: Int) { services(first: $n) ${page} }`, { n: 'many' })).toBeUndefined();
   });
 });

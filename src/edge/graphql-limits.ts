@@ -1,20 +1,23 @@
 /**
- * GraphQL abuse limits (issue #8 item 1, README "Limits"): graphql-armor's depth, alias,
- * directive, token and cost limits, field suggestions off in production, a deadline on execution,
- * and the body cap for bodies sent without Content-Length. Each rejection has a stable
+ * GraphQL abuse limits (docs/operations.md "Limits", docs/security.md): graphql-armor's depth,
+ * alias, directive and token limits; a cost limit counted with the operation's variables and
+ * default page sizes, and a per-account limit on list-heavy operations running at once; field
+ * suggestions off in production; a deadline on execution; and the body cap for bodies sent without
+ * Content-Length. Each rejection has a stable
  * `extensions.code`, a message naming the limit and never echoing the input, and an HTTP status
  * (Yoga reads `extensions.http` and strips it from the response).
  */
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import type { GraphQLError, ValidationContext } from 'graphql';
+import { getNullableType, getOperationAST, getVariableValues, isListType, Kind, type DocumentNode, type ExecutionArgs, type GraphQLError, type ValidationContext } from 'graphql';
+import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import type { LimitsConfig } from '../config.ts';
 import { readCapped } from './body.ts';
+import { LIMITS } from '../domain/validation.ts';
 
 /**
  * armor says "Syntax Error: Query depth limit of 15 exceeded, found 16." — keep the sentence, drop
@@ -34,7 +37,7 @@ const report = (code: string) => ({
   onReject: [(ctx: ValidationContext | null, err: GraphQLError) => ctx?.reportError(limitError(code, err))],
 });
 
-const LIMIT_CODES = new Set(['TOO_MANY_TOKENS', 'QUERY_TOO_DEEP', 'TOO_MANY_ALIASES', 'TOO_MANY_DIRECTIVES', 'QUERY_TOO_COSTLY']);
+const LIMIT_CODES = new Set(['TOO_MANY_TOKENS', 'QUERY_TOO_DEEP', 'TOO_MANY_ALIASES', 'TOO_MANY_DIRECTIVES']);
 
 /**
  * Yoga marks every parse and validation error `http.spec = true` (kept at 200 for application/json)
@@ -67,11 +70,137 @@ export function graphqlLimitPlugins(limits: LimitsConfig): Plugin[] {
   if (limits.maxDepth > 0) plugins.push(maxDepthPlugin({ n: limits.maxDepth, ignoreIntrospection: true, ...report('QUERY_TOO_DEEP') }) as Plugin);
   if (limits.maxAliases > 0) plugins.push(maxAliasesPlugin({ n: limits.maxAliases, ...report('TOO_MANY_ALIASES') }) as Plugin);
   if (limits.maxDirectives > 0) plugins.push(maxDirectivesPlugin({ n: limits.maxDirectives, ...report('TOO_MANY_DIRECTIVES') }) as Plugin);
-  if (limits.maxCost > 0) plugins.push(costLimitPlugin({ maxCost: limits.maxCost, ignoreIntrospection: true, ...report('QUERY_TOO_COSTLY') }) as Plugin);
+  if (limits.maxCost > 0 || limits.heavyPerAccount > 0) plugins.push(queryCostLimits(limits));
   // "Did you mean …" hands a prober the schema field by field; production hides it.
   if (!limits.fieldSuggestions) plugins.push(blockFieldSuggestionsPlugin({ mask: '' }) as Plugin);
   if (limits.requestTimeoutMs > 0) plugins.push(executionDeadline(limits.requestTimeoutMs));
   return plugins;
+}
+
+/**
+ * Weights of the cost model: graphql-armor's (a scalar 1, an object 2, its selection × 1.5 per
+ * level), with a paged list counting its selection once per row it may return, plus one SQL
+ * statement per list read — a list nested under another is read once per parent row.
+ */
+const SCALAR_COST = 1;
+const OBJECT_COST = 2;
+const DEPTH_FACTOR = 1.5;
+const LIST_READ_COST = 100;
+
+/**
+ * Rows a paged field may return: `first` or `last` as the request will run it (a literal, a
+ * variable's value or the operation's default for it), or the default page size when omitted or
+ * null. A size outside 1–max is refused by the field before it reads anything: one row's worth.
+ */
+function pageRows(value: unknown): number {
+  if (value == null) return LIMITS.pageSizeDefault;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= LIMITS.pageSizeMax ? value : 1;
+}
+
+/**
+ * One estimator for every field, so a list is costed the same however it is reached (directly,
+ * under an alias, through a fragment). `args` arrive coerced: variables and defaults applied.
+ * Lists without a size argument (`edges`, a challenge's `fields`) are bounded by their parent.
+ */
+const estimator: ComplexityEstimator = ({ field, node, args, childComplexity }) => {
+  // Introspection is deep by design (GraphiQL's schema query) and reads no table.
+  if (field.name === '__schema' || field.name === '__type') return 0;
+  if (!node.selectionSet) return SCALAR_COST;
+  const object = OBJECT_COST + DEPTH_FACTOR * childComplexity;
+  const given = args as Record<string, unknown>;
+  if (field.args.some((a) => a.name === 'first' || a.name === 'last')) return LIST_READ_COST + object * pageRows(given.first ?? given.last);
+  // A list chosen by a list argument (nodes(ids: [...])): one object per element asked for.
+  if (isListType(getNullableType(field.type))) {
+    const asked = field.args.filter((a) => isListType(getNullableType(a.type))).map((a) => (Array.isArray(given[a.name]) ? (given[a.name] as unknown[]).length : 1));
+    if (asked.length) return LIST_READ_COST + object * Math.max(1, ...asked);
+  }
+  return object;
+};
+
+/**
+ * The cost of the operation `args` will run, with the variables it will run with; undefined when
+ * there is no such operation or the variables do not fit (execution reports those, with its codes).
+ * A document too large to be estimated (a fragment fan-out over graphql-query-complexity's node
+ * limit) costs Infinity.
+ */
+export function operationCost(args: Pick<ExecutionArgs, 'schema' | 'document' | 'variableValues' | 'operationName'>): number | undefined {
+  const operation = getOperationAST(args.document, args.operationName ?? undefined);
+  if (!operation) return undefined;
+  const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+  if (getVariableValues(args.schema, operation.variableDefinitions ?? [], variables).errors) return undefined;
+  // Only the operation that runs (and the fragments): the others in the document cost nothing.
+  const query: DocumentNode = { ...args.document, definitions: args.document.definitions.filter((d) => d.kind !== Kind.OPERATION_DEFINITION || d === operation) };
+  try {
+    return getComplexity({ schema: args.schema, query, variables, estimators: [estimator] });
+  } catch {
+    return Infinity;
+  }
+}
+
+const tooCostly = (max: number, cost: number) =>
+  createGraphQLError(`Query Cost limit of ${max} exceeded, found ${Number.isFinite(cost) ? cost : 'more than can be counted'}.`, {
+    extensions: { code: 'QUERY_TOO_COSTLY', http: { status: 400 } },
+  });
+
+/** Whose share of the database an operation spends: the account behind an account or access token. */
+function accountOf(contextValue: unknown): string | undefined {
+  const principal = (contextValue as { principal?: { kind?: string; accountSid?: string } } | undefined)?.principal;
+  if (principal?.kind === 'operator') return 'operator';
+  return principal?.accountSid;
+}
+
+/**
+ * The cost limit and the per-account limit on list-heavy operations, checked when an operation is
+ * about to run: only then are its variables known. Validation (cached per document, variables
+ * unseen) cannot count `services(first: $n)` and must not guess.
+ */
+export function queryCostLimits(limits: Pick<LimitsConfig, 'maxCost' | 'heavyCost' | 'heavyPerAccount'>): Plugin {
+  /** List-heavy operations running now, per account. */
+  const running = new Map<string, number>();
+  const check = (args: ExecutionArgs, stop: (result: { errors: GraphQLError[] }) => void): number | undefined => {
+    const cost = operationCost(args);
+    if (cost !== undefined && limits.maxCost > 0 && cost > limits.maxCost) stop({ errors: [tooCostly(limits.maxCost, cost)] });
+    return cost;
+  };
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      // Each event runs the selection once: the cost limit applies; a subscription is long-lived, so it takes no running slot.
+      check(args, setResultAndStopExecution);
+    },
+    onExecute({ args, executeFn, setExecuteFn, setResultAndStopExecution }) {
+      let stopped = false;
+      const cost = check(args, (result) => {
+        stopped = true;
+        setResultAndStopExecution(result);
+      });
+      if (stopped || cost === undefined || limits.heavyPerAccount <= 0 || cost < limits.heavyCost) return;
+      const account = accountOf(args.contextValue);
+      if (!account) return;
+      // The slot is taken when the execution starts and given back when it ends, whatever ends it.
+      setExecuteFn(async (execArgs) => {
+        const n = running.get(account) ?? 0;
+        if (n >= limits.heavyPerAccount) {
+          // Refused at once rather than queued: a queued request still holds its socket and memory,
+          // and the client learns to back off (429 with Retry-After, RFC 6585 §4; Twilio 20429).
+          return {
+            errors: [
+              createGraphQLError(`Too many costly queries running for this account at once (limit ${limits.heavyPerAccount}); retry when one has finished`, {
+                extensions: { code: 'TOO_MANY_CONCURRENT_QUERIES', twilioCode: 20429, retryAfter: 1, http: { status: 429, headers: { 'retry-after': '1' } } },
+              }),
+            ],
+          };
+        }
+        running.set(account, n + 1);
+        try {
+          return await executeFn(execArgs);
+        } finally {
+          const left = (running.get(account) ?? 1) - 1;
+          if (left > 0) running.set(account, left);
+          else running.delete(account);
+        }
+      });
+    },
+  };
 }
 
 /**

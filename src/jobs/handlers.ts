@@ -1,4 +1,4 @@
-import type { Deps } from '../services/context.ts';
+import type { Deps } from '../deps.ts';
 import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenge-expiry.ts';
 import { DELIVER_WEBHOOK_JOB } from '../services/webhook-fanout.ts';
 import { deliverWebhookJob, reconcileWebhookDeliveries } from '../services/webhook-delivery.ts';

@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { getOperationAST, Kind, type DocumentNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from './metrics.ts';
+import { canReadMetrics } from '../auth/metrics-token.ts';
 import { annotateLogContext, currentLogContext, requestIdFrom, runWithLogContext, type LogContext } from './log-context.ts';
 
 interface ObservabilityDeps {
@@ -52,21 +52,6 @@ export function graphqlOperation(document: DocumentNode, operationName?: string 
   if (names.size > 1) names.delete('__typename');
   if (names.size === 0) return 'graphql';
   return names.size === 1 ? [...names][0]! : 'multiple';
-}
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** `Bearer <operator token>` or `Bearer <metrics token>`; compared as hashes in constant time. */
-export function canReadMetrics(config: Pick<Config, 'adminToken' | 'metricsToken'>, header: string | null): boolean {
-  const m = header?.match(/^\s*bearer\s+(\S+)\s*$/i);
-  if (!m) return false;
-  const presented = digest(m[1]!);
-  let ok = false;
-  for (const token of [config.adminToken, config.metricsToken]) {
-    // Both compared every time: which token matched leaves no timing trace.
-    if (token && timingSafeEqual(presented, digest(token))) ok = true;
-  }
-  return ok;
 }
 
 /** When each request started and its path (parsed once, in `request`). */

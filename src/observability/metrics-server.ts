@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { Config } from '../config.ts';
 import type { Metrics } from './metrics.ts';
-import { canReadMetrics } from './http.ts';
+import { canReadMetrics } from '../auth/metrics-token.ts';
 
 /**
  * `GET /metrics` on a port of its own, for processes without the HTTP app: `npm run worker` runs

@@ -95,7 +95,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
     verification(kind, outcome) {
       verifications.inc({ kind, outcome });
-      // The per-factor guessing throttle (README "Guessing throttle") is the throttle behind this outcome.
+      // The per-factor guessing throttle (docs/security.md "Guessing throttle") is the throttle behind this outcome.
       if (outcome === 'throttled') throttles.inc({ kind: 'factor_guessing' });
     },
     throttle: (kind) => throttles.inc({ kind }),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
 import { createLogger } from '../logger.ts';
-import { canReadMetrics, graphqlOperation } from './http.ts';
+import { graphqlOperation } from './http.ts';
+import { canReadMetrics } from '../auth/metrics-token.ts';
 import { annotateLogContext, requestIdFrom, runWithLogContext } from './log-context.ts';
 
 describe('request ids', () => {
@@ -57,6 +58,15 @@ describe('logger', () => {
     logger.info(mine, 'x');
     expect(mine.input.authPayload).toBe('123456');
     expect(lines[1]!.input).toEqual({ authPayload: '[redacted]', friendlyName: 'kept' });
+  });
+
+  it('keeps a code that cannot be a TOTP code: a WebSocket close code, an error name', () => {
+    const { lines, logger } = capture();
+    logger.info({ code: 1000 }, 'ws closed');
+    logger.info({ code: 'ECONNRESET', nested: { code: 4401, other: { code: '123456' } } }, 'x');
+    expect(lines[0]!.code).toBe(1000);
+    expect(lines[1]!.code).toBe('ECONNRESET');
+    expect(lines[1]!.nested).toEqual({ code: 4401, other: { code: '[redacted]' } });
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * Twilio's error JSON: `{code, message, more_info, status}` (twilio-verify-v2-totp.md §8).
+ * Twilio's error JSON: `{code, message, more_info, status}` (docs/twilio-verify-v2-totp.md §8).
  * Never string `type`/`title` keys: twilio-node would then read the body as RFC 9457 and throw
  * TwilioServiceException instead of RestException.
  */

@@ -4,8 +4,8 @@
  * beside GraphQL: same accounts and credentials, same rules, same data.
  */
 import type { Plugin } from 'graphql-yoga';
-import type { AppDeps } from '../server.ts';
-import { requestPrincipal } from '../edge/cors.ts';
+import type { AppDeps } from '../deps.ts';
+import { requestPrincipal, type RequestAuthState } from '../auth/index.ts';
 import { tenantOf } from '../services/context.ts';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import { readForm } from './forms.ts';
@@ -18,7 +18,7 @@ import { annotateLogContext } from '../observability/log-context.ts';
 const S = '/v2/Services';
 const E = `${S}/:serviceSid/Entities/:identity`;
 
-/** Every endpoint, as listed in README.md "REST API (Twilio Verify v2)". */
+/** Every endpoint, as listed in docs/rest-twilio.md "REST API (Twilio Verify v2)". */
 export function restRouter(): Router<Handler> {
   return new Router<Handler>()
     .add('POST', S, services.create)
@@ -57,18 +57,17 @@ export function restRoutes(deps: AppDeps): Plugin {
   return {
     async onRequest({ request, url, endResponse, serverContext }) {
       if (!url.pathname.startsWith('/v2/')) return;
-      const socket = (serverContext as { req?: { socket?: { remoteAddress?: string } } }).req?.socket;
-      endResponse(await handle(request, url, socket?.remoteAddress));
+      endResponse(await handle(request, url, serverContext as RequestAuthState));
     },
   };
 
-  async function handle(request: Request, url: URL, socketAddress: string | undefined): Promise<Response> {
+  async function handle(request: Request, url: URL, auth: RequestAuthState): Promise<Response> {
     try {
       const match = router.match(request.method, url.pathname);
       annotateLogContext({ operation: restOperation(match, request.method) });
       // Rate limits throw RateLimitedError: Twilio's 429 with code 20429 and Retry-After.
-      // The same promise the CORS check used, if it ran: one authentication, one token from each bucket.
-      const principal = await requestPrincipal(deps, request, socketAddress);
+      // The same resolution the CORS check used, if it ran: one authentication, one token from each bucket.
+      const principal = await requestPrincipal(deps, request, auth);
       if (principal.kind === 'anonymous') throw new UnauthenticatedError('Authenticate');
       annotateLogContext({ accountSid: principal.kind === 'account' ? principal.accountSid : undefined });
       const tenant = tenantOf(deps, principal); // the operator token is not an account: 403 (20403)

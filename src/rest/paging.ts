@@ -1,5 +1,5 @@
 /**
- * Twilio list pages over the services' keyset pages (twilio-verify-v2-totp.md §7).
+ * Twilio list pages over the services' keyset pages (docs/twilio-verify-v2-totp.md §7).
  *
  * `PageSize` 1–1000 (default 50) and the cursor are checked by the services. `Page` is client
  * state that Twilio echoes. `PageToken` is ours and opaque: `PA<cursor>` = the rows after a

@@ -1,6 +1,6 @@
 /**
  * Resources as Twilio's JSON: snake_case keys, lowercase enum strings, `YYYY-MM-DDTHH:mm:ssZ`
- * dates, and absolute `url`/`links` under VERITY_PUBLIC_URL (twilio-verify-v2-totp.md §3–6).
+ * dates, and absolute `url`/`links` under VERITY_PUBLIC_URL (docs/twilio-verify-v2-totp.md §3–6).
  * twilio-node follows `meta.next_page_url` verbatim, so every URL here is absolute.
  */
 import type { Challenge, Entity, Factor, Service, Webhook } from '../generated/prisma/client.ts';
@@ -130,7 +130,7 @@ export function challengeJson(urls: Urls, c: Challenge) {
   };
 }
 
-/** Twilio's Webhook resource (twilio-verify-v2-totp.md §9). The signing key is never part of it. */
+/** Twilio's Webhook resource (docs/twilio-verify-v2-totp.md §9). The signing key is never part of it. */
 export function webhookJson(urls: Urls, w: Webhook) {
   return {
     sid: w.sid,

@@ -1,7 +1,9 @@
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { createAccount, getAccount, rotateAuthToken, type RotatedToken } from '../services/accounts.ts';
 
 export const AccountType = builder.prismaObject('Account', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     friendlyName: t.exposeString('friendlyName'),

@@ -1,15 +1,17 @@
 import type { AuditEvent } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf, OrderEnum } from './common.ts';
 import { listAuditEvents } from '../services/audit.ts';
 
 export const AuditEventType = builder.prismaObject('AuditEvent', {
-  description: 'One security event of the account’s append-only, hash-chained audit trail (README “Audit trail”)',
+  interfaces: [NodeInterface],
+  description: 'One security event of the account’s append-only, hash-chained audit trail (docs/operations.md “Audit trail”)',
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),
     seq: t.string({ description: 'Position in the account’s chain: 1, 2, 3… without gaps (decimal: 64-bit)', resolve: (e) => e.seq.toString() }),
-    type: t.exposeString('type', { description: 'e.g. factor.verified, challenge.failed (README lists them)' }),
+    type: t.exposeString('type', { description: 'e.g. factor.verified, challenge.failed (docs/operations.md “Audit trail” lists them)' }),
     serviceSid: t.exposeID('serviceSid', { nullable: true }),
     entitySid: t.exposeID('entitySid', { nullable: true }),
     factorSid: t.exposeID('factorSid', { nullable: true }),

@@ -3,7 +3,8 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import { DateTimeResolver, JSONObjectResolver } from 'graphql-scalars';
 import type PrismaTypes from '../generated/pothos-prisma-types.ts';
 import { getDatamodel } from '../generated/pothos-prisma-types.ts';
-import type { Deps, Principal, Tenant } from '../services/context.ts';
+import type { Tenant } from '../services/context.ts';
+import type { Deps, Principal } from '../deps.ts';
 
 /** Per-request GraphQL context: who is calling, and the process-wide collaborators. */
 export interface GraphQLContext {

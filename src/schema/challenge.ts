@@ -1,5 +1,6 @@
 import type { Challenge } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf } from './common.ts';
 import { FactorType, FactorTypeEnum } from './factor.ts';
 import { findChallenge } from '../services/challenges.ts';
@@ -26,6 +27,7 @@ const ChallengeDetails = builder.objectRef<Challenge>('ChallengeDetails').implem
 
 // Challenges are read through services (withEffectiveStatus): an overdue pending one reads EXPIRED.
 export const ChallengeType = builder.prismaObject('Challenge', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),

@@ -1,8 +1,10 @@
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload } from './common.ts';
 import { createEntity, deleteEntity, findEntity } from '../services/entities.ts';
 
 export const EntityType = builder.prismaObject('Entity', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     identity: t.exposeString('identity'),

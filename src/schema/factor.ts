@@ -1,6 +1,7 @@
 import type { Factor } from '../generated/prisma/client.ts';
 import { compatibilityWarnings } from '../domain/totp.ts';
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload } from './common.ts';
 import { EntityType } from './entity.ts';
 import { getEntityBySid } from '../services/entities.ts';
@@ -38,6 +39,7 @@ const CompatibilityWarning = builder
 
 // No field of this type can reach the seed: the binding exists only on CreateTotpFactorPayload.
 export const FactorType = builder.prismaObject('Factor', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),

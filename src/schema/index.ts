@@ -2,6 +2,7 @@
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { builder } from './builder.ts';
 import './common.ts';
+import './node.ts';
 import './account.ts';
 import './entity.ts';
 import './service.ts';

@@ -1,5 +1,6 @@
 import type { Service } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload } from './common.ts';
 import { createService, deleteService, findService, listServices, updateService } from '../services/services.ts';
 import { listEntities } from '../services/entities.ts';
@@ -16,13 +17,14 @@ const ServiceTotp = builder.objectRef<Service>('ServiceTotp').implement({
 });
 
 export const ServiceType = builder.prismaObject('Service', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),
     friendlyName: t.exposeString('friendlyName'),
     totp: t.field({ type: ServiceTotp, resolve: (s) => s }),
     allowedOrigins: t.exposeStringList('allowedOrigins', {
-      description: 'Browser origins whose access-token requests are answered with CORS headers (README "Browser clients")',
+      description: 'Browser origins whose access-token requests are answered with CORS headers (docs/browser-clients.md)',
     }),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
     dateUpdated: t.expose('dateUpdated', { type: 'DateTime' }),

@@ -1,5 +1,6 @@
 import type { WebhookDelivery } from '../generated/prisma/client.ts';
 import { builder, type GraphQLContext } from './builder.ts';
+import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload, OrderEnum } from './common.ts';
 import {
   createWebhook, deleteWebhook, findWebhook, listWebhookDeliveries, listWebhooks, redeliverWebhookDelivery, updateWebhook, type Caller,
@@ -25,6 +26,7 @@ export const WebhookDeliveryStatusEnum = builder.enumType('WebhookDeliveryStatus
 
 // No field of this type reaches the signing key: signingSecret exists only on CreateWebhookPayload.
 export const WebhookType = builder.prismaObject('Webhook', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),
@@ -42,6 +44,7 @@ export const WebhookType = builder.prismaObject('Webhook', {
 });
 
 export const WebhookDeliveryType = builder.prismaObject('WebhookDelivery', {
+  interfaces: [NodeInterface],
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),

@@ -7,9 +7,10 @@ import { InvalidArgumentError } from '../domain/errors.ts';
 import { decodeCursor, pageSize, type Page } from '../domain/paging.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
-import { appendAuditEvents, auditChainHead, auditEventPage, auditRowsAfter, auditSeqOf, nextAuditChain } from '../db/audit-store.ts';
+import { appendAuditEvents, auditChainHead, auditEventPage, findAuditEventRow, auditRowsAfter, auditSeqOf, nextAuditChain } from '../db/audit-store.ts';
 import type { PrismaClient } from '../db/client.ts';
-import type { Deps, Tenant } from './context.ts';
+import type { Tenant } from './context.ts';
+import type { Deps } from '../deps.ts';
 
 /** One security event as a use case reports it. `details` must never hold a seed, token, code or payload. */
 export interface AuditInput {
@@ -76,6 +77,12 @@ const listInput = z.object({
   type: z.enum(AUDIT_EVENT_TYPES, `must be one of ${AUDIT_EVENT_TYPES.join(', ')}`).nullish(),
   serviceSid: z.string().refine((s) => isSid('service', s), 'is not a service SID').nullish(),
 });
+
+/** One event of the caller's own trail by SID; another account's is null, like one that does not exist. */
+export async function findAuditEvent(t: Tenant, sid: string): Promise<AuditEvent | null> {
+  if (!isSid('auditEvent', sid)) return null;
+  return findAuditEventRow(t.deps.prisma, t.accountSid, normalizeSid(sid));
+}
 
 /**
  * The account's own events, newest first (order: ASC for oldest first), keyset-paged on seq — the

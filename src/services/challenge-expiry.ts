@@ -1,7 +1,7 @@
 import type { Challenge } from '../generated/prisma/client.ts';
 import * as store from '../db/challenge-store.ts';
 import type { ExpiredRow } from '../db/challenge-store.ts';
-import type { Deps } from './context.ts';
+import type { Deps } from '../deps.ts';
 import { emit } from './events.ts';
 import { recordAudit, recordAuditBatch } from './audit.ts';
 import { challengeEvent, expiredAudit } from './challenge-events.ts';

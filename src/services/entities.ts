@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Entity } from '../generated/prisma/client.ts';
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
-import { newSid } from '../domain/sid.ts';
+import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { identitySchema, pageArgsSchema, parseInput } from '../domain/validation.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { Tenant } from './context.ts';
@@ -60,6 +60,14 @@ export async function getEntity(t: Tenant, serviceSid: string, identity: string)
   const entity = await findEntity(t, serviceSid, identity);
   if (!entity) throw new NotFoundError('Entity', identity);
   return entity;
+}
+
+/** By SID within the caller's account: another tenant's SID is null, like one that does not exist. */
+export async function findEntityBySid(t: Tenant, sid: string): Promise<Entity | null> {
+  if (!isSid('entity', sid)) return null;
+  const e = await t.deps.prisma.entity.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
+  if (e) assertInScope(t, e);
+  return e;
 }
 
 /** By SID within the caller's account; findUnique calls in one tick are batched by Prisma (no N+1). */

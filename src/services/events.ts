@@ -1,5 +1,5 @@
 import type { VerityEvent } from '../events/index.ts';
-import type { Deps } from './context.ts';
+import type { Deps } from '../deps.ts';
 import { fanOutWebhooks } from './webhook-fanout.ts';
 
 export interface KnownSubscribers {

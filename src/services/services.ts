@@ -6,7 +6,7 @@ import { pageArgsSchema, parseInput, serviceFriendlyNameSchema, serviceTotpSchem
 import { keysetPage } from '../db/paging.ts';
 import type { Tenant } from './context.ts';
 import { allowedOriginsSchema } from '../domain/origin.ts';
-import { serviceChanged } from './origins.ts';
+import { serviceChanged } from '../auth/origins.ts';
 
 export interface TotpDefaultsInput {
   issuer?: string | null;

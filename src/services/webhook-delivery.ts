@@ -3,7 +3,7 @@ import { SeedDecryptionError } from '../domain/seed-crypto.ts';
 import { formBody, formParams, retryDelayMs, standardHeaders, twilioSignature, type WebhookPayload } from '../domain/webhook.ts';
 import * as store from '../db/webhook-store.ts';
 import { sendWebhook } from '../infra/webhook-http.ts';
-import type { Deps } from './context.ts';
+import type { Deps } from '../deps.ts';
 import { openSecret } from './webhook-sealing.ts';
 import { scheduleAttempt } from './webhook-fanout.ts';
 

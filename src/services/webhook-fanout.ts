@@ -6,7 +6,7 @@ import * as store from '../db/webhook-store.ts';
 import { findChallenge } from '../db/challenge-store.ts';
 import { factorForPayload } from '../db/factor-store.ts';
 import type { VerityEvent } from '../events/index.ts';
-import type { Deps } from './context.ts';
+import type { Deps } from '../deps.ts';
 
 // Fan-out (called by emit): one delivery row per subscribed webhook, then each first attempt's job.
 

@@ -19,7 +19,7 @@ import type { Webhook } from '../generated/prisma/client.ts';
 import { webhookSecretAad } from '../domain/webhook.ts';
 import * as store from '../db/webhook-store.ts';
 import { checkDestination } from '../infra/webhook-http.ts';
-import type { Deps } from './context.ts';
+import type { Deps } from '../deps.ts';
 
 /** The caller's credentials as far as webhooks care: the raw auth token, when Basic auth presented the current one. */
 export interface Caller {

@@ -118,10 +118,13 @@ export async function listWebhookDeliveries(
   return store.deliveryPage(t.deps.prisma, where, { ...page, order: args.order ?? 'desc' });
 }
 
+export async function findWebhookDelivery(t: Tenant, sid: string): Promise<WebhookDelivery | null> {
+  if (!isSid('webhookDelivery', sid)) return null;
+  return store.findDelivery(t.deps.prisma, t.accountSid, normalizeSid(sid));
+}
+
 export async function getWebhookDelivery(t: Tenant, sid: string): Promise<WebhookDelivery> {
-  const d = isSid('webhookDelivery', sid)
-    ? await store.findDelivery(t.deps.prisma, t.accountSid, normalizeSid(sid))
-    : null;
+  const d = await findWebhookDelivery(t, sid);
   if (!d) throw new NotFoundError('WebhookDelivery', sid);
   return d;
 }

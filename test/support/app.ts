@@ -9,7 +9,8 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/client.ts';
 import { openRuntime, randomPrefix, type Runtime } from '../../src/runtime.ts';
-import { createApp, type App, type AppDeps } from '../../src/server.ts';
+import { createApp, type App } from '../../src/server.ts';
+import type { AppDeps } from '../../src/deps.ts';
 import { createAccount } from '../../src/services/accounts.ts';
 import type { Logger } from '../../src/logger.ts';
 

@@ -13,23 +13,23 @@ import { decodeQrSvg } from './support/qr-decode.ts';
 import { BROWSER_TEST_TIMEOUT, launchGuardedBrowser, SKIP_BROWSER, type GuardedBrowser } from './support/browser.ts';
 
 const root = new URL('../', import.meta.url).pathname;
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const doc = readFileSync(join(root, 'docs/browser-clients.md'), 'utf8');
 
-/** The first ```js block after `marker` in the README, verbatim. */
+/** The first ```js block after `marker` in docs/browser-clients.md, verbatim. */
 function codeBlockAfter(marker: string): string {
-  const at = readme.indexOf(marker);
-  if (at < 0) throw new Error(`README has no "${marker}"`);
-  const block = /```js\n([\s\S]*?)```/.exec(readme.slice(at));
+  const at = doc.indexOf(marker);
+  if (at < 0) throw new Error(`docs/browser-clients.md has no "${marker}"`);
+  const block = /```js\n([\s\S]*?)```/.exec(doc.slice(at));
   if (!block) throw new Error(`no js block after "${marker}"`);
   return block[1]!;
 }
 
 function replaceOnce(code: string, from: string, to: string): string {
-  if (!code.includes(from)) throw new Error(`README code no longer contains ${from}`);
+  if (!code.includes(from)) throw new Error(`docs/browser-clients.md code no longer contains ${from}`);
   return code.replace(from, to);
 }
 
-describe.skipIf(SKIP_BROWSER)('README "Browser flow": both halves run as printed', { timeout: BROWSER_TEST_TIMEOUT }, () => {
+describe.skipIf(SKIP_BROWSER)('docs/browser-clients.md "Browser flow": both halves run as printed', { timeout: BROWSER_TEST_TIMEOUT }, () => {
   let t: HttpTestApp;
   let b: GuardedBrowser;
   let tenant: Tenant;
@@ -52,7 +52,7 @@ describe.skipIf(SKIP_BROWSER)('README "Browser flow": both halves run as printed
   it('the backend mints a token; the browser enrols, signs in and gets APPROVED from the subscription', async () => {
     const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'README app' } }, tenant.auth)).createService.sid;
 
-    // Backend half: the README's module, pointed at this server, run by Node.
+    // Backend half: the documented module, pointed at this server, run by Node.
     const backendFile = join(dir, 'backend.mjs');
     await writeFile(backendFile, replaceOnce(codeBlockAfter('**Backend half**'), "'https://verity.internal.example.com'", JSON.stringify(t.baseUrl)));
     Object.assign(process.env, { VERITY_ACCOUNT_SID: tenant.sid, VERITY_AUTH_TOKEN: tenant.token, VERITY_SERVICE_SID: serviceSid });
@@ -62,7 +62,7 @@ describe.skipIf(SKIP_BROWSER)('README "Browser flow": both halves run as printed
     const handed = await backend.verityTokenFor('readme-user-0001');
     expect(handed.serviceSid).toBe(serviceSid);
 
-    // Browser half: the README's code bundled as a bundler would (graphql-sse from node_modules),
+    // Browser half: the documented code bundled as a bundler would (graphql-sse from node_modules),
     // given what the backend handed over, on a page of Verity's own origin.
     const browserCode = replaceOnce(codeBlockAfter('**Browser half**'), "'https://verity.example.com/graphql'", JSON.stringify(`${t.baseUrl}/graphql`));
     const bundle = await build({

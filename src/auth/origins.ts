@@ -1,7 +1,7 @@
-import type { Deps } from './context.ts';
+import type { Deps } from '../deps.ts';
 
 // What CORS decisions read on every cross-origin request, cached per process so the steady state
-// costs no database round trip: the origins any service lists (preflights carry no credentials,
+// costs no database round trip (deps.authCaches.origins): the origins any service lists (preflights carry no credentials,
 // so they can only be checked against that union) and, per service, its account and origins (for
 // access tokens). Both are refreshed after CACHE_MS and dropped at once when this process changes
 // a service; other instances see the change within CACHE_MS.
@@ -13,20 +13,9 @@ export interface TokenService {
   allowedOrigins: readonly string[];
 }
 
-interface Caches {
-  services: Map<string, { value: TokenService | null; until: number }>;
-  listed?: { value: ReadonlySet<string>; until: number };
-}
-const caches = new WeakMap<Deps, Caches>();
-const cachesOf = (deps: Deps) => {
-  let c = caches.get(deps);
-  if (!c) caches.set(deps, (c = { services: new Map() }));
-  return c;
-};
-
 /** The service an access token names: its account and allowed origins, or null when it is gone. */
 export async function tokenService(deps: Deps, serviceSid: string): Promise<TokenService | null> {
-  const c = cachesOf(deps);
+  const c = deps.authCaches.origins;
   const now = Date.now();
   const hit = c.services.get(serviceSid);
   if (hit && hit.until > now) return hit.value;
@@ -38,7 +27,7 @@ export async function tokenService(deps: Deps, serviceSid: string): Promise<Toke
 
 /** Every origin listed by any service (preflight answers). */
 export async function listedOrigins(deps: Deps): Promise<ReadonlySet<string>> {
-  const c = cachesOf(deps);
+  const c = deps.authCaches.origins;
   const now = Date.now();
   if (c.listed && c.listed.until > now) return c.listed.value;
   const rows = await deps.prisma.$queryRaw<{ o: string }[]>`SELECT DISTINCT unnest("allowedOrigins") AS o FROM "Service"`;
@@ -49,8 +38,7 @@ export async function listedOrigins(deps: Deps): Promise<ReadonlySet<string>> {
 
 /** A service was created, changed or deleted in this process: forget what was cached about it. */
 export function serviceChanged(deps: Deps, serviceSid?: string): void {
-  const c = caches.get(deps);
-  if (!c) return;
+  const c = deps.authCaches.origins;
   c.listed = undefined;
   if (serviceSid) c.services.delete(serviceSid);
   else c.services.clear();

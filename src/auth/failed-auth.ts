@@ -1,0 +1,61 @@
+import type { Redis } from 'ioredis';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimitedError } from '../domain/errors.ts';
+import type { FailedAuthBudget } from '../deps.ts';
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/**
+ * The per-address failed-authentication budget, one per deployment (Redis) or process (memory):
+ * every endpoint that checks a credential — GraphQL over HTTP, SSE, REST, WebSocket
+ * connection_init, /metrics on either port — spends from the same budget, so a guesser gains
+ * nothing by switching endpoints. `limiter` counts failures per address over the window; `redis`,
+ * when given, is the client that limiter writes to.
+ */
+export function failedAuthBudget(opts: {
+  limiter: RateLimiterAbstract | undefined;
+  redis: Redis | undefined;
+  limit: number;
+  /** A store outage must not take the API down with it: allow, and say so in the log. */
+  onStoreError: (err: unknown, what: string) => void;
+}): FailedAuthBudget {
+  const { limiter, redis, limit } = opts;
+
+  /**
+   * An address's failed authentications in this window. Every authenticated request asks, so on
+   * Redis it is one plain GET of the limiter's own key (the count its consume script INCRBYs):
+   * auto-pipelined with concurrent requests' GETs into one write, where the limiter's get() is a
+   * MULTI/GET/PTTL/EXEC of its own. The window's remaining time is only read for a refusal.
+   */
+  const failuresOf = async (address: string): Promise<{ consumedPoints: number; msBeforeNext: number } | null> => {
+    if (!limiter) return null;
+    if (!redis) return limiter.get(address);
+    const key = limiter.getKey(address);
+    const points = await redis.get(key);
+    if (points === null) return null;
+    const consumedPoints = Number(points);
+    return { consumedPoints, msBeforeNext: consumedPoints >= limit ? Math.max(0, await redis.pttl(key)) : 0 };
+  };
+
+  return {
+    async check(address) {
+      if (!limiter) return;
+      let seen;
+      try {
+        seen = await failuresOf(address);
+      } catch (err) {
+        opts.onStoreError(err, 'auth failures');
+        return;
+      }
+      // Guessing credentials: past the budget the address is refused whatever it presents, so a
+      // right token cannot be told from a wrong one until the window ends.
+      if (seen && seen.consumedPoints >= limit) {
+        throw new RateLimitedError('Too many failed authentications from this address: retry later', seconds(seen.msBeforeNext));
+      }
+    },
+    async spend(address) {
+      // Over budget: refused from the next request on (check). A store outage was already logged by check.
+      await limiter?.consume(address).catch(() => undefined);
+    },
+  };
+}
