@@ -24,7 +24,7 @@ if (kind === 'http') {
     landingPage: false,
     graphiql: false,
   });
-  createServer(yoga).listen(port, '127.0.0.1', () => console.log('listening'));
+  createServer((req, res) => void yoga(req, res)).listen(port, '127.0.0.1', () => console.log('listening'));
 } else {
   console.error('usage: baseline-server.ts http|yoga');
   process.exit(2);

@@ -109,7 +109,9 @@ export async function waitReady(c: Child, url: string, timeoutMs = 90_000): Prom
     try {
       const r = await fetch(url, { method: 'GET' });
       if (r.status === 200 || r.status === 405 || r.status === 404) return;
-    } catch {}
+    } catch {
+      // Not listening yet: try again.
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`not ready after ${timeoutMs} ms: ${url}\n${c.output()}`);

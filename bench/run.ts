@@ -58,7 +58,7 @@ const t0 = Date.now();
 
 // ------------------------------------------------------------------ environment
 
-const { serverUrl, redisUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData } = runEnvironment('bench', runId, embedded);
+const { serverUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData } = runEnvironment('bench', runId, embedded);
 
 const children: Child[] = [];
 async function cleanup() {

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
-import { openRuntime, randomPrefix, type Runtime } from '../src/runtime.ts';
+import { openRuntime, type Runtime } from '../src/runtime.ts';
+import { randomPrefix } from '../test/support/random-prefix.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
 import { loadFingerprintKey } from '../src/infra/keys.ts';
 import { seed, type Seeded } from './seed.ts';

@@ -1,4 +1,4 @@
-// `npm run soak [-- --duration 10m] [--rate 10] [--embedded] [--out file]` (issue #8 item 8)
+// `npm run soak [-- --duration 10m] [--rate 10] [--embedded] [--out file]` (docs/operations.md "Soak")
 //
 // Starts Verity as child processes (API + BullMQ worker on PostgreSQL + Redis, or one embedded
 // process), seeds it, and drives a fixed, moderate, mixed load for the whole duration: logins with
@@ -61,7 +61,7 @@ const runId = randomBytes(4).toString('hex');
 
 // ------------------------------------------------------------------ environment
 
-const { serverUrl, redisUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData } = runEnvironment('soak', runId, embedded, { VERITY_WEBHOOK_ALLOW_PRIVATE: 'true' }); // the webhook receiver is on loopback
+const { dbName, dataDir, databaseUrl, keys, baseEnv, adminQuery, removeData } = runEnvironment('soak', runId, embedded, { VERITY_WEBHOOK_ALLOW_PRIVATE: 'true' }); // the webhook receiver is on loopback
 
 const children: Child[] = [];
 const closers: (() => Promise<void> | void)[] = [];

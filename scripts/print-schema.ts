@@ -8,7 +8,9 @@ if (process.argv.includes('--check')) {
   let current = '';
   try {
     current = readFileSync(file, 'utf8');
-  } catch {}
+  } catch {
+    // No schema.graphql yet: it is stale by definition.
+  }
   if (current !== sdl) {
     console.error('schema.graphql is stale: run `npm run schema:print` and commit it.');
     process.exit(1);

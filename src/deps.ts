@@ -90,6 +90,8 @@ export interface RateLimits {
   admit(principal: Principal): Promise<void>;
   /** The per-address failed-authentication budget every credential check spends (src/auth/). */
   authFailures: FailedAuthBudget;
+  /** Resolves once the store can count (Redis connected; at once in memory): until then limits fail open. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -26,7 +26,8 @@ export async function listen(
   app: App,
   opts: { port: number; host?: string; maxSubscriptionsPerConnection: number; keepAliveMs?: number; logger?: Logger },
 ): Promise<HttpServer> {
-  const server = createServer(app);
+  // Yoga answers every request itself, errors included: nothing is left for the promise to report.
+  const server = createServer((req, res) => void app(req, res));
   const origins = wsOriginPolicy(app.deps);
   const wss = new WebSocketServer({
     server,

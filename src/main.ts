@@ -3,6 +3,7 @@ import { openRuntime } from './runtime.ts';
 import { createApp } from './server.ts';
 import { listen } from './http.ts';
 import { ensureFirstAccount } from './services/accounts.ts';
+import { credentialsBanner } from './credentials-banner.ts';
 import { KeyConfigError } from './infra/keys.ts';
 
 function configOrExit(): Config {
@@ -31,16 +32,7 @@ if (config.embedded) {
   const first = await ensureFirstAccount(runtime.deps);
   if (first) {
     // Printed once, to the terminal only (never the log): the token is stored as a hash.
-    process.stdout.write(
-      [
-        '',
-        'Verity created your first account. Save these credentials: the token is not shown again.',
-        `  Account SID: ${first.account.sid}`,
-        `  Auth token:  ${first.authToken}`,
-        `  Header:      Authorization: Basic ${Buffer.from(`${first.account.sid}:${first.authToken}`).toString('base64')}`,
-        '',
-      ].join('\n') + '\n',
-    );
+    process.stdout.write(credentialsBanner('Verity created your first account.', first.account.sid, first.authToken));
   }
 }
 

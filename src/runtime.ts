@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { createAuditLog } from './db/audit-store.ts';
@@ -88,5 +87,3 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     },
   };
 }
-
-export const randomPrefix = (base = 'verity-test') => `${base}-${randomBytes(4).toString('hex')}`;

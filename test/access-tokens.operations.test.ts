@@ -7,7 +7,7 @@ import { verifiedFactor } from './support/flows.ts';
 import { redisSubscribers, sseClient, waitUntil, wsClient, WAIT_MS } from './support/live.ts';
 
 // Walks every root field of the schema with an access token and checks it is allowed or refused
-// exactly as issue #10 lists. A root field missing from TABLE fails the first test: a new
+// exactly as docs/browser-clients.md "What a token may do" lists. A root field missing from TABLE fails the first test: a new
 // operation is closed to browsers until someone classifies it here.
 
 let t: TestApp;

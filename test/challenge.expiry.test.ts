@@ -12,7 +12,8 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import { newSid } from '../src/domain/sid.ts';
 import type { EventBus, VerityEvent } from '../src/events/index.ts';
-import { openRuntime, randomPrefix, type Runtime } from '../src/runtime.ts';
+import { openRuntime, type Runtime } from '../src/runtime.ts';
+import { randomPrefix } from './support/random-prefix.ts';
 import { createAccount } from '../src/services/accounts.ts';
 import { verifyAuditTrail } from '../src/services/audit.ts';
 import { createChallenge } from '../src/services/challenge-attempts.ts';
@@ -33,7 +34,7 @@ import { WAIT_MS } from './support/live.ts';
 
 const REDIS_URL = process.env.REDIS_URL;
 const DATABASE_URL = process.env.DATABASE_URL;
-/** The issue's bound: the row is EXPIRED and the event out within 2 s of expirationDate. */
+/** The bound we hold expiry to: the row is EXPIRED and the event out within 2 s of expirationDate. */
 const MAX_LAG_MS = 2_000;
 const NEVER_MS = String(3_600_000); // a reconciliation interval that cannot fire during a test
 /** A bound on 3,000-row drains, only so a hang fails: they take ~10 s on PGlite at load 15 and share the box with the restart scenario. */
@@ -124,7 +125,7 @@ async function started(p: Proc, re: RegExp, ms = 90_000) {
   try {
     return await p.waitFor(re, ms);
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n(exit code ${p.child.exitCode}, signal ${p.child.signalCode})`);
+    throw new Error(`${(e as Error).message}\n(exit code ${p.child.exitCode}, signal ${p.child.signalCode})`, { cause: e });
   }
 }
 

@@ -194,8 +194,7 @@ describe('WebSocket', () => {
   it('from a listed origin, account credentials are closed with 4403; the access token subscribes and receives', async () => {
     const bad = client(APP, a.auth);
     const outcome = await bad
-      .iterate({ query: print(ChallengeUpdated), variables: { identity: factor.identity } })
-      [Symbol.asyncIterator]()
+      .iterate({ query: print(ChallengeUpdated), variables: { identity: factor.identity } })[Symbol.asyncIterator]()
       .next()
       .then((r) => JSON.stringify(r), (e: unknown) => String((e as { code?: number }).code ?? e));
     expect(outcome).toBe('4403');

@@ -30,7 +30,7 @@ describe.skipIf(!!process.env.DATABASE_URL)('embedded mode (npm start)', () => {
     const auth = `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
     const created = await gql(port, auth, 'mutation { createService(input: { friendlyName: "Survives" }) { sid } }');
     const serviceSid = created.data.createService.sid as string;
-    // The generated seed key is private to the owner (issue #3).
+    // The generated seed key is private to the owner: whoever reads it can decrypt every seed.
     expect(statSync(join(dataDir, 'encryption-keys')).mode & 0o777).toBe(0o600);
     expect(await first.stop()).toBe(0);
     expect(first.output()).toMatch(/shutting down/);

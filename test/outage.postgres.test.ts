@@ -6,7 +6,7 @@ import type { Tenant } from './support/app.ts';
 import { databaseUnavailable } from '../src/db/unavailable.ts';
 import type { CutMode } from './support/tcp-proxy.ts';
 
-// Issue #8 item 6: with PostgreSQL unreachable, requests fail fast with a clear error and /readyz
+// docs/operations.md "Outages": with PostgreSQL unreachable, requests fail fast with a clear error and /readyz
 // says 503; service resumes by itself when the link returns; no challenge is lost or approved twice.
 // Deadlines here (support/outage.ts): connect 1000 ms, statement 1000 ms (client gives up at 1500).
 const CONNECT_MS = 1_000;

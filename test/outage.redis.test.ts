@@ -8,9 +8,9 @@ import { NO_NETWORK_DEPENDENCIES, REDIS_URL, enrol, since, startOutageApp, stats
 import { deleteRedisPrefix, type Tenant } from './support/app.ts';
 import { startTcpProxy, type CutMode } from './support/tcp-proxy.ts';
 import { createBullJobEngine } from '../src/jobs/index.ts';
-import { randomPrefix } from '../src/runtime.ts';
+import { randomPrefix } from './support/random-prefix.ts';
 
-// Issue #8 item 6: with Redis unreachable, verification keeps working; when it returns, expiry
+// docs/operations.md "Outages": with Redis unreachable, verification keeps working; when it returns, expiry
 // catches up through reconciliation, subscriptions resume on the connections clients already
 // hold, and the workers recover without a restart. Redis calls on a request's path give up
 // after 500 ms here (support/outage.ts); reconciliation runs every 300 ms.
@@ -49,7 +49,7 @@ describe.skipIf(NO_NETWORK_DEPENDENCIES)('Redis outage (needs DATABASE_URL and R
         if (Date.now() > deadline) {
           // What the event bus and the clients went through, for whoever reads a red CI run.
           const warnings = t.logs.filter((l) => /"level":(40|50)/.test(l)).slice(-12).map((l) => l.slice(0, 300));
-          throw new Error(`${(err as Error).message}; active subscriptions ${t.deps.events.activeSubscriptions()}, ws ${seen.ws.length} / sse ${seen.sse.length} events so far, ws closes ${wsCloses}; last warnings:\n${warnings.join('\n')}`);
+          throw new Error(`${(err as Error).message}; active subscriptions ${t.deps.events.activeSubscriptions()}, ws ${seen.ws.length} / sse ${seen.sse.length} events so far, ws closes ${wsCloses}; last warnings:\n${warnings.join('\n')}`, { cause: err });
         }
       }
     }

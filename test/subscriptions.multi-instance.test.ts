@@ -1,7 +1,7 @@
 import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomPrefix } from '../src/runtime.ts';
+import { randomPrefix } from './support/random-prefix.ts';
 import { ADMIN_TOKEN, TEST_KEYS, basic, freshDatabase } from './support/app.ts';
 import {
   ChallengeUpdated, CreateAccount, CreateChallenge, CreateService, CreateTotpFactor, VerifyChallenge, VerifyFactor,

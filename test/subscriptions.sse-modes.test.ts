@@ -5,7 +5,7 @@ import { listen, type HttpServer } from '../src/http.ts';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import { ChallengeUpdated, CreateChallenge, VerifyChallenge } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
-import { next, redisSubscribers, waitUntil, WAIT_MS } from './support/live.ts';
+import { redisSubscribers, waitUntil, WAIT_MS } from './support/live.ts';
 
 // graphql-sse's two modes against the real server with graphql-sse's own client: distinct
 // connections (one event stream per operation, Yoga's handler) and single connection
@@ -41,6 +41,17 @@ async function listening(n: number, accountSid: string) {
   if (redisUrl) await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, accountSid)) >= 1, WAIT_MS, 'redis subscription');
 }
 
+/** Awaits a promise started earlier, bounded from now (the wait covers only the step that should settle it). */
+async function within<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+const first = <T>(it: AsyncIterator<T>) => it.next().then((r) => r.value as T);
+
 const url = () => `http://127.0.0.1:${http.port}/graphql`;
 const client = (authorization: string, singleConnection: boolean) =>
   createClient({ url: url(), headers: { authorization }, singleConnection, retryAttempts: 0 });
@@ -53,10 +64,10 @@ describe('graphql-sse client', () => {
       const c = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid } }, a.auth)).createChallenge;
       const sse = client(a.auth, singleConnection);
       const it = sse.iterate({ query: print(ChallengeUpdated), variables: { challengeSid: c.sid } })[Symbol.asyncIterator]();
-      const first = next(it);
+      const event = first(it);
       await listening(1, a.sid);
       await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth);
-      expect(((await first) as Event).data?.challengeUpdated).toMatchObject({ sid: c.sid, status: 'APPROVED' });
+      expect(((await within(event, 'APPROVED')) as Event).data?.challengeUpdated).toMatchObject({ sid: c.sid, status: 'APPROVED' });
       await it.return?.();
       sse.dispose();
     });
@@ -70,15 +81,15 @@ describe('graphql-sse client', () => {
     const sse = client(a.auth, true);
     const it1 = sse.iterate({ query: print(ChallengeUpdated), variables: { challengeSid: c1.sid } })[Symbol.asyncIterator]();
     const it2 = sse.iterate({ query: print(ChallengeUpdated), variables: { challengeSid: c2.sid } })[Symbol.asyncIterator]();
-    const e1 = next(it1);
-    const e2 = next(it2);
+    const e1 = first(it1);
+    const e2 = first(it2);
     await listening(2, a.sid);
     await t.ok(VerifyChallenge, { input: { challengeSid: c2.sid, authPayload: f2.code() } }, a.auth);
-    expect(((await e2) as Event).data?.challengeUpdated).toMatchObject({ sid: c2.sid, status: 'APPROVED' });
+    expect(((await within(e2, 'the second challenge approved')) as Event).data?.challengeUpdated).toMatchObject({ sid: c2.sid, status: 'APPROVED' });
     await it2.return?.(); // DELETE ?operationId=…
     await waitUntil(() => t.deps.events.activeSubscriptions() <= base + 1, WAIT_MS, 'the ended operation freed');
     await t.ok(VerifyChallenge, { input: { challengeSid: c1.sid, authPayload: f1.code() } }, a.auth);
-    expect(((await e1) as Event).data?.challengeUpdated).toMatchObject({ sid: c1.sid, status: 'APPROVED' });
+    expect(((await within(e1, 'the first challenge approved')) as Event).data?.challengeUpdated).toMatchObject({ sid: c1.sid, status: 'APPROVED' });
     await it1.return?.();
     sse.dispose();
   });

@@ -12,6 +12,7 @@ import { verifyCredentials } from './credentials.ts';
 import { canReadMetrics } from './metrics-token.ts';
 
 export { clientAddress } from './client-address.ts';
+export { requireManagement } from './management.ts';
 export { forgetCachedCredentials } from './credentials.ts';
 
 type AuthDeps = Pick<AppDeps, 'config' | 'rateLimits'>;
@@ -65,7 +66,8 @@ export function connectionAuthorization(connectionParams: Readonly<Record<string
   return typeof header === 'string' ? header : undefined;
 }
 
-export function connectionAddress(deps: AuthDeps, req: UpgradeRequest | undefined): string {
+/** The client address of a Node request: a WebSocket's upgrade request, or a request to the metrics port. */
+export function nodeRequestAddress(deps: AuthDeps, req: UpgradeRequest | undefined): string {
   const forwarded = req?.headers['x-forwarded-for'];
   return clientAddress(req?.socket?.remoteAddress, typeof forwarded === 'string' ? forwarded : undefined, deps.config.limits.trustProxyHops);
 }
@@ -79,7 +81,7 @@ export function connectionPrincipal(
   connectionParams: Readonly<Record<string, unknown>> | undefined,
   req: UpgradeRequest | undefined,
 ): Promise<Principal> {
-  return resolvePrincipal(deps, connectionAuthorization(connectionParams, req), connectionAddress(deps, req));
+  return resolvePrincipal(deps, connectionAuthorization(connectionParams, req), nodeRequestAddress(deps, req));
 }
 
 /**

@@ -154,7 +154,7 @@ export async function appendAuditEvents(prisma: PrismaClient, events: AuditConte
 // commits, so N concurrent events of one account would hold N pool connections while they queue
 // (starving other work) and cost N commits. Instead, while one append of an account is in flight,
 // later ones wait here and go together as one batch: an idle account still pays one statement.
-type Waiter = { content: AuditContent; done: (err?: unknown) => void };
+type Waiter = { content: AuditContent; done: (err?: Error) => void };
 const GROUP_MAX = 500;
 
 /** The process's audit appends to one database, grouped per account (held on deps as `auditLog`). */
@@ -184,7 +184,7 @@ function groupAppend(prisma: PrismaClient, byAccount: Map<string, Waiter[]>, con
           else if (!(await appendAccountAuditEvents(prisma, content.accountSid, contents))) await appendAuditEvents(prisma, contents);
           for (const w of group) w.done();
         } catch (err) {
-          for (const w of group) w.done(err ?? new Error('audit append failed'));
+          for (const w of group) w.done(err instanceof Error ? err : new Error('audit append failed', { cause: err }));
         }
       }
       byAccount.delete(content.accountSid);

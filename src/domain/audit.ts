@@ -20,8 +20,6 @@ export const AUDIT_EVENT_TYPES = [
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
-export const isAuditEventType = (s: string): s is AuditEventType => (AUDIT_EVENT_TYPES as readonly string[]).includes(s);
-
 /** Who acted: the account's own credentials, the operator token, Verity itself (jobs), or an access token. */
 export type AuditActor = 'account' | 'operator' | 'system' | `access_token:${string}`;
 

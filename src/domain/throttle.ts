@@ -1,5 +1,5 @@
 /**
- * Guessing throttle per factor (issue #4): the first FREE_FAILURES consecutive wrong codes cost
+ * Guessing throttle per factor (docs/security.md "Guessing throttle"): the first FREE_FAILURES consecutive wrong codes cost
  * nothing (typos), then each further one doubles the wait, capped at MAX_DELAY_S. A correct code
  * resets the streak. There is no permanent lock, so an attacker can delay a user by at most
  * MAX_DELAY_S, never lock them out.

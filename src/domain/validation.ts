@@ -75,6 +75,7 @@ export const pageArgsSchema = z.object({
  * escape sequence"), and an unpaired UTF-16 surrogate is not Unicode text (the driver would store it
  * as U+FFFD, silently changing the value). Matches either.
  */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what this refuses (PostgreSQL text cannot hold it).
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** False for a string PostgreSQL cannot store as text (NUL) or that is not Unicode (an unpaired surrogate). */

@@ -4,7 +4,7 @@ import type { AppDeps, Principal } from '../deps.ts';
 import { connectionPrincipal, requestPrincipal, type RequestAuthState, type UpgradeRequest } from '../auth/index.ts';
 import { listedOrigins } from '../auth/origins.ts';
 
-// CORS for browsers (README "Browser clients"). Verity's credentials travel in the
+// CORS for browsers (docs/browser-clients.md "Allowed origins"). Verity's credentials travel in the
 // Authorization header, never in cookies, so CORS here is about keeping account credentials out of
 // browsers and letting only listed origins read answers:
 //  - no Origin (servers, curl) or the server's own origin (GraphiQL, /demo): unaffected;

@@ -79,13 +79,14 @@ export function graphqlLimitPlugins(limits: LimitsConfig): Plugin[] {
 
 /**
  * Weights of the cost model: graphql-armor's (a scalar 1, an object 2, its selection × 1.5 per
- * level), with a paged list counting its selection once per row it may return, plus one SQL
- * statement per list read — a list nested under another is read once per parent row.
+ * level), with a paged list counting its selection once per row it may return, plus 1000 for the
+ * statement that reads it — a list nested under another is read once per parent row, and on the
+ * embedded database one such read took as long as a flat page of a few hundred rows.
  */
 const SCALAR_COST = 1;
 const OBJECT_COST = 2;
 const DEPTH_FACTOR = 1.5;
-const LIST_READ_COST = 100;
+const LIST_READ_COST = 1_000;
 
 /**
  * Rows a paged field may return: `first` or `last` as the request will run it (a literal, a

@@ -6,6 +6,7 @@
  * These are volume limits on the API surface. The per-factor guessing throttle is something else
  * and stays in the database (README "Guessing throttle"): it must be atomic with the challenge.
  */
+import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { LimitsConfig } from '../config.ts';
@@ -69,6 +70,9 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
       limit: limits.authFailures,
       onStoreError: storeDown,
     }),
+    async ready() {
+      if (redis && redis.status !== 'ready') await once(redis, 'ready');
+    },
     async close() {
       redis?.disconnect();
     },

@@ -34,7 +34,9 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   const onError: JobErrorListener = (err, job) => {
     try {
       listener(err, job);
-    } catch {}
+    } catch {
+      // A listener's own failure must not take the job engine down with it.
+    }
   };
   const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
 
@@ -150,7 +152,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       schedules.set(name, { everyMs, data });
       clearInterval(healer);
       // unref: checking alone is no reason to keep a process alive.
-      healer = setInterval(heal, Math.min(...[...schedules.values()].map((s) => s.everyMs))).unref();
+      healer = setInterval(() => void heal(), Math.min(...[...schedules.values()].map((s) => s.everyMs))).unref();
     },
 
     async startWorkers(handlers: Record<string, JobHandler>, o: { concurrency?: number } = {}): Promise<void> {
@@ -228,7 +230,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
         }
         await settlesWithin(queue.close(), 5_000);
         // BullMQ never closes connections it was handed; we created them, we end them.
-        await Promise.all([producerConn, workerConn].map((c) => c && quit(c)));
+        await Promise.all([producerConn, workerConn].flatMap((c) => (c ? [quit(c)] : [])));
         // A job fetched just as we paused may have started meanwhile: still wait for it.
         while (running.size) await Promise.allSettled([...running]);
       })();

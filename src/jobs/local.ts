@@ -43,7 +43,9 @@ export function createLocalJobEngine(opts: LocalJobEngineOptions = {}): JobEngin
   const onError: JobErrorListener = (err, job) => {
     try {
       listener(err, job);
-    } catch {}
+    } catch {
+      // A listener's own failure must not take the job engine down with it.
+    }
   };
   // Every job from enqueue until it completes or finally fails — this map is the jobId dedup set.
   const jobs = new Map<string, LocalJob>();

@@ -3,13 +3,16 @@ import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from './metrics.ts';
-import { canReadMetrics } from '../auth/metrics-token.ts';
+import type { RateLimits } from '../deps.ts';
+import { authorizeMetrics, requestAddress, type RequestAuthState } from '../auth/index.ts';
+import { RateLimitedError } from '../domain/errors.ts';
 import { annotateLogContext, currentLogContext, requestIdFrom, runWithLogContext, type LogContext } from './log-context.ts';
 
 interface ObservabilityDeps {
   config: Config;
   logger: Logger;
   metrics: Metrics;
+  rateLimits: RateLimits;
 }
 
 /** Routes whose access line is debug, not info: probes and scrapes every few seconds would drown the log. */
@@ -78,9 +81,17 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
       },
     },
 
-    async onRequest({ request, url, endResponse }) {
+    async onRequest({ request, url, endResponse, serverContext }) {
       if (url.pathname !== '/metrics') return;
-      if (!canReadMetrics(deps.config, request.headers.get('authorization'))) {
+      let allowed;
+      try {
+        allowed = await authorizeMetrics(deps, request.headers.get('authorization'), requestAddress(deps, request, serverContext as RequestAuthState));
+      } catch (err) {
+        if (!(err instanceof RateLimitedError)) throw err;
+        // RFC 6585 §4: 429 with Retry-After, as every other endpoint answers a guessing address.
+        return endResponse(new Response(`${err.message}\n`, { status: 429, headers: { 'content-type': 'text/plain', 'retry-after': String(err.extra.retryAfter) } }));
+      }
+      if (!allowed) {
         // RFC 6750 §3: a 401 names the scheme the resource expects.
         return endResponse(new Response('Unauthorized\n', { status: 401, headers: { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="verity-metrics"' } }));
       }
@@ -104,7 +115,7 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
       for (const r of results) {
         for (const e of (r as { errors?: readonly { extensions?: { code?: unknown } }[] }).errors ?? []) {
           const code = typeof e.extensions?.code === 'string' ? e.extensions.code : 'GRAPHQL_ERROR';
-          (ctx.errorCodes ??= []).includes(code) || ctx.errorCodes.push(code);
+          if (!(ctx.errorCodes ??= []).includes(code)) ctx.errorCodes.push(code);
         }
       }
     },

@@ -4,6 +4,7 @@ import { identitySchema, parseInput } from '../domain/validation.ts';
 import type { Tenant } from './context.ts';
 import { getService } from './services.ts';
 import { ACCESS_TOKEN_TTL, signAccessToken } from '../auth/access-tokens.ts';
+import { requireManagement } from '../auth/index.ts';
 
 const createInput = z.object({
   serviceSid: z.string(),
@@ -31,6 +32,7 @@ export async function createAccessToken(
   t: Tenant,
   input: { serviceSid: string; identity: string; ttlSeconds?: number | null },
 ): Promise<AccessToken> {
+  requireManagement(t);
   const data = parseInput(createInput, input);
   const service = await getService(t, data.serviceSid);
   const ttl = data.ttlSeconds ?? ACCESS_TOKEN_TTL.default;

@@ -5,11 +5,11 @@ import { z } from 'zod';
 import type { Deps, Principal } from '../deps.ts';
 import { requireOperator, tenantOf } from './context.ts';
 import { recaptureAuthToken } from './webhook-sealing.ts';
-import { recordAudit } from './audit.ts';
+import { recordAudit, type AuditDeps } from './audit.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../domain/errors.ts';
 import { anyAccountExists, findAccount, insertAccount as insertAccountRow, replaceTokenHash } from '../db/account-store.ts';
 import { hashToken, newAuthToken } from '../auth/tokens.ts';
-import { forgetCachedCredentials } from '../auth/index.ts';
+import { forgetCachedCredentials, requireManagement } from '../auth/index.ts';
 
 const createAccountInput = z.object({
   friendlyName: z.string().trim().min(1, 'must not be empty').max(64, 'must be at most 64 characters'),
@@ -23,11 +23,17 @@ export interface CreatedAccount {
 
 export async function createAccount(deps: Deps, principal: Principal, input: { friendlyName: string }): Promise<CreatedAccount> {
   requireOperator(principal);
+  requireManagement(principal);
+  return createAccountAsOperator(deps, input);
+}
+
+/** The operator's own path, with no request to authorise (`npm run account:create`): same rules and audit event. */
+export async function createAccountAsOperator(deps: AuditDeps, input: { friendlyName: string }): Promise<CreatedAccount> {
   const { friendlyName } = parseInput(createAccountInput, input);
   return insertAccount(deps, friendlyName, 'operator');
 }
 
-async function insertAccount(deps: Deps, friendlyName: string, actor: 'operator' | 'system'): Promise<CreatedAccount> {
+async function insertAccount(deps: AuditDeps, friendlyName: string, actor: 'operator' | 'system'): Promise<CreatedAccount> {
   const authToken = newAuthToken();
   const account = await insertAccountRow(deps.prisma, { sid: newSid('account'), friendlyName, authTokenHash: hashToken(authToken) });
   await recordAudit(deps, { type: 'account.created', accountSid: account.sid, actor, details: { friendlyName } });
@@ -76,6 +82,7 @@ export async function rotateAuthToken(
   principal: Principal,
   input: { graceSeconds?: number | null; accountSid?: string | null } | null | undefined,
 ): Promise<RotatedToken> {
+  requireManagement(principal);
   const data = parseInput(rotateInput, input ?? {});
   let accountSid: string;
   if (principal.kind === 'operator') {

@@ -24,7 +24,10 @@ export interface AuditInput {
   details?: Record<string, unknown> | null;
 }
 
-const toContent = (deps: Deps, e: AuditInput): AuditContent => ({
+/** What appending needs: operator scripts append without a whole runtime (no Redis, no queues). */
+export type AuditDeps = Pick<Deps, 'prisma' | 'now' | 'logger' | 'auditLog'>;
+
+const toContent = (deps: AuditDeps, e: AuditInput): AuditContent => ({
   sid: newSid('auditEvent'),
   accountSid: e.accountSid,
   type: e.type,
@@ -46,7 +49,7 @@ const toContent = (deps: Deps, e: AuditInput): AuditContent => ({
  * For other use cases (e.g. createAccessToken): `await recordAudit(deps, { type: 'access_token.issued',
  * accountSid, actor: 'account', serviceSid, entitySid, details: { identity, expiresAt } })`.
  */
-export async function recordAudit(deps: Deps, e: AuditInput): Promise<void> {
+export async function recordAudit(deps: AuditDeps, e: AuditInput): Promise<void> {
   try {
     await deps.auditLog.append(toContent(deps, e));
   } catch (err) {

@@ -2,7 +2,7 @@ import { ForbiddenError } from '../domain/errors.ts';
 import type { Tenant } from './context.ts';
 
 /**
- * An access token acts for one identity of one service (issue #10): every row a scoped use case
+ * An access token acts for one identity of one service (docs/browser-clients.md): every row a scoped use case
  * loads is checked here. Another account's rows never get this far (NOT_FOUND, as everywhere);
  * another service's or identity's rows in the same account are FORBIDDEN.
  */

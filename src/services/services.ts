@@ -5,6 +5,7 @@ import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput, serviceFriendlyNameSchema, serviceTotpSchema } from '../domain/validation.ts';
 import { keysetPage } from '../db/paging.ts';
 import type { Tenant } from './context.ts';
+import { requireManagement } from '../auth/index.ts';
 import { allowedOriginsSchema } from '../domain/origin.ts';
 import { serviceChanged } from '../auth/origins.ts';
 
@@ -38,6 +39,7 @@ export async function createService(
   t: Tenant,
   input: { friendlyName: string; totp?: TotpDefaultsInput | null; allowedOrigins?: string[] | null },
 ): Promise<Service> {
+  requireManagement(t);
   const data = parseInput(createInput, input);
   const service = await t.deps.prisma.service.create({
     data: {
@@ -68,6 +70,7 @@ export async function updateService(
   t: Tenant,
   input: { sid: string; friendlyName?: string | null; totp?: TotpDefaultsInput | null; allowedOrigins?: string[] | null },
 ): Promise<Service> {
+  requireManagement(t);
   const data = parseInput(updateInput, input);
   const service = await getService(t, data.sid);
   const updated = await t.deps.prisma.service.update({
@@ -80,6 +83,7 @@ export async function updateService(
 
 /** Deleting a service deletes its entities, factors and challenges (foreign keys cascade). */
 export async function deleteService(t: Tenant, sid: string): Promise<{ deletedSid: string }> {
+  requireManagement(t);
   const deleted = await t.deps.prisma.service.deleteMany({
     where: { sid: isSid('service', sid) ? normalizeSid(sid) : '', accountSid: t.accountSid },
   });

@@ -6,6 +6,7 @@ import { pageArgsSchema, parseInput } from '../domain/validation.ts';
 import { WEBHOOK_EVENT_TYPES, isWebhookEventType, newStandardSecret } from '../domain/webhook.ts';
 import * as store from '../db/webhook-store.ts';
 import type { Tenant } from './context.ts';
+import { requireManagement } from '../auth/index.ts';
 import { getService } from './services.ts';
 import { checkUrl, sealSecret, twilioCredential, type Caller } from './webhook-sealing.ts';
 import { scheduleAttempt } from './webhook-fanout.ts';
@@ -50,6 +51,7 @@ export type CreateWebhookInput = z.input<typeof createInput>;
 export type UpdateWebhookInput = z.input<typeof updateInput>;
 
 export async function createWebhook(t: Tenant, input: CreateWebhookInput, caller: Caller): Promise<{ webhook: Webhook; signingSecret: string | null }> {
+  requireManagement(t);
   const data = parseInput(createInput, input);
   const service = await getService(t, data.serviceSid);
   const signing = data.signing ?? 'twilio';
@@ -79,6 +81,7 @@ export async function getWebhook(t: Tenant, sid: string, serviceSid?: string): P
 
 /** Fields left out are kept. A TWILIO webhook updated with Basic credentials re-captures the current token. */
 export async function updateWebhook(t: Tenant, input: UpdateWebhookInput, caller: Caller, serviceSid?: string): Promise<Webhook> {
+  requireManagement(t);
   const data = parseInput(updateInput, input);
   const w = await getWebhook(t, data.sid, serviceSid);
   if (data.webhookUrl != null) await checkUrl(t.deps, data.webhookUrl);
@@ -95,6 +98,7 @@ export async function updateWebhook(t: Tenant, input: UpdateWebhookInput, caller
 
 /** Deleting a webhook deletes its deliveries; jobs still queued for them find nothing and stop. */
 export async function deleteWebhook(t: Tenant, sid: string, serviceSid?: string): Promise<{ deletedSid: string }> {
+  requireManagement(t);
   const w = await getWebhook(t, sid, serviceSid);
   if (!(await store.deleteWebhook(t.deps.prisma, t.accountSid, w.sid))) throw new NotFoundError('Webhook', sid);
   return { deletedSid: w.sid };

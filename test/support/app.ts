@@ -8,7 +8,8 @@ import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/client.ts';
-import { openRuntime, randomPrefix, type Runtime } from '../../src/runtime.ts';
+import { openRuntime, type Runtime } from '../../src/runtime.ts';
+import { randomPrefix } from './random-prefix.ts';
 import { createApp, type App } from '../../src/server.ts';
 import type { AppDeps } from '../../src/deps.ts';
 import { createAccount } from '../../src/services/accounts.ts';
@@ -19,7 +20,7 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 export const TEST_KEYS = `t1:${randomBytes(32).toString('base64')}`;
 
 /** A fresh, migrated database for one test file: a clone of the template (PostgreSQL) or of the snapshot (PGlite). */
-export async function freshDatabase(opts: { onQuery?: (sql: string) => void } = {}): Promise<Database & { url?: string }> {
+export async function freshDatabase(opts: { onQuery?: (sql: string) => void; statementTimeoutMs?: number } = {}): Promise<Database & { url?: string }> {
   const templateUrl = inject('pgTemplateUrl');
   if (templateUrl) {
     const template = new URL(templateUrl).pathname.slice(1);
@@ -36,7 +37,7 @@ export async function freshDatabase(opts: { onQuery?: (sql: string) => void } = 
     // into SERVICE_UNAVAILABLE. The deadlines themselves are tested in outage.*.test.ts.
     const db = await openDatabase({
       databaseUrl: u.toString(), migrate: false, poolSize: 20, onQuery: opts.onQuery,
-      timeouts: { connectTimeoutMs: 30_000, statementTimeoutMs: 30_000 },
+      timeouts: { connectTimeoutMs: 30_000, statementTimeoutMs: opts.statementTimeoutMs ?? 30_000 },
     });
     return {
       ...db,
@@ -99,9 +100,13 @@ export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid
 
 export interface TestAppOptions {
   onQuery?: (sql: string) => void;
+  /** A database opened by the test (e.g. one an operator script wrote to) instead of a fresh copy. */
+  db?: Database;
   logger?: Logger;
   /** The app reads the wall clock instead of `clock` (for browsers and other clients that compute codes from real time). */
   realClock?: boolean;
+  /** PostgreSQL: this statement_timeout instead of the suites' generous one (tests of the deadline itself). */
+  statementTimeoutMs?: number;
 }
 
 export async function startTestApp(env: Record<string, string> = {}, opts: TestAppOptions = {}): Promise<TestApp> {
@@ -111,7 +116,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: TestA
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const db = await freshDatabase(opts);
+  const db = opts.db ?? (await freshDatabase(opts));
   const clock = new TestClock();
   const runtime = await openRuntime(config, { db, now: opts.realClock ? () => new Date() : clock.now, redisPrefix: randomPrefix(), logger: opts.logger });
   const { deps } = runtime;

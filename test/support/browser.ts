@@ -36,7 +36,7 @@ export interface GuardedBrowser {
 /**
  * Headless Chromium with a fresh profile and a network guard: every request whose host is not
  * loopback is aborted and recorded, as is any WebSocket to elsewhere, so a test fails on any
- * request that leaves the machine (offline installations, issue #10).
+ * request that leaves the machine (self-hosted installations are often offline).
  */
 export async function launchGuardedBrowser(): Promise<GuardedBrowser> {
   if (!existsSync(CHROMIUM_PATH)) {

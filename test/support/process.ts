@@ -29,7 +29,16 @@ export interface Proc {
 
 /** Runs one of the project's entry points (`src/main.ts`, `workers/main.ts`) as a real process. */
 export function runEntry(entry: string, env: Record<string, string | undefined>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  return runCommand(process.execPath, ['--import', 'tsx', entry], env);
+}
+
+/** Runs an npm script as an operator does (`npm start`, `npm run account:create -- …`) in the project root. */
+export function runNpm(args: string[], env: Record<string, string | undefined>): Proc {
+  return runCommand('npm', args, env);
+}
+
+function runCommand(command: string, args: string[], env: Record<string, string | undefined>): Proc {
+  const child = spawn(command, args, {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 /**
- * Property-test machinery (issue #8 item 7): inputs derived from the schema itself, so a new
+ * Property-test machinery: inputs derived from the schema itself, so a new
  * operation, argument, input type or scalar is fuzzed without touching the tests.
  *
  * - `operations(schema)`: one document per root Query/Mutation field, every argument (also those
