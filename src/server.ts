@@ -16,6 +16,7 @@ import { demoRoutes } from './demo/routes.ts';
 import { corsPolicy } from './edge/cors.ts';
 import { connectionPrincipal, requestPrincipal, type RequestAuthState, type UpgradeRequest } from './auth/index.ts';
 import { valuelessValidationErrors, withRequestCode } from './edge/request-errors.ts';
+import { graphiqlPage } from './edge/graphiql.ts';
 import { sseSingleConnection } from './edge/sse-single-connection.ts';
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && e.name === 'GraphQLError';
@@ -85,20 +86,20 @@ export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext> & 
 
 /** Builds the whole HTTP app without listening: tests call `app.fetch` in-process. */
 export function createApp(deps: AppDeps): App {
+  const graphiql = graphiqlPage('/graphql');
   const app = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    // GraphiQL from the package's own assets: self-hosted installations are often offline (API.md).
-    // Loaded on the first GraphiQL page, not at start: its assets are ≈ 30 MB of strings on the
-    // heap of every API process, most of which never serve a browser (bench/RESULTS.md "Memory").
-    renderGraphiQL: async (opts) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(opts),
+    // GraphiQL from the package's own assets, under a Content-Security-Policy (src/edge/graphiql.ts).
+    renderGraphiQL: graphiql.render,
     graphiql: { title: 'Verity GraphiQL' },
     logging: yogaLogger(deps.logger.child({ component: 'yoga' })), // expected client errors at debug, not error
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
     // Yoga's default CORS reflects any Origin; ours decides by origin and credential (src/edge/cors.ts).
     cors: false,
     plugins: [
+      graphiql.headers,
       observability(deps),
       corsPolicy(deps),
       restRoutes(deps),

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
@@ -10,6 +9,7 @@ import { DEFAULT_PG_TIMEOUTS } from '../config.ts';
 import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
 import pg from 'pg';
 import { registerDirectPool, statementName } from './prepared.ts';
+import { ownerOnly, restrictUmask } from '../infra/private-files.ts';
 
 export type { PrismaClient };
 
@@ -67,13 +67,18 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     };
   }
   let pglite = opts.pglite;
-  if (!pglite) {
-    const dir = opts.dataDir ? join(opts.dataDir, 'pgdata') : undefined;
-    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-    pglite = await PGlite.create(dir);
+  // The data directory is the owner's alone (src/infra/private-files.ts): fixed before PGlite opens
+  // it, and again once it has written its start-up files (and, on close, its last ones) with the
+  // modes its WASM file system chooses.
+  const dataDir = pglite ? undefined : opts.dataDir;
+  if (dataDir) {
+    restrictUmask();
+    ownerOnly(dataDir);
   }
+  pglite ??= await PGlite.create(dataDir ? join(dataDir, 'pgdata') : undefined);
   const factory = new PrismaPGlite(pglite);
   if (opts.migrate !== false) await applyMigrations(factory);
+  if (dataDir) ownerOnly(dataDir);
   const prisma = client(factory, opts.onQuery);
   const db = pglite;
   return {
@@ -84,6 +89,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
       await prisma.$disconnect();
       // PGlite must be closed cleanly or recent writes can be lost (issue #2, item 9).
       if (!db.closed) await db.close();
+      if (dataDir) ownerOnly(dataDir);
     },
   };
 }
