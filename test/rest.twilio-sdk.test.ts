@@ -71,7 +71,14 @@ describe('the Twilio Verify TOTP quickstart, run by twilio-node against Verity',
     expect(challenge).toMatchObject({ status: 'approved', factorSid: factor.sid, identity, factorType: 'totp', respondedReason: 'none' });
     expect(challenge.sid).toMatch(/^YC[0-9a-f]{32}$/);
     expect(challenge.dateResponded).toBeInstanceOf(Date);
-    expect(challenge.links).toEqual({ notifications: `${challenge.url}/Notifications` });
+    expect(challenge.links).toEqual({}); // no Notifications resource here: nothing advertised that answers 404
+    // Every link a resource advertises answers (Twilio's own SDK lists them as sub-resources).
+    const advertised = [service.links, (await entity.fetch()).links].flatMap((l) => Object.values(l as Record<string, string>));
+    expect(advertised.length).toBe(5);
+    for (const link of advertised) {
+      const res = await fetch(link, { headers: { authorization: `Basic ${Buffer.from(`${a.sid}:${a.token}`).toString('base64')}` } });
+      expect(res.status, link).toBe(200);
+    }
     expect((await entity.challenges(challenge.sid).fetch()).status).toBe('approved');
 
     // The other face, same data: a GraphQL read of what the SDK made.

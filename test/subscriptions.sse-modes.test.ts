@@ -80,8 +80,9 @@ describe('graphql-sse client', () => {
     const c2 = (await t.ok(CreateChallenge, { input: { factorSid: f2.factorSid } }, a.auth)).createChallenge;
     const sse = client(a.auth, true);
     const it1 = sse.iterate({ query: print(ChallengeUpdated), variables: { challengeSid: c1.sid } })[Symbol.asyncIterator]();
-    const it2 = sse.iterate({ query: print(ChallengeUpdated), variables: { challengeSid: c2.sid } })[Symbol.asyncIterator]();
     const e1 = first(it1);
+    await listening(1, a.sid); // the stream is open: the second operation joins it
+    const it2 = sse.iterate({ query: print(ChallengeUpdated), variables: { challengeSid: c2.sid } })[Symbol.asyncIterator]();
     const e2 = first(it2);
     await listening(2, a.sid);
     await t.ok(VerifyChallenge, { input: { challengeSid: c2.sid, authPayload: f2.code() } }, a.auth);

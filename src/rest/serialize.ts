@@ -52,14 +52,11 @@ export function serviceJson(urls: Urls, s: Service) {
     date_created: twilioDate(s.dateCreated),
     date_updated: twilioDate(s.dateUpdated),
     url,
+    // Only what Verity answers: Twilio's other sub-resources (Verifications, RateLimits,
+    // AccessTokens…) would be 404 here, and a link promises a resource.
     links: {
-      verification_checks: `${url}/VerificationCheck`,
-      verifications: `${url}/Verifications`,
-      rate_limits: `${url}/RateLimits`,
-      messaging_configurations: `${url}/MessagingConfigurations`,
       entities: `${url}/Entities`,
       webhooks: `${url}/Webhooks`,
-      access_tokens: `${url}/AccessTokens`,
     },
   };
 }
@@ -126,7 +123,7 @@ export function challengeJson(urls: Urls, c: Challenge) {
     metadata: c.metadata ?? null,
     factor_type: 'totp',
     url,
-    links: { notifications: `${url}/Notifications` },
+    links: {}, // Twilio's Notifications are push-only: Verity has none to link to
   };
 }
 
