@@ -6,7 +6,7 @@
 // swaps the partial index of pending rows back for the former (status, expirationDate) one, to compare.
 import pg from 'pg';
 import { expireOverdueBatch } from '../src/db/challenge-store.ts';
-import { appendAuditEvents } from '../src/db/audit.ts';
+import { appendAuditEvents } from '../src/db/audit-store.ts';
 import { auditContentHash, auditLinkHash } from '../src/domain/audit.ts';
 import { newSid } from '../src/domain/sid.ts';
 import { insertPending } from './scenarios/expiry.ts';

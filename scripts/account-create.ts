@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { VerityError } from '../src/domain/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { createAccountAsOperator } from '../src/services/accounts.ts';
+import { createAuditLog } from '../src/db/audit-store.ts';
 import { credentialsBanner } from '../src/credentials-banner.ts';
 import { withDatabase } from './with-database.ts';
 
@@ -26,7 +27,7 @@ const name = nameFromArgs();
 await withDatabase(async ({ config, db }) => {
   const logger = createLogger(config.logLevel);
   try {
-    const { account, authToken } = await createAccountAsOperator({ prisma: db.prisma, now: () => new Date(), logger }, { friendlyName: name });
+    const { account, authToken } = await createAccountAsOperator({ prisma: db.prisma, now: () => new Date(), logger, auditLog: createAuditLog(db.prisma) }, { friendlyName: name });
     process.stdout.write(credentialsBanner(`Account "${account.friendlyName}" created.`, account.sid, authToken));
   } catch (e) {
     if (!(e instanceof VerityError)) throw e;

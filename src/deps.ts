@@ -1,5 +1,6 @@
 import type { Config } from './config.ts';
 import type { PrismaClient } from './db/client.ts';
+import type { AuditLog } from './db/audit-store.ts';
 import type { Keyring } from './domain/seed-crypto.ts';
 import type { Logger } from './logger.ts';
 import type { EventBus } from './events/index.ts';
@@ -26,6 +27,8 @@ export interface Deps {
   metrics: Metrics;
   /** What authentication remembers between requests in this process (src/auth/). */
   authCaches: AuthCaches;
+  /** This process's audit appends, grouped per account (src/db/audit-store.ts group commit). */
+  auditLog: AuditLog;
 }
 
 /** The HTTP app's collaborators: a process serving requests (src/server.ts). */

@@ -1,5 +1,6 @@
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
+import { createAuditLog } from './db/audit-store.ts';
 import { createLocalEventBus, createRedisEventBus, type EventBus } from './events/index.ts';
 import { createJobEngine, type JobEngine } from './jobs/index.ts';
 import { startWorkers } from './jobs/handlers.ts';
@@ -61,6 +62,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     now,
     keyring,
     fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
+    auditLog: createAuditLog(db.prisma),
     events,
     jobs,
     rateLimits,

@@ -8,7 +8,7 @@ import { verifiedFactor } from './support/flows.ts';
 import { oathCode, unix } from './support/oath.ts';
 import { reconcileExpiry } from '../src/services/challenge-expiry.ts';
 import { recordAudit, recordAuditBatch, verifyAuditTrail, type AuditInput } from '../src/services/audit.ts';
-import { appendAccountAuditEvents } from '../src/db/audit.ts';
+import { appendAccountAuditEvents } from '../src/db/audit-store.ts';
 import { canonicalJson, type AuditContent } from '../src/domain/audit.ts';
 import { newSid } from '../src/domain/sid.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, type PrismaClient } from '../src/db/client.ts';
-import { appendAuditEvent, appendAuditEvents } from '../src/db/audit.ts';
+import { appendAuditEvent, appendAuditEvents } from '../src/db/audit-store.ts';
 import { canonicalJson, type AuditContent } from '../src/domain/audit.ts';
 import { newSid } from '../src/domain/sid.ts';
 import { verifyAuditTrail } from '../src/services/audit.ts';

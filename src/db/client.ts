@@ -87,7 +87,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     ping: async () => void (await db.query('SELECT 1')),
     close: async () => {
       await prisma.$disconnect();
-      // PGlite must be closed cleanly or recent writes can be lost (issue #2, item 9).
+      // PGlite must be closed cleanly or recent writes can be lost.
       if (!db.closed) await db.close();
       if (dataDir) ownerOnly(dataDir);
     },

@@ -84,7 +84,7 @@ export const auditContentHash = (c: AuditContent) => sha256Hex(auditContentText(
 
 /**
  * hash = hex(SHA-256(ASCII "verity-audit-v1|<seq>|<prevHash>|<contentHash>")). The database
- * computes the same expression when it appends (src/db/audit.ts), because only it knows seq and
+ * computes the same expression when it appends (src/db/audit-store.ts), because only it knows seq and
  * prevHash at the moment the chain head is locked.
  */
 export const auditLinkHash = (seq: bigint, prevHash: string, contentHash: string) =>

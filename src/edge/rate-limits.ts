@@ -1,10 +1,10 @@
 /**
- * Rate limits (README "Limits"): a per-account bucket on every authenticated operation, and a
+ * Rate limits (docs/security.md "Rate limits"): a per-account bucket on every authenticated operation, and a
  * stricter limit on failed authentications per client address (src/auth/failed-auth.ts). Redis-backed when
  * REDIS_URL is set, so every instance sharing the prefix enforces one limit; in memory otherwise.
  *
  * These are volume limits on the API surface. The per-factor guessing throttle is something else
- * and stays in the database (README "Guessing throttle"): it must be atomic with the challenge.
+ * and stays in the database (docs/security.md "Guessing throttle"): it must be atomic with the challenge.
  */
 import { once } from 'node:events';
 import { Redis } from 'ioredis';

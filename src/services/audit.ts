@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../domain/errors.ts';
 import { decodeCursor, pageSize, type Page } from '../domain/paging.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
-import { appendAccountAuditEvents, appendAuditEvent, appendAuditEvents, auditChainHead, auditRowsAfter, nextAuditChain } from '../db/audit.ts';
+import { appendAuditEvents, auditChainHead, auditEventPage, findAuditEventRow, auditRowsAfter, auditSeqOf, nextAuditChain } from '../db/audit-store.ts';
 import type { PrismaClient } from '../db/client.ts';
 import type { Tenant } from './context.ts';
 import type { Deps } from '../deps.ts';
@@ -25,7 +25,7 @@ export interface AuditInput {
 }
 
 /** What appending needs: operator scripts append without a whole runtime (no Redis, no queues). */
-export type AuditDeps = Pick<Deps, 'prisma' | 'now' | 'logger'>;
+export type AuditDeps = Pick<Deps, 'prisma' | 'now' | 'logger' | 'auditLog'>;
 
 const toContent = (deps: AuditDeps, e: AuditInput): AuditContent => ({
   sid: newSid('auditEvent'),
@@ -51,45 +51,10 @@ const toContent = (deps: AuditDeps, e: AuditInput): AuditContent => ({
  */
 export async function recordAudit(deps: AuditDeps, e: AuditInput): Promise<void> {
   try {
-    await groupAppend(deps.prisma, toContent(deps, e));
+    await deps.auditLog.append(toContent(deps, e));
   } catch (err) {
     deps.logger.error({ err, type: e.type, accountSid: e.accountSid }, 'audit append failed');
   }
-}
-
-// Group commit, per account and process. One chain's appends serialise on its head row until each
-// commits, so N concurrent events of one account would hold N pool connections while they queue
-// (starving other work) and cost N commits. Instead, while one append of an account is in flight,
-// later ones wait here and go together as one batch: an idle account still pays one statement.
-type Waiter = { content: AuditContent; done: (err?: Error) => void };
-const queues = new WeakMap<PrismaClient, Map<string, Waiter[]>>();
-const GROUP_MAX = 500;
-
-function groupAppend(prisma: PrismaClient, content: AuditContent): Promise<void> {
-  let byAccount = queues.get(prisma);
-  if (!byAccount) queues.set(prisma, (byAccount = new Map()));
-  return new Promise<void>((resolve, reject) => {
-    const waiter: Waiter = { content, done: (err) => (err === undefined ? resolve() : reject(err)) };
-    const queue = byAccount.get(content.accountSid);
-    if (queue) return void queue.push(waiter);
-    const q: Waiter[] = [waiter];
-    byAccount.set(content.accountSid, q);
-    void (async () => {
-      while (q.length > 0) {
-        const group = q.splice(0, GROUP_MAX);
-        try {
-          const contents = group.map((w) => w.content);
-          if (group.length === 1) await appendAuditEvent(prisma, contents[0]!);
-          // One statement for the batch; the account's very first events take the transaction that creates its head.
-          else if (!(await appendAccountAuditEvents(prisma, content.accountSid, contents))) await appendAuditEvents(prisma, contents);
-          for (const w of group) w.done();
-        } catch (err) {
-          for (const w of group) w.done(err instanceof Error ? err : new Error('audit append failed', { cause: err }));
-        }
-      }
-      byAccount.delete(content.accountSid);
-    })();
-  });
 }
 
 /** Many events in one short transaction (the expiry drain's batches); never throws, like recordAudit. */
@@ -116,17 +81,17 @@ const listInput = z.object({
   serviceSid: z.string().refine((s) => isSid('service', s), 'is not a service SID').nullish(),
 });
 
+/** One event of the caller's own trail by SID; another account's is null, like one that does not exist. */
+export async function findAuditEvent(t: Tenant, sid: string): Promise<AuditEvent | null> {
+  if (!isSid('auditEvent', sid)) return null;
+  return findAuditEventRow(t.deps.prisma, t.accountSid, normalizeSid(sid));
+}
+
 /**
  * The account's own events, newest first (order: ASC for oldest first), keyset-paged on seq — the
  * chain's order, which timestamps alone cannot give (many events share a millisecond). The cursor
  * is the usual opaque (dateCreated, sid) one; its sid is looked up, inside this account, for its seq.
  */
-/** One event of the caller's own trail by SID; another account's is null, like one that does not exist. */
-export async function findAuditEvent(t: Tenant, sid: string): Promise<AuditEvent | null> {
-  if (!isSid('auditEvent', sid)) return null;
-  return t.deps.prisma.auditEvent.findFirst({ where: { sid: normalizeSid(sid), accountSid: t.accountSid } });
-}
-
 export async function listAuditEvents(
   t: Tenant,
   args: { first?: number | null; after?: string | null; serviceSid?: string | null; type?: string | null; order?: 'asc' | 'desc' | null },
@@ -143,22 +108,12 @@ export async function listAuditEvents(
   };
   let afterSeq: bigint | undefined;
   if (page.after) {
-    const pos = decodeCursor(page.after);
-    const row = await prisma.auditEvent.findFirst({ where: { sid: pos.sid, accountSid: t.accountSid }, select: { seq: true } });
-    if (!row) throw new InvalidArgumentError('after', 'is not a cursor this API returned');
-    afterSeq = row.seq;
+    const seq = await auditSeqOf(prisma, t.accountSid, decodeCursor(page.after).sid);
+    if (seq === null) throw new InvalidArgumentError('after', 'is not a cursor this API returned');
+    afterSeq = seq;
   }
-  const rows = await prisma.auditEvent.findMany({
-    where: afterSeq === undefined ? where : { ...where, seq: dir === 'desc' ? { lt: afterSeq } : { gt: afterSeq } },
-    orderBy: { seq: dir },
-    take: take + 1,
-  });
-  return {
-    nodes: rows.slice(0, take),
-    hasNextPage: rows.length > take,
-    hasPreviousPage: afterSeq !== undefined,
-    totalCount: () => prisma.auditEvent.count({ where }),
-  };
+  const { rows, totalCount } = await auditEventPage(prisma, where, { dir, afterSeq, take: take + 1 });
+  return { nodes: rows.slice(0, take), hasNextPage: rows.length > take, hasPreviousPage: afterSeq !== undefined, totalCount };
 }
 
 // ------------------------------------------------------------------ verification

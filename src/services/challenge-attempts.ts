@@ -90,7 +90,7 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
   try {
     expirationDate = resolveExpiration(data.expirationDate, now);
   } catch (e) {
-    // Same precedence as ever: an unknown or unverified factor is reported before a bad date.
+    // The factor is judged before the date: an unknown or unverified factor is what the client must fix first.
     const factor = await getFactor(t, data.factorSid);
     if (factor.status !== 'verified') throw new FactorNotVerifiedError();
     throw e;

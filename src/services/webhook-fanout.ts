@@ -15,7 +15,7 @@ export const DELIVER_WEBHOOK_JOB = 'deliver-webhook';
 const twilioDate = (d: Date | string) => new Date(d).toISOString().replace(/\.[0-9]{3}Z$/, 'Z');
 
 /**
- * The body's fields: Twilio's names (twilio-verify-v2-totp.md §9), SIDs and public fields only.
+ * The body's fields: Twilio's names (docs/twilio-verify-v2-totp.md §9), SIDs and public fields only.
  * Read once, when the event happens, and stored with the delivery: every attempt sends the same body.
  */
 async function buildPayload(deps: Deps, event: VerityEvent & { type: WebhookEventType }, uuid: string): Promise<WebhookPayload> {

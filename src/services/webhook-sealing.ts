@@ -1,6 +1,6 @@
 /**
- * Webhook signing keys and destinations. Webhooks (Twilio Verify's Webhook resource, twilio-verify-v2-totp.md §9): per-service event
- * subscriptions, delivered at least once by jobs on the workflow engine, signed either the way
+ * Webhook signing keys and destinations. Webhooks (Twilio Verify's Webhook resource,
+ * docs/twilio-verify-v2-totp.md §9) are per-service event subscriptions, delivered at least once by jobs on the workflow engine, signed either the way
  * Twilio signs (form body + X-Twilio-Signature, HMAC-SHA1 with the account's auth token) or with
  * Standard Webhooks (JSON body + webhook-id/-timestamp/-signature, a whsec_ secret).
  *

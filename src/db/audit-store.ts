@@ -2,10 +2,13 @@ import { Prisma } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
 import { PREPARED, hotQuery } from './prepared.ts';
 import { AUDIT_FORMAT, GENESIS_HASH, auditContentHash, auditLinkHash, type AuditContent, type AuditRow } from '../domain/audit.ts';
+import type { AuditEvent } from '../generated/prisma/client.ts';
 
-// Appends to the per-account hash chains (src/domain/audit.ts has the format). Two concurrent
-// appends to one chain must never link to the same predecessor: each append advances the chain
-// head row under its row lock and inserts the event in the same statement (or transaction).
+// The audit trail's persistence: appends to the per-account hash chains (src/domain/audit.ts has
+// the format), the group commit that batches one account's concurrent appends, and the reads
+// (listing, verification). Two concurrent appends to one chain must never link to the same
+// predecessor: each append advances the chain head row under its row lock and inserts the event
+// in the same statement (or transaction).
 
 /** The link hash computed in SQL: the same text as auditLinkHash (ASCII only, so UTF8 = ASCII). */
 const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string | Prisma.Sql) =>
@@ -143,6 +146,77 @@ export async function appendAuditEvents(prisma: PrismaClient, events: AuditConte
       )}) AS v(account, seq, prev, head)
       WHERE h."accountSid" = v.account`;
   });
+}
+
+// ------------------------------------------------------------------ group commit
+
+// Group commit, per account and process. One chain's appends serialise on its head row until each
+// commits, so N concurrent events of one account would hold N pool connections while they queue
+// (starving other work) and cost N commits. Instead, while one append of an account is in flight,
+// later ones wait here and go together as one batch: an idle account still pays one statement.
+type Waiter = { content: AuditContent; done: (err?: Error) => void };
+const GROUP_MAX = 500;
+
+/** The process's audit appends to one database, grouped per account (held on deps as `auditLog`). */
+export interface AuditLog {
+  append(content: AuditContent): Promise<void>;
+}
+
+export function createAuditLog(prisma: PrismaClient): AuditLog {
+  const byAccount = new Map<string, Waiter[]>();
+  return { append: (content) => groupAppend(prisma, byAccount, content) };
+}
+
+function groupAppend(prisma: PrismaClient, byAccount: Map<string, Waiter[]>, content: AuditContent): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const waiter: Waiter = { content, done: (err) => (err === undefined ? resolve() : reject(err)) };
+    const queue = byAccount.get(content.accountSid);
+    if (queue) return void queue.push(waiter);
+    const q: Waiter[] = [waiter];
+    byAccount.set(content.accountSid, q);
+    void (async () => {
+      while (q.length > 0) {
+        const group = q.splice(0, GROUP_MAX);
+        try {
+          const contents = group.map((w) => w.content);
+          if (group.length === 1) await appendAuditEvent(prisma, contents[0]!);
+          // One statement for the batch; the account's very first events take the transaction that creates its head.
+          else if (!(await appendAccountAuditEvents(prisma, content.accountSid, contents))) await appendAuditEvents(prisma, contents);
+          for (const w of group) w.done();
+        } catch (err) {
+          for (const w of group) w.done(err instanceof Error ? err : new Error('audit append failed', { cause: err }));
+        }
+      }
+      byAccount.delete(content.accountSid);
+    })();
+  });
+}
+
+// ------------------------------------------------------------------ listing
+
+export async function findAuditEventRow(prisma: PrismaClient, accountSid: string, sid: string): Promise<AuditEvent | null> {
+  return prisma.auditEvent.findFirst({ where: { sid, accountSid } });
+}
+
+/** The seq of an event of this account (a page cursor's position), or null. */
+export async function auditSeqOf(prisma: PrismaClient, accountSid: string, sid: string): Promise<bigint | null> {
+  const row = await prisma.auditEvent.findFirst({ where: { sid, accountSid }, select: { seq: true } });
+  return row?.seq ?? null;
+}
+
+/** One page of an account's events in seq order (the chain's order), after `afterSeq` when given; `take` + 1 rows tell whether more follow. */
+export async function auditEventPage(
+  prisma: PrismaClient,
+  filter: { accountSid: string; type?: string; serviceSid?: string },
+  p: { dir: 'asc' | 'desc'; afterSeq?: bigint; take: number },
+): Promise<{ rows: AuditEvent[]; totalCount: () => Promise<number> }> {
+  const where = filter;
+  const rows = await prisma.auditEvent.findMany({
+    where: p.afterSeq === undefined ? where : { ...where, seq: p.dir === 'desc' ? { lt: p.afterSeq } : { gt: p.afterSeq } },
+    orderBy: { seq: p.dir },
+    take: p.take,
+  });
+  return { rows, totalCount: () => prisma.auditEvent.count({ where }) };
 }
 
 // ------------------------------------------------------------------ reading for verification
