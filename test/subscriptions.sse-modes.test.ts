@@ -1,7 +1,10 @@
 import { print } from 'graphql';
 import { createClient } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createYoga } from 'graphql-yoga';
 import { listen, type HttpServer } from '../src/http.ts';
+import { schema } from '../src/schema/index.ts';
+import { sseSingleConnection } from '../src/edge/sse-single-connection.ts';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import { ChallengeUpdated, CreateChallenge, VerifyChallenge } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
@@ -154,5 +157,21 @@ describe('single connection mode, raw protocol', () => {
     }
     expect(text).toContain(`"sid":"${a.sid}"`);
     abort.abort();
+  });
+});
+
+describe('single connection mode, reservations', () => {
+  it('a principal’s live streams are capped, and a reservation nobody opens is released after its TTL', async () => {
+    // The plugin alone in a Yoga of its own, with a short TTL and a cap of one stream.
+    const yoga = createYoga({ schema, plugins: [sseSingleConnection(t.deps, { maxOperationsPerStream: 1, maxStreamsPerPrincipal: 1, reservationTtlMs: 300 })] });
+    const put = () => yoga.fetch('http://verity.test/graphql', { method: 'PUT', headers: { authorization: a.auth } });
+    expect((await put()).status).toBe(201);
+    const second = await put();
+    expect(second.status).toBe(429);
+    expect(((await second.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('TOO_MANY_SUBSCRIPTIONS');
+    // Nobody opens the first stream: once its TTL has passed the principal may reserve again.
+    let status = 0;
+    await waitUntil(async () => (status = (await put()).status) === 201, WAIT_MS, 'the unopened reservation to be released');
+    expect(status).toBe(201);
   });
 });
