@@ -111,11 +111,20 @@ export function factorPage(
 // ------------------------------------------------------------------ changes
 
 /**
- * Applies `data` only if the row is still as read (its dateUpdated): false when a concurrent write
- * (a verification) got there first, and the caller re-reads and applies again.
+ * Applies `data` only if the row is still as read (its dateUpdated and used step): false when a
+ * concurrent write or login got there first, and the caller re-reads and applies again.
  */
-export async function updateFactorIfUnchanged(prisma: PrismaClient, read: Pick<Factor, 'sid' | 'dateUpdated'>, data: Prisma.FactorUpdateManyMutationInput): Promise<boolean> {
-  const updated = await prisma.factor.updateMany({ where: { sid: read.sid, dateUpdated: read.dateUpdated }, data });
+export async function updateFactorIfUnchanged(
+  prisma: PrismaClient,
+  read: Pick<Factor, 'sid' | 'dateUpdated' | 'lastUsedTimeStep'>,
+  data: Prisma.FactorUpdateManyMutationInput,
+): Promise<boolean> {
+  // A login consumes a step without touching dateUpdated: matching the step read too keeps a stale
+  // update from writing back an older step and reopening a used code (RFC 6238 §5.2).
+  const updated = await prisma.factor.updateMany({
+    where: { sid: read.sid, dateUpdated: read.dateUpdated, lastUsedTimeStep: read.lastUsedTimeStep },
+    data,
+  });
   return updated.count === 1;
 }
 

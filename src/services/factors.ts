@@ -223,10 +223,10 @@ export async function updateFactor(
       codeLength: c?.codeLength ?? undefined,
       skew: c?.skew ?? undefined,
       timeStep,
-      lastUsedTimeStep: convertLastStep(factor.lastUsedTimeStep, factor.timeStep, timeStep),
+      lastUsedTimeStep: timeStep === factor.timeStep ? undefined : convertLastStep(factor.lastUsedTimeStep, factor.timeStep, timeStep),
       metadata: data.metadata === null ? Prisma.DbNull : (data.metadata ?? undefined),
   });
-  // A concurrent verification changed the row between our read and write: apply again on fresh data.
+  // A concurrent write or login changed the row between our read and write: apply again on fresh data.
   if (!updated) return updateFactor(t, input);
   await emit(t.deps, factorEvent('factor.updated', factor));
   return getFactor(t, factor.sid);
