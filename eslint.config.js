@@ -23,6 +23,9 @@ export default tseslint.config(
       'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
     },
     rules: {
+      // Prettier owns line breaks and lays chained calls out as `\n  [Symbol.asyncIterator]()`;
+      // it never writes the ASI hazard this rule exists for (eslint-config-prettier turns it off too).
+      'no-unexpected-multiline': 'off',
       // A promise nobody awaits loses its rejection (an unhandled rejection ends the process) and
       // its ordering: the bugs these find are real, not matters of taste.
       '@typescript-eslint/no-floating-promises': 'error',
@@ -30,10 +33,16 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
       // Rethrowing what a library rejected with keeps its meaning (rate-limiter-flexible rejects
       // with a RateLimiterRes); anything else thrown or rejected is an Error, so it has a stack.
-      '@typescript-eslint/only-throw-error': ['error', { allow: [{ from: 'package', package: 'rate-limiter-flexible', name: 'RateLimiterRes' }] }],
+      '@typescript-eslint/only-throw-error': [
+        'error',
+        { allow: [{ from: 'package', package: 'rate-limiter-flexible', name: 'RateLimiterRes' }] },
+      ],
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
       // A cycle makes module initialisation order matter (a value read before it is assigned) and
       // says two layers are one: src/ keeps its layers acyclic.
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
@@ -42,7 +51,16 @@ export default tseslint.config(
       'import-x/no-extraneous-dependencies': [
         'error',
         {
-          devDependencies: ['test/**', 'bench/**', 'scripts/**', '**/*.test.ts', 'codegen.ts', 'vitest.config.ts', 'prisma.config.ts', 'eslint.config.js'],
+          devDependencies: [
+            'test/**',
+            'bench/**',
+            'scripts/**',
+            '**/*.test.ts',
+            'codegen.ts',
+            'vitest.config.ts',
+            'prisma.config.ts',
+            'eslint.config.js',
+          ],
           includeTypes: false,
         },
       ],

@@ -21,12 +21,26 @@ async function serverBaseline(kind: 'http' | 'yoga', o: { durationMs: number; ma
     const body = kind === 'yoga' ? JSON.stringify({ query: 'mutation { bump(by: 1) }' }) : '{}';
     const check = (status: number, b: string) => status === 200 && !b.includes('"errors"');
     // Warm-up (JIT), then the measured run.
-    await runLoad({ url: `http://127.0.0.1:${port}/graphql`, name: `warm-up ${kind}`, durationMs: 1500, maxRequests: 1e9, concurrency: o.concurrency, next: () => ({ body }), check });
+    await runLoad({
+      url: `http://127.0.0.1:${port}/graphql`,
+      name: `warm-up ${kind}`,
+      durationMs: 1500,
+      maxRequests: 1e9,
+      concurrency: o.concurrency,
+      next: () => ({ body }),
+      check,
+    });
     c.resetPeak();
     const cpu0 = c.cpuMs();
     const r = await runLoad({
-      url: `http://127.0.0.1:${port}/graphql`, name: kind === 'http' ? 'baseline: raw node:http' : 'baseline: trivial Yoga mutation',
-      durationMs: o.durationMs, maxRequests: o.maxRequests, concurrency: o.concurrency, next: () => ({ body }), check, onTick: () => c.sample(),
+      url: `http://127.0.0.1:${port}/graphql`,
+      name: kind === 'http' ? 'baseline: raw node:http' : 'baseline: trivial Yoga mutation',
+      durationMs: o.durationMs,
+      maxRequests: o.maxRequests,
+      concurrency: o.concurrency,
+      next: () => ({ body }),
+      check,
+      onTick: () => c.sample(),
     });
     return { ...r, rssMb: c.peakRssMb(), cpuMsPerReq: round((c.cpuMs() - cpu0) / Math.max(1, r.requests), 3) };
   } finally {
@@ -34,7 +48,12 @@ async function serverBaseline(kind: 'http' | 'yoga', o: { durationMs: number; ma
   }
 }
 
-export async function pgUpdateBaseline(o: { databaseUrl?: string; durationMs: number; maxOps: number; connections: number }): Promise<Baselines['pgUpdate']> {
+export async function pgUpdateBaseline(o: {
+  databaseUrl?: string;
+  durationMs: number;
+  maxOps: number;
+  connections: number;
+}): Promise<Baselines['pgUpdate']> {
   const rows = 10_000;
   if (!o.databaseUrl) {
     // Embedded mode's ceiling: PGlite in-process (one connection; concurrent callers queue on it).
@@ -42,7 +61,10 @@ export async function pgUpdateBaseline(o: { databaseUrl?: string; durationMs: nu
     await db.exec(`CREATE TABLE bench_baseline (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0);
       INSERT INTO bench_baseline (id) SELECT generate_series(1, ${rows});`);
     const r = await runOps({
-      name: 'baseline: single-row UPDATE (PGlite)', durationMs: o.durationMs, maxOps: o.maxOps, concurrency: o.connections,
+      name: 'baseline: single-row UPDATE (PGlite)',
+      durationMs: o.durationMs,
+      maxOps: o.maxOps,
+      concurrency: o.connections,
       op: async (i) => void (await db.query('UPDATE bench_baseline SET n = n + 1 WHERE id = $1', [(i % rows) + 1])),
     });
     await db.close();
@@ -59,8 +81,12 @@ export async function pgUpdateBaseline(o: { databaseUrl?: string; durationMs: nu
     // Each statement updates one row (a different one each time: no lock queue), autocommit — the
     // shape of Verity's own conditional single-statement writes.
     const r = await runOps({
-      name: 'baseline: single-row UPDATE (PostgreSQL)', durationMs: o.durationMs, maxOps: o.maxOps, concurrency: o.connections,
-      op: async (i) => void (await pool.query({ name: 'bump', text: 'UPDATE bench_baseline SET n = n + 1 WHERE id = $1', values: [(i % rows) + 1] })),
+      name: 'baseline: single-row UPDATE (PostgreSQL)',
+      durationMs: o.durationMs,
+      maxOps: o.maxOps,
+      concurrency: o.connections,
+      op: async (i) =>
+        void (await pool.query({ name: 'bump', text: 'UPDATE bench_baseline SET n = n + 1 WHERE id = $1', values: [(i % rows) + 1] })),
     });
     const dbCpu = await meter.end();
     return { ...r, connections: o.connections, engine: 'postgresql', dbCpuMsPerReq: round(dbCpu / Math.max(1, r.requests), 3) };
@@ -69,7 +95,12 @@ export async function pgUpdateBaseline(o: { databaseUrl?: string; durationMs: nu
   }
 }
 
-export async function measureBaselines(o: { databaseUrl?: string; durationMs: number; concurrency: number; log: (s: string) => void }): Promise<Baselines> {
+export async function measureBaselines(o: {
+  databaseUrl?: string;
+  durationMs: number;
+  concurrency: number;
+  log: (s: string) => void;
+}): Promise<Baselines> {
   const rawHttp = await serverBaseline('http', { durationMs: o.durationMs, maxRequests: 2_000_000, concurrency: o.concurrency });
   o.log(`  raw node:http            ${rawHttp.rps} req/s  p50 ${rawHttp.p50} ms  p99 ${rawHttp.p99} ms`);
   const yoga = await serverBaseline('yoga', { durationMs: o.durationMs, maxRequests: 2_000_000, concurrency: o.concurrency });

@@ -23,16 +23,23 @@ export interface RunEnvironment {
   removeData(log: (s: string) => void): Promise<void>;
 }
 
-export function runEnvironment(kind: 'bench' | 'soak', runId: string, embedded: boolean, extraEnv: Record<string, string> = {}): RunEnvironment {
+export function runEnvironment(
+  kind: 'bench' | 'soak',
+  runId: string,
+  embedded: boolean,
+  extraEnv: Record<string, string> = {},
+): RunEnvironment {
   const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const dbName = `verity_${kind}_${runId}`;
   const dataDir = embedded ? mkdtempSync(join(tmpdir(), `verity-${kind}-`)) : undefined;
-  const databaseUrl = embedded ? undefined : (() => {
-    const u = new URL(serverUrl);
-    u.pathname = `/${dbName}`;
-    return u.toString();
-  })();
+  const databaseUrl = embedded
+    ? undefined
+    : (() => {
+        const u = new URL(serverUrl);
+        u.pathname = `/${dbName}`;
+        return u.toString();
+      })();
   const redisPrefix = `verity-${kind}-${runId}`;
   const keys = `${kind}:${randomBytes(32).toString('base64')}`;
   const baseEnv: Record<string, string> = {

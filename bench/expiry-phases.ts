@@ -49,26 +49,57 @@ await withScratchRuntime('phases', async ({ runtime, seeded, databaseUrl }) => {
     const rows = await expireOverdueBatch(prisma, now, batch);
     totals.update += ms(t);
     const contents = rows.map((r) => ({
-      sid: newSid('auditEvent'), accountSid: r.accountSid, type: 'challenge.expired', serviceSid: r.serviceSid, entitySid: r.entitySid,
-      factorSid: r.factorSid, challengeSid: r.sid, actor: 'system', details: JSON.stringify({ identity: r.identity }), dateCreated: now,
+      sid: newSid('auditEvent'),
+      accountSid: r.accountSid,
+      type: 'challenge.expired',
+      serviceSid: r.serviceSid,
+      entitySid: r.entitySid,
+      factorSid: r.factorSid,
+      challengeSid: r.sid,
+      actor: 'system',
+      details: JSON.stringify({ identity: r.identity }),
+      dateCreated: now,
     }));
     t = performance.now();
     let prev = '0'.repeat(64);
     for (let i = 0; i < contents.length; i++) prev = auditLinkHash(BigInt(i + 1), prev, auditContentHash(contents[i]!));
     totals.hashJs += ms(t);
     t = performance.now();
-    await appendAuditEvents(prisma, contents).catch((e: unknown) => console.error(`audit append failed: ${(e as Error).message.slice(-200)}`));
+    await appendAuditEvents(prisma, contents).catch((e: unknown) =>
+      console.error(`audit append failed: ${(e as Error).message.slice(-200)}`),
+    );
     totals.auditSql += ms(t); // includes its own hashing (≈ hashJs)
     t = performance.now();
-    await Promise.all(rows.map((r) => deps.events.publish({
-      type: 'challenge.expired', accountSid: r.accountSid, serviceSid: r.serviceSid, identity: r.identity, factorSid: r.factorSid, challengeSid: r.sid,
-    })));
+    await Promise.all(
+      rows.map((r) =>
+        deps.events.publish({
+          type: 'challenge.expired',
+          accountSid: r.accountSid,
+          serviceSid: r.serviceSid,
+          identity: r.identity,
+          factorSid: r.factorSid,
+          challengeSid: r.sid,
+        }),
+      ),
+    );
     totals.publish += ms(t);
     totals.batches++;
     done += rows.length;
     if (rows.length === 0) break;
   }
   const all = ms(tAll);
-  console.log(JSON.stringify({ challenges: done, batch, totalMs: all, perSecond: Math.round((done / all) * 1000), phasesMs: totals,
-    perBatchMs: Object.fromEntries(Object.entries(totals).filter(([k]) => k !== 'batches').map(([k, v]) => [k, Math.round((v / totals.batches) * 10) / 10])) }));
+  console.log(
+    JSON.stringify({
+      challenges: done,
+      batch,
+      totalMs: all,
+      perSecond: Math.round((done / all) * 1000),
+      phasesMs: totals,
+      perBatchMs: Object.fromEntries(
+        Object.entries(totals)
+          .filter(([k]) => k !== 'batches')
+          .map(([k, v]) => [k, Math.round((v / totals.batches) * 10) / 10]),
+      ),
+    }),
+  );
 });

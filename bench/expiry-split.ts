@@ -18,9 +18,11 @@ await withScratchRuntime('split', async ({ runtime, seeded }) => {
   t = performance.now();
   const reconciled = await reconcileExpiry(runtime.deps, Number(process.env.BATCH ?? 5000));
   const full = performance.now() - t;
-  console.log(JSON.stringify({
-    challenges: n,
-    updateOnly: { ms: Math.round(updateOnly), perSecond: Math.round((n / updateOnly) * 1000) },
-    reconcileWithEvents: { expired: reconciled, ms: Math.round(full), perSecond: Math.round((n / full) * 1000) },
-  }));
+  console.log(
+    JSON.stringify({
+      challenges: n,
+      updateOnly: { ms: Math.round(updateOnly), perSecond: Math.round((n / updateOnly) * 1000) },
+      reconcileWithEvents: { expired: reconciled, ms: Math.round(full), perSecond: Math.round((n / full) * 1000) },
+    }),
+  );
 });

@@ -57,7 +57,8 @@ export function flatness(points: { t: number; mb: number }[], totalS: number): F
   for (let from = warmupS; from < totalS; from += windowS) {
     const inside = steady.filter((p) => p.t >= from && p.t < from + windowS);
     // A short last window has seen too few collections to have a floor.
-    if (inside.length && Math.min(from + windowS, totalS) - from >= windowS / 2) floors.push({ t: from + windowS / 2, mb: Math.min(...inside.map((p) => p.mb)) });
+    if (inside.length && Math.min(from + windowS, totalS) - from >= windowS / 2)
+      floors.push({ t: from + windowS / 2, mb: Math.min(...inside.map((p) => p.mb)) });
   }
   const quarter = (xs: { t: number; mb: number }[], first: boolean) =>
     mean(xs.filter((p) => (first ? p.t < warmupS + span / 4 : p.t >= totalS - span / 4)).map((p) => p.mb));

@@ -53,7 +53,11 @@ export function send(agent: Agent, url: URL, r: Req): Promise<{ status: number; 
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        agent, host: url.hostname, port: url.port, method: 'POST', path: r.path ?? url.pathname,
+        agent,
+        host: url.hostname,
+        port: url.port,
+        method: 'POST',
+        path: r.path ?? url.pathname,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(r.body), ...r.headers },
       },
       (res) => {
@@ -97,7 +101,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const tick = setInterval(() => {
     o.onTick?.();
     const s = (performance.now() - start) / 1000;
-    progress(`  ${o.name}: ${s.toFixed(1)}/${(o.durationMs / 1000).toFixed(0)} s  ${latencies.length} req  ${Math.round(latencies.length / s)} req/s  ${errors} errors`);
+    progress(
+      `  ${o.name}: ${s.toFixed(1)}/${(o.durationMs / 1000).toFixed(0)} s  ${latencies.length} req  ${Math.round(latencies.length / s)} req/s  ${errors} errors`,
+    );
   }, 250);
 
   const one = async (i: number, t0: number) => {
@@ -159,7 +165,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
 /** Closed-loop load on any async operation (the PostgreSQL baseline, multi-request flows). */
 export async function runOps(o: {
-  name: string; durationMs: number; maxOps: number; concurrency: number; op: (i: number) => Promise<boolean | void>; onTick?: () => void;
+  name: string;
+  durationMs: number;
+  maxOps: number;
+  concurrency: number;
+  op: (i: number) => Promise<boolean | void>;
+  onTick?: () => void;
 }): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
@@ -170,7 +181,9 @@ export async function runOps(o: {
   const tick = setInterval(() => {
     o.onTick?.();
     const s = (performance.now() - start) / 1000;
-    progress(`  ${o.name}: ${s.toFixed(1)}/${(o.durationMs / 1000).toFixed(0)} s  ${latencies.length} ops  ${Math.round(latencies.length / s)} ops/s  ${errors} errors`);
+    progress(
+      `  ${o.name}: ${s.toFixed(1)}/${(o.durationMs / 1000).toFixed(0)} s  ${latencies.length} ops  ${Math.round(latencies.length / s)} ops/s  ${errors} errors`,
+    );
   }, 250);
   const worker = async () => {
     while (issued < o.maxOps && performance.now() < deadline) {
@@ -191,8 +204,15 @@ export async function runOps(o: {
   const seconds = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
   return {
-    name: o.name, requests: latencies.length, errors, ...(firstError ? { firstError } : {}), seconds: round(seconds),
-    rps: round(latencies.length / seconds, 1), p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)),
-    p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? NaN),
+    name: o.name,
+    requests: latencies.length,
+    errors,
+    ...(firstError ? { firstError } : {}),
+    seconds: round(seconds),
+    rps: round(latencies.length / seconds, 1),
+    p50: round(percentile(latencies, 50)),
+    p90: round(percentile(latencies, 90)),
+    p99: round(percentile(latencies, 99)),
+    max: round(latencies.at(-1) ?? NaN),
   };
 }

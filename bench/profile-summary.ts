@@ -6,7 +6,11 @@
 // (counted once per sample): where a component's milliseconds go, callees included.
 import { readFileSync } from 'node:fs';
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
 const args = process.argv.slice(2);
 const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
@@ -37,7 +41,9 @@ prof.samples.forEach((id, i) => {
   self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
 });
 const total = [...self.values()].reduce((a, b) => a + b, 0);
-const idle = [...self].filter(([id]) => ['(idle)', '(program)'].includes(byId.get(id)!.callFrame.functionName)).reduce((a, [, t]) => a + t, 0);
+const idle = [...self]
+  .filter(([id]) => ['(idle)', '(program)'].includes(byId.get(id)!.callFrame.functionName))
+  .reduce((a, [, t]) => a + t, 0);
 const pkg = (url: string) => {
   const m = url.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/);
   if (m) return m[1]!;
@@ -55,8 +61,13 @@ for (const [id, t] of self) {
 }
 const busy = total - idle;
 const show = (m: Map<string, number>) =>
-  [...m].sort((a, b) => b[1] - a[1]).slice(0, top).forEach(([k, t]) => console.log(`${((100 * t) / total).toFixed(1).padStart(5)} %  ${k}`));
-console.log(`total ${(total / 1e6).toFixed(1)} s sampled${lastS ? ` (last ${lastS} s)` : ''}, busy ${(busy / 1e6).toFixed(2)} s (${((100 * busy) / total).toFixed(1)} %)\n-- by package --`);
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .forEach(([k, t]) => console.log(`${((100 * t) / total).toFixed(1).padStart(5)} %  ${k}`));
+console.log(
+  `total ${(total / 1e6).toFixed(1)} s sampled${lastS ? ` (last ${lastS} s)` : ''}, busy ${(busy / 1e6).toFixed(2)} s (${((100 * busy) / total).toFixed(1)} %)\n-- by package --`,
+);
 show(pk);
 console.log('-- by function --');
 show(fn);

@@ -50,7 +50,8 @@ const only = new Set((option('only') ?? GROUPS.join(',')).split(',').map((g) => 
 for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
 const runs = (g: (typeof GROUPS)[number]) => only.has(g);
 const partial = only.size < GROUPS.length;
-const out = option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}${partial ? '.partial' : ''}.json`);
+const out =
+  option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}${partial ? '.partial' : ''}.json`);
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const runId = randomBytes(4).toString('hex');
@@ -58,7 +59,11 @@ const t0 = Date.now();
 
 // ------------------------------------------------------------------ environment
 
-const { serverUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData } = runEnvironment('bench', runId, embedded);
+const { serverUrl, dbName, dataDir, databaseUrl, redisPrefix, keys, baseEnv, adminQuery, removeData } = runEnvironment(
+  'bench',
+  runId,
+  embedded,
+);
 
 const children: Child[] = [];
 async function cleanup() {
@@ -77,14 +82,30 @@ interface Scenario extends LoadResult {
 }
 
 const results: {
-  date: string; machine: Record<string, unknown>; mode: string; flags: Record<string, unknown>;
-  baselines?: Baselines; scenarios: Record<string, Scenario>; statements?: StatementCounts; expiry: DrainResult[];
-  workerRssMb?: number; notes: string[];
+  date: string;
+  machine: Record<string, unknown>;
+  mode: string;
+  flags: Record<string, unknown>;
+  baselines?: Baselines;
+  scenarios: Record<string, Scenario>;
+  statements?: StatementCounts;
+  expiry: DrainResult[];
+  workerRssMb?: number;
+  notes: string[];
 } = {
   date: new Date().toISOString(),
   machine: machine(),
   mode: embedded ? 'embedded (PGlite, in-process jobs and events)' : 'postgres (PostgreSQL + Redis, BullMQ worker process)',
-  flags: { only: [...only], quick, durationS: durationMs / 1000, concurrency, factors: factorsN, drain: drainN, jobsDrain: jobsDrainN, profile },
+  flags: {
+    only: [...only],
+    quick,
+    durationS: durationMs / 1000,
+    concurrency,
+    factors: factorsN,
+    drain: drainN,
+    jobsDrain: jobsDrainN,
+    profile,
+  },
   scenarios: {},
   expiry: [],
   notes: [],
@@ -99,8 +120,12 @@ function machine() {
     }
   })();
   return {
-    cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: round(totalmem() / 2 ** 30, 1), node: process.version,
-    postgres: pgVersion, platform: `${process.platform} ${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memGb: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    postgres: pgVersion,
+    platform: `${process.platform} ${process.arch}`,
   };
 }
 
@@ -116,7 +141,9 @@ try {
     const db = await openDatabase({ databaseUrl, dataDir: dataDir ? dataDir : undefined, poolSize: 4 });
     const keyring = parseKeyring(keys);
     seeded = await seed(db.prisma, keyring, await loadFingerprintKey(db.prisma, keyring), {
-      factors: factorsN, readChallenges: 200, onProgress: (d, t) => progress(`  seeding factors ${d}/${t}`),
+      factors: factorsN,
+      readChallenges: 200,
+      onProgress: (d, t) => progress(`  seeding factors ${d}/${t}`),
     });
     progressDone();
     await db.close();
@@ -135,7 +162,12 @@ try {
   const profDir = join(root, 'bench', 'profiles');
   if (profile) mkdirSync(profDir, { recursive: true });
   // Reconciliation every 10 min during the HTTP phase: the jobs path alone expires challenges.
-  const apiEnv = { ...baseEnv, PORT: String(port), VERITY_RUN_WORKERS: embedded ? 'true' : 'false', VERITY_RECONCILE_INTERVAL_MS: '600000' };
+  const apiEnv = {
+    ...baseEnv,
+    PORT: String(port),
+    VERITY_RUN_WORKERS: embedded ? 'true' : 'false',
+    VERITY_RECONCILE_INTERVAL_MS: '600000',
+  };
   const api = startChild('src/main.ts', [], apiEnv, profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
   children.push(api);
   await waitReady(api, `http://127.0.0.1:${port}/healthz`);
@@ -156,60 +188,136 @@ try {
     const r = await run(() => api.sample());
     api.sample();
     const per = (ms: number) => round(ms / Math.max(1, r.requests), 3);
-    const s: Scenario = { ...r, rssMb: api.peakRssMb(), cpuMsPerReq: per(api.cpuMs() - cpu0), ...(db ? { dbCpuMsPerReq: per(await db.end()) } : {}) };
+    const s: Scenario = {
+      ...r,
+      rssMb: api.peakRssMb(),
+      cpuMsPerReq: per(api.cpuMs() - cpu0),
+      ...(db ? { dbCpuMsPerReq: per(await db.end()) } : {}),
+    };
     results.scenarios[key] = s;
-    log(`  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${s.rssMb} MB  CPU/req API ${s.cpuMsPerReq} ms${s.dbCpuMsPerReq !== undefined ? ` DB ${s.dbCpuMsPerReq} ms` : ''}  ${r.requests} done${r.errors ? `, ${r.errors} ERRORS (${r.firstError})` : ''}`);
+    log(
+      `  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${s.rssMb} MB  CPU/req API ${s.cpuMsPerReq} ms${s.dbCpuMsPerReq !== undefined ? ` DB ${s.dbCpuMsPerReq} ms` : ''}  ${r.requests} done${r.errors ? `, ${r.errors} ERRORS (${r.firstError})` : ''}`,
+    );
     return s;
   };
 
   // Warm-up: JIT, connection pools, Yoga's parse cache.
-  await runLoad({ url, name: 'warm-up', durationMs: 2000, maxRequests: 1e9, concurrency, next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 10), check: () => true });
-  await runLoad({ url, name: 'warm-up', durationMs: 1000, maxRequests: 300, concurrency, next: () => challengeRequest(seeded.auth, pool.wrongCode()), check: () => true });
+  await runLoad({
+    url,
+    name: 'warm-up',
+    durationMs: 2000,
+    maxRequests: 1e9,
+    concurrency,
+    next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 10),
+    check: () => true,
+  });
+  await runLoad({
+    url,
+    name: 'warm-up',
+    durationMs: 1000,
+    maxRequests: 300,
+    concurrency,
+    next: () => challengeRequest(seeded.auth, pool.wrongCode()),
+    check: () => true,
+  });
 
   log('scenarios:');
   if (runs('hot')) {
-    await scenario('wrongCode', (tick) => runLoad({
-      url, name: 'b. createChallenge, wrong code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
-      next: () => challengeRequest(seeded.auth, pool.wrongCode()), check: expectStatus('PENDING'),
-    }));
-    const right = await scenario('rightCode', (tick) => runLoad({
-      url, name: 'a. createChallenge, right code', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
-      next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
-    }));
+    await scenario('wrongCode', (tick) =>
+      runLoad({
+        url,
+        name: 'b. createChallenge, wrong code',
+        durationMs,
+        maxRequests: 1e9,
+        concurrency,
+        onTick: tick,
+        next: () => challengeRequest(seeded.auth, pool.wrongCode()),
+        check: expectStatus('PENDING'),
+      }),
+    );
+    const right = await scenario('rightCode', (tick) =>
+      runLoad({
+        url,
+        name: 'a. createChallenge, right code',
+        durationMs,
+        maxRequests: 1e9,
+        concurrency,
+        onTick: tick,
+        next: () => challengeRequest(seeded.auth, pool.right()),
+        check: expectStatus('APPROVED'),
+      }),
+    );
     const rate = Math.max(1, Math.round(right.rps * 0.7));
-    await scenario('rightCodeAt70', (tick) => runLoad({
-      url, name: `a. right code, open loop ${rate}/s (70 %)`, durationMs, maxRequests: 1e9, rate, concurrency: 256, onTick: tick,
-      next: () => challengeRequest(seeded.auth, pool.right()), check: expectStatus('APPROVED'),
-    }));
+    await scenario('rightCodeAt70', (tick) =>
+      runLoad({
+        url,
+        name: `a. right code, open loop ${rate}/s (70 %)`,
+        durationMs,
+        maxRequests: 1e9,
+        rate,
+        concurrency: 256,
+        onTick: tick,
+        next: () => challengeRequest(seeded.auth, pool.right()),
+        check: expectStatus('APPROVED'),
+      }),
+    );
   }
-  if (runs('enrolment')) await scenario('enrolment', (tick) => enrolment({
-    url, auth: seeded.auth, serviceSid: seeded.serviceSid, durationMs, maxOps: quick ? 1500 : 5000, concurrency, onTick: tick,
-  }));
-  if (runs('reads')) await scenario('reads', (tick) => runLoad({
-    url, name: 'd. 50 challenges + factor', durationMs, maxRequests: 1e9, concurrency, onTick: tick,
-    next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 50), check: expectPage(50),
-  }));
+  if (runs('enrolment'))
+    await scenario('enrolment', (tick) =>
+      enrolment({
+        url,
+        auth: seeded.auth,
+        serviceSid: seeded.serviceSid,
+        durationMs,
+        maxOps: quick ? 1500 : 5000,
+        concurrency,
+        onTick: tick,
+      }),
+    );
+  if (runs('reads'))
+    await scenario('reads', (tick) =>
+      runLoad({
+        url,
+        name: 'd. 50 challenges + factor',
+        durationMs,
+        maxRequests: 1e9,
+        concurrency,
+        onTick: tick,
+        next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 50),
+        check: expectPage(50),
+      }),
+    );
 
   // 4e (jobs path): challenges created through the API, one delayed job each, one expirationDate.
   if (runs('jobs')) {
     // Embedded: the API process owns the PGlite database, so there is no second reader to poll it.
     const verifier = embedded ? undefined : await openDatabase({ databaseUrl, migrate: false, poolSize: 2 });
     const expiresAt = new Date(Date.now() + (quick ? 15_000 : 30_000));
-    const created = !verifier ? undefined : await runLoad({
-      url, name: `e. creating ${jobsDrainN} challenges (jobs path)`, durationMs: expiresAt.getTime() - Date.now() - 2000, maxRequests: jobsDrainN, concurrency,
-      next: () => ({
-        headers: { authorization: seeded.auth },
-        body: JSON.stringify({
-          query: 'mutation($input: CreateChallengeInput!) { createChallenge(input: $input) { sid status } }',
-          variables: { input: { factorSid: seeded.drain.factorSid, expirationDate: expiresAt.toISOString() } },
-        }),
-      }),
-      check: expectStatus('PENDING'),
-    });
+    const created = !verifier
+      ? undefined
+      : await runLoad({
+          url,
+          name: `e. creating ${jobsDrainN} challenges (jobs path)`,
+          durationMs: expiresAt.getTime() - Date.now() - 2000,
+          maxRequests: jobsDrainN,
+          concurrency,
+          next: () => ({
+            headers: { authorization: seeded.auth },
+            body: JSON.stringify({
+              query: 'mutation($input: CreateChallengeInput!) { createChallenge(input: $input) { sid status } }',
+              variables: { input: { factorSid: seeded.drain.factorSid, expirationDate: expiresAt.toISOString() } },
+            }),
+          }),
+          check: expectStatus('PENDING'),
+        });
     if (verifier && created) {
-      const r = await measureDrain(verifier.prisma, seeded.drain, 'jobs', expiresAt, created.requests - created.errors, 120_000, () => worker?.sample());
+      const r = await measureDrain(verifier.prisma, seeded.drain, 'jobs', expiresAt, created.requests - created.errors, 120_000, () =>
+        worker?.sample(),
+      );
       results.expiry.push(r);
-      log(`  e. expiry, jobs path: ${r.challenges} in ${r.drainSeconds} s (${r.perSecond}/s), lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms`);
+      log(
+        `  e. expiry, jobs path: ${r.challenges} in ${r.drainSeconds} s (${r.perSecond}/s), lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms`,
+      );
       await clearDrain(verifier.prisma, seeded.drain);
       await verifier.close();
     } else {
@@ -227,7 +335,9 @@ try {
   // 5. Exact SQL statements per request, in-process.
   if (runs('statements')) {
     results.statements = await countStatements(baseEnv, seeded, spare);
-    log(`statements per request: list ${JSON.stringify(results.statements.listByPageSize)} (by page size); createChallenge right ${results.statements.createChallengeRight}, wrong ${results.statements.createChallengeWrong}`);
+    log(
+      `statements per request: list ${JSON.stringify(results.statements.listByPageSize)} (by page size); createChallenge right ${results.statements.createChallengeRight}, wrong ${results.statements.createChallengeWrong}`,
+    );
   }
 
   // 6. Expiry drain, bulk path: N pending rows, one expirationDate, reconciliation every 500 ms.
@@ -240,7 +350,9 @@ try {
       const config = loadConfig({ ...baseEnv, VERITY_RECONCILE_INTERVAL_MS: String(reconcileMs), LOG_LEVEL: 'warn' });
       const runtime = await openRuntime(config);
       db = runtime.db;
-      await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) => progress(`  inserting pending challenges ${k}/${drainN}`));
+      await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) =>
+        progress(`  inserting pending challenges ${k}/${drainN}`),
+      );
       await runtime.startWorkers();
       stopWorker = () => runtime.close();
     } else {
@@ -251,7 +363,9 @@ try {
       const config = loadConfig({ ...baseEnv, LOG_LEVEL: 'warn' });
       const runtime = await openRuntime(config, { redisPrefix });
       db = runtime.db;
-      await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) => progress(`  inserting pending challenges ${k}/${drainN}`));
+      await insertPending(db.prisma, seeded, drainN, new Date(Date.now() + 3_600_000), (k) =>
+        progress(`  inserting pending challenges ${k}/${drainN}`),
+      );
       let sweeping = true;
       const sweeper = (async () => {
         while (sweeping) {
@@ -271,15 +385,21 @@ try {
     await db.prisma.challenge.updateMany({ where: { serviceSid: seeded.drain.serviceSid }, data: { expirationDate: expiresAt } });
     const r = await measureDrain(db.prisma, seeded.drain, 'bulk', expiresAt, drainN, quick ? 90_000 : 180_000, sample);
     results.expiry.push(r);
-    results.notes.push(`bulk expiry: rows inserted directly (no per-challenge jobs); reconciliation every ${reconcileMs} ms (production default 15,000 ms)`);
+    results.notes.push(
+      `bulk expiry: rows inserted directly (no per-challenge jobs); reconciliation every ${reconcileMs} ms (production default 15,000 ms)`,
+    );
     log(`  e. expiry, bulk path: ${r.challenges} in ${r.drainSeconds} s (${r.perSecond}/s), lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms`);
     // Sustained: the same rows again, now expiring at a steady 5,000/s (the target rate).
     const start = new Date(Date.now() + 3000);
     await spreadPending(db.prisma, seeded.drain, start, sustainedRate);
     const sr = await measureDrain(db.prisma, seeded.drain, 'sustained', start, drainN, quick ? 90_000 : 180_000, sample);
     results.expiry.push(sr);
-    results.notes.push(`sustained expiry: the same ${drainN} rows made pending again, expiration dates spread evenly at ${sustainedRate}/s`);
-    log(`  e. expiry, sustained ${sustainedRate}/s: ${sr.challenges} in ${sr.drainSeconds} s (${sr.perSecond}/s), lag p50 ${sr.lagP50Ms} ms p99 ${sr.lagP99Ms} ms`);
+    results.notes.push(
+      `sustained expiry: the same ${drainN} rows made pending again, expiration dates spread evenly at ${sustainedRate}/s`,
+    );
+    log(
+      `  e. expiry, sustained ${sustainedRate}/s: ${sr.challenges} in ${sr.drainSeconds} s (${sr.perSecond}/s), lag p50 ${sr.lagP50Ms} ms p99 ${sr.lagP99Ms} ms`,
+    );
     await stopWorker();
   }
 
@@ -299,7 +419,9 @@ function report() {
   rows.push(`| run | req/s | p50 ms | p99 ms | RSS MB | ÷ raw http | ÷ Yoga | ÷ PG UPDATE | CPU ms/req server | CPU ms/req DB |`);
   rows.push(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
   const row = (r: LoadResult & { rssMb?: number; cpuMsPerReq?: number; dbCpuMsPerReq?: number }) =>
-    rows.push(`| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.rssMb ?? ''} | ${ratio(r.rps, b.rawHttp.rps)} | ${ratio(r.rps, b.yoga.rps)} | ${ratio(r.rps, b.pgUpdate.rps)} | ${r.cpuMsPerReq ?? ''} | ${r.dbCpuMsPerReq ?? ''} |`);
+    rows.push(
+      `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.rssMb ?? ''} | ${ratio(r.rps, b.rawHttp.rps)} | ${ratio(r.rps, b.yoga.rps)} | ${ratio(r.rps, b.pgUpdate.rps)} | ${r.cpuMsPerReq ?? ''} | ${r.dbCpuMsPerReq ?? ''} |`,
+    );
   row(b.rawHttp);
   row(b.yoga);
   row(b.pgUpdate);
@@ -315,15 +437,30 @@ function report() {
   const na = 'not run';
   const targets = [
     ['hot path ≥ 0.5 × trivial Yoga mutation', right ? ratio(right.rps, b.yoga.rps) : na, !!right && ratio(right.rps, b.yoga.rps) >= 0.5],
-    ['hot path ≥ 0.3 × single-row UPDATE', right ? ratio(right.rps, b.pgUpdate.rps) : na, !!right && ratio(right.rps, b.pgUpdate.rps) >= 0.3],
+    [
+      'hot path ≥ 0.3 × single-row UPDATE',
+      right ? ratio(right.rps, b.pgUpdate.rps) : na,
+      !!right && ratio(right.rps, b.pgUpdate.rps) >= 0.3,
+    ],
     ['p99 ≤ 50 ms at 70 % of max throughput', at70 ? `${at70.p99} ms` : na, !!at70 && at70.p99 <= 50],
-    ['wrong-code p50 within 10 % of right-code p50', right && wrong ? ratio(wrong.p50, right.p50) : na, !!right && !!wrong && Math.abs(wrong.p50 / right.p50 - 1) <= 0.1],
+    [
+      'wrong-code p50 within 10 % of right-code p50',
+      right && wrong ? ratio(wrong.p50, right.p50) : na,
+      !!right && !!wrong && Math.abs(wrong.p50 / right.p50 - 1) <= 0.1,
+    ],
     ['expiry ≥ 5,000 challenges/s', bulk ? `${bulk.perSecond}/s` : na, !!bulk && bulk.stillPending === 0 && bulk.perSecond >= 5000],
     ['expiry lag p99 ≤ 1 s (one-instant burst)', bulk ? `${bulk.lagP99Ms} ms` : na, !!bulk && bulk.lagP99Ms <= 1000],
-    [`expiry lag p99 ≤ 1 s (sustained ${sustainedRate}/s)`, sustained ? `${sustained.lagP99Ms} ms at ${sustained.perSecond}/s` : na,
-      !!sustained && sustained.stillPending === 0 && sustained.lagP99Ms <= 1000],
+    [
+      `expiry lag p99 ≤ 1 s (sustained ${sustainedRate}/s)`,
+      sustained ? `${sustained.lagP99Ms} ms at ${sustained.perSecond}/s` : na,
+      !!sustained && sustained.stillPending === 0 && sustained.lagP99Ms <= 1000,
+    ],
     ['API RSS ≤ 250 MB under load', scen.length ? `${maxRss} MB` : na, maxRss <= 250],
-    ['constant SQL statements per list request', lists.length ? lists.join(' / ') : na, lists.length > 0 && lists.every((n) => n === lists[0])],
+    [
+      'constant SQL statements per list request',
+      lists.length ? lists.join(' / ') : na,
+      lists.length > 0 && lists.every((n) => n === lists[0]),
+    ],
   ] as const;
   const lines = [
     '',
@@ -331,7 +468,10 @@ function report() {
     '',
     '| expiry path | challenges | drain s | per s | lag p50 ms | lag p99 ms | lag max ms | still pending |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...results.expiry.map((e) => `| ${e.path} | ${e.challenges} | ${e.drainSeconds} | ${e.perSecond} | ${e.lagP50Ms} | ${e.lagP99Ms} | ${e.lagMaxMs} | ${e.stillPending} |`),
+    ...results.expiry.map(
+      (e) =>
+        `| ${e.path} | ${e.challenges} | ${e.drainSeconds} | ${e.perSecond} | ${e.lagP50Ms} | ${e.lagP99Ms} | ${e.lagMaxMs} | ${e.stillPending} |`,
+    ),
     '',
     '| target | measured | met |',
     '|---|---:|:---:|',

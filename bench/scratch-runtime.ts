@@ -13,7 +13,10 @@ import { seed, type Seeded } from './seed.ts';
 export const benchServer = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-export async function withScratchRuntime<T>(label: string, fn: (r: { runtime: Runtime; seeded: Seeded; databaseUrl: string }) => Promise<T>): Promise<T> {
+export async function withScratchRuntime<T>(
+  label: string,
+  fn: (r: { runtime: Runtime; seeded: Seeded; databaseUrl: string }) => Promise<T>,
+): Promise<T> {
   const name = `verity_bench_${label}_${randomBytes(4).toString('hex')}`;
   const admin = async (sql: string) => {
     const c = new pg.Client({ connectionString: benchServer });
@@ -25,7 +28,10 @@ export async function withScratchRuntime<T>(label: string, fn: (r: { runtime: Ru
   u.pathname = `/${name}`;
   const keys = `bench:${randomBytes(32).toString('base64')}`;
   const prefix = randomPrefix(`verity-bench-${label}`);
-  const runtime = await openRuntime(loadConfig({ DATABASE_URL: u.toString(), REDIS_URL: redisUrl, VERITY_ENCRYPTION_KEYS: keys, LOG_LEVEL: 'warn' }), { redisPrefix: prefix });
+  const runtime = await openRuntime(
+    loadConfig({ DATABASE_URL: u.toString(), REDIS_URL: redisUrl, VERITY_ENCRYPTION_KEYS: keys, LOG_LEVEL: 'warn' }),
+    { redisPrefix: prefix },
+  );
   try {
     const { prisma } = runtime.db;
     const keyring = parseKeyring(keys);

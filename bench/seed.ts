@@ -36,7 +36,9 @@ export async function seed(
 ): Promise<Seeded> {
   const token = randomBytes(32).toString('hex');
   const accountSid = newSid('account');
-  await prisma.account.create({ data: { sid: accountSid, friendlyName: 'Bench', authTokenHash: createHash('sha256').update(token).digest('hex') } });
+  await prisma.account.create({
+    data: { sid: accountSid, friendlyName: 'Bench', authTokenHash: createHash('sha256').update(token).digest('hex') },
+  });
   const serviceSid = newSid('service');
   const drainServiceSid = newSid('service');
   await prisma.service.createMany({
@@ -49,8 +51,17 @@ export async function seed(
   const factorRow = (sid: string, entitySid: string, identity: string, svc: string, seedBytes: Uint8Array) => {
     const { keyId, ciphertext } = encryptSeed(keyring, seedBytes, sid);
     return {
-      sid, accountSid, serviceSid: svc, entitySid, identity, friendlyName: 'Bench phone', status: 'verified' as const,
-      skew: 2, secretCiphertext: new Uint8Array(ciphertext), secretKeyId: keyId, secretFingerprint: fingerprintSeed(fingerprintKey, seedBytes),
+      sid,
+      accountSid,
+      serviceSid: svc,
+      entitySid,
+      identity,
+      friendlyName: 'Bench phone',
+      status: 'verified' as const,
+      skew: 2,
+      secretCiphertext: new Uint8Array(ciphertext),
+      secretKeyId: keyId,
+      secretFingerprint: fingerprintSeed(fingerprintKey, seedBytes),
     };
   };
 
@@ -58,7 +69,12 @@ export async function seed(
   const chunk = 1000;
   for (let from = 0; from < opts.factors; from += chunk) {
     const n = Math.min(chunk, opts.factors - from);
-    const entities = Array.from({ length: n }, (_, k) => ({ sid: newSid('entity'), accountSid, serviceSid, identity: ids('bench-user', from + k) }));
+    const entities = Array.from({ length: n }, (_, k) => ({
+      sid: newSid('entity'),
+      accountSid,
+      serviceSid,
+      identity: ids('bench-user', from + k),
+    }));
     await prisma.entity.createMany({ data: entities });
     const rows = entities.map((e) => {
       const f = { sid: newSid('factor'), seed: generateSeed() };
@@ -72,14 +88,24 @@ export async function seed(
   // Reader: 5 factors, challenges spread over them, one millisecond apart (distinct keyset positions).
   const reader = { sid: newSid('entity'), identity: 'bench-reader-000001' };
   await prisma.entity.create({ data: { sid: reader.sid, accountSid, serviceSid, identity: reader.identity } });
-  const readerFactors = Array.from({ length: 5 }, () => factorRow(newSid('factor'), reader.sid, reader.identity, serviceSid, generateSeed()));
+  const readerFactors = Array.from({ length: 5 }, () =>
+    factorRow(newSid('factor'), reader.sid, reader.identity, serviceSid, generateSeed()),
+  );
   await prisma.factor.createMany({ data: readerFactors });
   const t0 = Date.now() - 3_600_000;
   await prisma.challenge.createMany({
     data: Array.from({ length: opts.readChallenges }, (_, k) => ({
-      sid: newSid('challenge'), accountSid, serviceSid, entitySid: reader.sid, identity: reader.identity,
-      factorSid: readerFactors[k % 5]!.sid, status: 'approved' as const, expirationDate: new Date(t0 + k + 300_000),
-      dateCreated: new Date(t0 + k), dateUpdated: new Date(t0 + k), dateResponded: new Date(t0 + k),
+      sid: newSid('challenge'),
+      accountSid,
+      serviceSid,
+      entitySid: reader.sid,
+      identity: reader.identity,
+      factorSid: readerFactors[k % 5]!.sid,
+      status: 'approved' as const,
+      expirationDate: new Date(t0 + k + 300_000),
+      dateCreated: new Date(t0 + k),
+      dateUpdated: new Date(t0 + k),
+      dateResponded: new Date(t0 + k),
     })),
   });
 
@@ -89,7 +115,11 @@ export async function seed(
   await prisma.factor.create({ data: drainFactor });
 
   return {
-    accountSid, token, auth: `Basic ${Buffer.from(`${accountSid}:${token}`).toString('base64')}`, serviceSid, factors,
+    accountSid,
+    token,
+    auth: `Basic ${Buffer.from(`${accountSid}:${token}`).toString('base64')}`,
+    serviceSid,
+    factors,
     reader: { identity: reader.identity, entitySid: reader.sid },
     drain: { serviceSid: drainServiceSid, entitySid: drainEntity.sid, identity: drainEntity.identity, factorSid: drainFactor.sid },
   };

@@ -61,7 +61,9 @@ const runId = randomBytes(4).toString('hex');
 
 // ------------------------------------------------------------------ environment
 
-const { dbName, dataDir, databaseUrl, keys, baseEnv, adminQuery, removeData } = runEnvironment('soak', runId, embedded, { VERITY_WEBHOOK_ALLOW_PRIVATE: 'true' }); // the webhook receiver is on loopback
+const { dbName, dataDir, databaseUrl, keys, baseEnv, adminQuery, removeData } = runEnvironment('soak', runId, embedded, {
+  VERITY_WEBHOOK_ALLOW_PRIVATE: 'true',
+}); // the webhook receiver is on loopback
 
 const children: Child[] = [];
 const closers: (() => Promise<void> | void)[] = [];
@@ -105,7 +107,9 @@ const samples: Sample[] = [];
 const t0 = Date.now();
 let exitCode = 1;
 try {
-  log(`Verity soak ${runId}: ${embedded ? 'embedded (PGlite, one process)' : 'PostgreSQL + Redis, API + worker processes'}; ${durationMs / 1000} s at ${rate} operations/s`);
+  log(
+    `Verity soak ${runId}: ${embedded ? 'embedded (PGlite, one process)' : 'PostgreSQL + Redis, API + worker processes'}; ${durationMs / 1000} s at ${rate} operations/s`,
+  );
 
   // 1. Database and seed: factors for the login paths (skew 2: several fresh steps per 30 s each).
   if (databaseUrl) await adminQuery(`CREATE DATABASE ${dbName}`);
@@ -152,9 +156,17 @@ try {
   const receiver = await Receiver.start();
   closers.push(() => receiver.close());
   const hook = await gql('setup', 'mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { sid } } }', {
-    input: { serviceSid: seeded.serviceSid, friendlyName: 'Soak', webhookUrl: receiver.url(), eventTypes: ['challenge.approved', 'challenge.expired'], signing: 'STANDARD' },
+    input: {
+      serviceSid: seeded.serviceSid,
+      friendlyName: 'Soak',
+      webhookUrl: receiver.url(),
+      eventTypes: ['challenge.approved', 'challenge.expired'],
+      signing: 'STANDARD',
+    },
   });
-  const enrolService = await gql('setup', 'mutation($input: CreateServiceInput!) { createService(input: $input) { sid } }', { input: { friendlyName: 'Soak enrolment' } });
+  const enrolService = await gql('setup', 'mutation($input: CreateServiceInput!) { createService(input: $input) { sid } }', {
+    input: { friendlyName: 'Soak enrolment' },
+  });
   if (!hook || !enrolService) throw new Error(`setup failed: ${JSON.stringify(kinds)}`);
   const enrolServiceSid = enrolService.createService.sid as string;
 
@@ -192,7 +204,11 @@ try {
       let ack: () => void;
       subscribed.push(new Promise<void>((r) => (ack = r)));
       const client = createWsClient({
-        url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization }, retryAttempts: 0, lazy: false,
+        url: `ws://127.0.0.1:${port}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization },
+        retryAttempts: 0,
+        lazy: false,
         on: { connected: () => ack() },
       });
       client.subscribe({ query: SUB, variables: { svc: seeded.serviceSid } }, sink);
@@ -210,7 +226,8 @@ try {
     const sid = probe?.createChallenge.sid as string;
     const until = Date.now() + 30_000;
     while (!subscribers.every((s) => s.seen.has(sid))) {
-      if (Date.now() > until) throw new Error(`subscribers not receiving: ${subscribers.map((s) => `${s.name} ${s.events} ${s.ended ?? ''}`).join(', ')}`);
+      if (Date.now() > until)
+        throw new Error(`subscribers not receiving: ${subscribers.map((s) => `${s.name} ${s.events} ${s.ended ?? ''}`).join(', ')}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     void sid;
@@ -233,70 +250,133 @@ try {
     return true;
   };
   const VERIFY_CHALLENGE = 'mutation($input: VerifyChallengeInput!) { verifyChallenge(input: $input) { sid status } }';
-  const CREATE_FACTOR = 'mutation($input: CreateTotpFactorInput!) { createTotpFactor(input: $input) { factor { sid } binding { secret } } }';
+  const CREATE_FACTOR =
+    'mutation($input: CreateTotpFactorInput!) { createTotpFactor(input: $input) { factor { sid } binding { secret } } }';
   const VERIFY_FACTOR = 'mutation($input: VerifyFactorInput!) { verifyFactor(input: $input) { sid status } }';
 
   /** The mix, by weight. Wrong codes stay under the throttle's 5 free failures per factor (FactorPool). */
   const ops: [weight: number, name: string, run: () => Promise<void>][] = [
-    [30, 'login.right', async () => {
-      const c = pool.right();
-      if (!c) return fail('login.right', 'no fresh code left in the pool: raise --factors');
-      const d = await gql('login.right', CREATE_CHALLENGE, { input: { factorSid: c.factorSid, authPayload: c.code } });
-      if (EXPECT('login.right', d, (x) => x.createChallenge.status, 'APPROVED')) approved.push(d!.createChallenge.sid);
-    }],
-    [15, 'login.wrong', async () => {
-      const c = pool.wrongCode();
-      if (!c) return fail('login.wrong', 'no factor left under the wrong-code budget');
-      // A wrong code is a result: PENDING.
-      EXPECT('login.wrong', await gql('login.wrong', CREATE_CHALLENGE, { input: { factorSid: c.factorSid, authPayload: c.code } }), (x) => x.createChallenge.status, 'PENDING');
-    }],
-    [10, 'verifyChallenge', async () => {
-      const c = pool.right();
-      if (!c) return fail('verifyChallenge', 'no fresh code left in the pool: raise --factors');
-      const created = await gql('verifyChallenge', CREATE_CHALLENGE, { input: { factorSid: c.factorSid } });
-      if (!EXPECT('verifyChallenge.open', created, (x) => x.createChallenge.status, 'PENDING')) return;
-      const sid = created!.createChallenge.sid as string;
-      const d = await gql('verifyChallenge', VERIFY_CHALLENGE, { input: { challengeSid: sid, authPayload: c.code } });
-      if (EXPECT('verifyChallenge', d, (x) => x.verifyChallenge.status, 'APPROVED')) approved.push(sid);
-    }],
-    [5, 'enrolment', async () => {
-      const identity = `soak-${runId}-${String(++enrolled).padStart(7, '0')}`;
-      const created = await gql('enrolment', CREATE_FACTOR, { input: { serviceSid: enrolServiceSid, identity, friendlyName: 'Soak phone' } });
-      if (!created) return;
-      const parsed = parseBase32Secret(created.createTotpFactor.binding.secret);
-      if (!parsed.ok) return fail('enrolment', 'bad secret');
-      const code = generateCode(parsed.seed, { alg: 'sha1', codeLength: 6, timeStep: 30, skew: 1 }, Date.now() / 1000);
-      EXPECT('enrolment', await gql('enrolment', VERIFY_FACTOR, { input: { factorSid: created.createTotpFactor.factor.sid, authPayload: code } }), (x) => x.verifyFactor.status, 'VERIFIED');
-    }],
-    [5, 'expiry', async () => {
-      // Left to expire 30 s from now: the job (or reconciliation) must emit EXPIRED to everyone.
-      const factorSid = seeded.factors[Math.floor(Math.random() * seeded.factors.length)]!.sid;
-      const expirationDate = new Date(Date.now() + 30_000).toISOString();
-      const d = await gql('expiry', CREATE_CHALLENGE, { input: { factorSid, expirationDate } });
-      if (EXPECT('expiry', d, (x) => x.createChallenge.status, 'PENDING')) expiring.push({ sid: d!.createChallenge.sid, at: Date.parse(expirationDate) });
-    }],
-    [15, 'read.list', async () => {
-      const d = await gql('read.list', LIST_CHALLENGES, { svc: seeded.serviceSid, identity: seeded.reader.identity, first: 20 });
-      EXPECT('read.list', d, (x) => x.entity.challenges.edges.length, 20);
-    }],
-    [8, 'read.challenge', async () => {
-      const sid = approved[Math.floor(Math.random() * approved.length)];
-      if (!sid) return;
-      EXPECT('read.challenge', await gql('read.challenge', 'query($sid: ID!) { challenge(sid: $sid) { sid status factor { sid } } }', { sid }), (x) => x.challenge.status, 'APPROVED');
-    }],
-    [7, 'rest.factor', async () => {
-      const f = seeded.factors[Math.floor(Math.random() * seeded.factors.length)]!;
-      const res = await fetch(`http://127.0.0.1:${port}/v2/Services/${seeded.serviceSid}/Entities/${encodeURIComponent(identityOf(f.sid))}/Factors/${f.sid}`, {
-        headers: { authorization },
-      }).catch((e: unknown) => e as Error);
-      if (res instanceof Error) return fail('rest.factor', String(res));
-      const text = await res.text();
-      if (res.status !== 200 || !text.includes(`"sid":"${f.sid}"`)) return fail('rest.factor', `${res.status} ${text}`);
-      kind('rest.factor').ok++;
-    }],
-    [5, 'read.services', async () => {
-      EXPECT('read.services', await gql('read.services', '{ viewer { sid } services(first: 10) { totalCount } }', {}), (x) => x.viewer.sid, seeded.accountSid);
-    }],
+    [
+      30,
+      'login.right',
+      async () => {
+        const c = pool.right();
+        if (!c) return fail('login.right', 'no fresh code left in the pool: raise --factors');
+        const d = await gql('login.right', CREATE_CHALLENGE, { input: { factorSid: c.factorSid, authPayload: c.code } });
+        if (EXPECT('login.right', d, (x) => x.createChallenge.status, 'APPROVED')) approved.push(d!.createChallenge.sid);
+      },
+    ],
+    [
+      15,
+      'login.wrong',
+      async () => {
+        const c = pool.wrongCode();
+        if (!c) return fail('login.wrong', 'no factor left under the wrong-code budget');
+        // A wrong code is a result: PENDING.
+        EXPECT(
+          'login.wrong',
+          await gql('login.wrong', CREATE_CHALLENGE, { input: { factorSid: c.factorSid, authPayload: c.code } }),
+          (x) => x.createChallenge.status,
+          'PENDING',
+        );
+      },
+    ],
+    [
+      10,
+      'verifyChallenge',
+      async () => {
+        const c = pool.right();
+        if (!c) return fail('verifyChallenge', 'no fresh code left in the pool: raise --factors');
+        const created = await gql('verifyChallenge', CREATE_CHALLENGE, { input: { factorSid: c.factorSid } });
+        if (!EXPECT('verifyChallenge.open', created, (x) => x.createChallenge.status, 'PENDING')) return;
+        const sid = created!.createChallenge.sid as string;
+        const d = await gql('verifyChallenge', VERIFY_CHALLENGE, { input: { challengeSid: sid, authPayload: c.code } });
+        if (EXPECT('verifyChallenge', d, (x) => x.verifyChallenge.status, 'APPROVED')) approved.push(sid);
+      },
+    ],
+    [
+      5,
+      'enrolment',
+      async () => {
+        const identity = `soak-${runId}-${String(++enrolled).padStart(7, '0')}`;
+        const created = await gql('enrolment', CREATE_FACTOR, {
+          input: { serviceSid: enrolServiceSid, identity, friendlyName: 'Soak phone' },
+        });
+        if (!created) return;
+        const parsed = parseBase32Secret(created.createTotpFactor.binding.secret);
+        if (!parsed.ok) return fail('enrolment', 'bad secret');
+        const code = generateCode(parsed.seed, { alg: 'sha1', codeLength: 6, timeStep: 30, skew: 1 }, Date.now() / 1000);
+        EXPECT(
+          'enrolment',
+          await gql('enrolment', VERIFY_FACTOR, { input: { factorSid: created.createTotpFactor.factor.sid, authPayload: code } }),
+          (x) => x.verifyFactor.status,
+          'VERIFIED',
+        );
+      },
+    ],
+    [
+      5,
+      'expiry',
+      async () => {
+        // Left to expire 30 s from now: the job (or reconciliation) must emit EXPIRED to everyone.
+        const factorSid = seeded.factors[Math.floor(Math.random() * seeded.factors.length)]!.sid;
+        const expirationDate = new Date(Date.now() + 30_000).toISOString();
+        const d = await gql('expiry', CREATE_CHALLENGE, { input: { factorSid, expirationDate } });
+        if (EXPECT('expiry', d, (x) => x.createChallenge.status, 'PENDING'))
+          expiring.push({ sid: d!.createChallenge.sid, at: Date.parse(expirationDate) });
+      },
+    ],
+    [
+      15,
+      'read.list',
+      async () => {
+        const d = await gql('read.list', LIST_CHALLENGES, { svc: seeded.serviceSid, identity: seeded.reader.identity, first: 20 });
+        EXPECT('read.list', d, (x) => x.entity.challenges.edges.length, 20);
+      },
+    ],
+    [
+      8,
+      'read.challenge',
+      async () => {
+        const sid = approved[Math.floor(Math.random() * approved.length)];
+        if (!sid) return;
+        EXPECT(
+          'read.challenge',
+          await gql('read.challenge', 'query($sid: ID!) { challenge(sid: $sid) { sid status factor { sid } } }', { sid }),
+          (x) => x.challenge.status,
+          'APPROVED',
+        );
+      },
+    ],
+    [
+      7,
+      'rest.factor',
+      async () => {
+        const f = seeded.factors[Math.floor(Math.random() * seeded.factors.length)]!;
+        const res = await fetch(
+          `http://127.0.0.1:${port}/v2/Services/${seeded.serviceSid}/Entities/${encodeURIComponent(identityOf(f.sid))}/Factors/${f.sid}`,
+          {
+            headers: { authorization },
+          },
+        ).catch((e: unknown) => e as Error);
+        if (res instanceof Error) return fail('rest.factor', String(res));
+        const text = await res.text();
+        if (res.status !== 200 || !text.includes(`"sid":"${f.sid}"`)) return fail('rest.factor', `${res.status} ${text}`);
+        kind('rest.factor').ok++;
+      },
+    ],
+    [
+      5,
+      'read.services',
+      async () => {
+        EXPECT(
+          'read.services',
+          await gql('read.services', '{ viewer { sid } services(first: 10) { totalCount } }', {}),
+          (x) => x.viewer.sid,
+          seeded.accountSid,
+        );
+      },
+    ],
   ];
   // The seed names identities after the factor's position: bench-user-000000, …
   const identityBySid = new Map(seeded.factors.map((f, i) => [f.sid, `bench-user-${String(i).padStart(6, '0')}`]));
@@ -312,7 +392,12 @@ try {
   };
 
   const sample = () => {
-    samples.push({ t: (Date.now() - loadStart) / 1000, apiMb: round(rssMb(api.pid), 1), ...(worker ? { workerMb: round(rssMb(worker.pid), 1) } : {}), load1: round(loadavg()[0]!, 2) });
+    samples.push({
+      t: (Date.now() - loadStart) / 1000,
+      apiMb: round(rssMb(api.pid), 1),
+      ...(worker ? { workerMb: round(rssMb(worker.pid), 1) } : {}),
+      load1: round(loadavg()[0]!, 2),
+    });
   };
   const loadStart = Date.now();
   sample();
@@ -321,7 +406,9 @@ try {
     const done = Object.values(kinds).reduce((s, k) => s + k.ok, 0);
     const errs = Object.values(kinds).reduce((s, k) => s + k.errors, 0);
     const last = samples.at(-1);
-    progress(`  soak: ${((Date.now() - loadStart) / 1000).toFixed(0)}/${durationMs / 1000} s  ${done} ok  ${errs} errors  in flight ${inflight.size}  API ${last?.apiMb} MB${last?.workerMb ? `  worker ${last.workerMb} MB` : ''}`);
+    progress(
+      `  soak: ${((Date.now() - loadStart) / 1000).toFixed(0)}/${durationMs / 1000} s  ${done} ok  ${errs} errors  in flight ${inflight.size}  API ${last?.apiMb} MB${last?.workerMb ? `  worker ${last.workerMb} MB` : ''}`,
+    );
   }, 1000);
   const inflight = new Set<Promise<void>>();
   let issued = 0;
@@ -405,8 +492,17 @@ try {
     Object.assign(kind(name), { p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs.at(-1) });
   }
   const errors = Object.values(kinds).reduce((s, k) => s + k.errors, 0);
-  const requests = Object.entries(kinds).filter(([k]) => k !== 'events').reduce((s, [, k]) => s + k.ok + k.errors, 0);
-  const flat = (pick: (s: Sample) => number | undefined) => flatness(samples.filter((s) => s.t <= loadSeconds).map((s) => ({ t: s.t, mb: pick(s) })).filter((x): x is { t: number; mb: number } => x.mb !== undefined && !Number.isNaN(x.mb)), loadSeconds);
+  const requests = Object.entries(kinds)
+    .filter(([k]) => k !== 'events')
+    .reduce((s, [, k]) => s + k.ok + k.errors, 0);
+  const flat = (pick: (s: Sample) => number | undefined) =>
+    flatness(
+      samples
+        .filter((s) => s.t <= loadSeconds)
+        .map((s) => ({ t: s.t, mb: pick(s) }))
+        .filter((x): x is { t: number; mb: number } => x.mb !== undefined && !Number.isNaN(x.mb)),
+      loadSeconds,
+    );
   const apiFlat = flat((s) => s.apiMb);
   const workerFlat = worker ? flat((s) => s.workerMb) : undefined;
   const judge = (f: Flatness) => isFlat(f, loadSeconds, { maxGrowthPct, maxSlopeMbPerMin: maxSlope, minSlopeRunS: 300 });
@@ -417,7 +513,10 @@ try {
   log(`  ${'t (s)'.padStart(7)} ${'API'.padStart(7)}${worker ? ` ${'worker'.padStart(7)}` : ''} ${'load1'.padStart(6)}`);
   const every = Math.max(1, Math.round(samples.length / 24));
   samples.forEach((s, i) => {
-    if (i % every === 0 || i === samples.length - 1) log(`  ${s.t.toFixed(0).padStart(7)} ${s.apiMb.toFixed(1).padStart(7)}${worker ? ` ${(s.workerMb ?? NaN).toFixed(1).padStart(7)}` : ''} ${s.load1.toFixed(2).padStart(6)}`);
+    if (i % every === 0 || i === samples.length - 1)
+      log(
+        `  ${s.t.toFixed(0).padStart(7)} ${s.apiMb.toFixed(1).padStart(7)}${worker ? ` ${(s.workerMb ?? NaN).toFixed(1).padStart(7)}` : ''} ${s.load1.toFixed(2).padStart(6)}`,
+      );
   });
   const describeFlat = (name: string, f: Flatness) =>
     `${name}: post-GC floor (minimum of each ${f.windowS} s window) ${f.firstQuarterFloorMb} MB (first quarter after ${f.warmupS} s warm-up) → ${f.lastQuarterFloorMb} MB (last quarter): ${f.growthPct >= 0 ? '+' : ''}${f.growthPct} %; floor slope over the second half ${f.slopeMbPerMin} MB/min` +
@@ -428,24 +527,40 @@ try {
   log('operations:');
   for (const [k, v] of Object.entries(kinds).sort()) {
     const lat = v.p50 === undefined ? '' : `  p50 ${v.p50} ms p99 ${v.p99} ms max ${v.max} ms`;
-    log(`  ${k.padEnd(20)} ${String(v.ok).padStart(7)} ok ${String(v.errors).padStart(5)} errors${lat}${v.firstError ? `  first: ${v.firstError}` : ''}`);
+    log(
+      `  ${k.padEnd(20)} ${String(v.ok).padStart(7)} ok ${String(v.errors).padStart(5)} errors${lat}${v.firstError ? `  first: ${v.firstError}` : ''}`,
+    );
   }
-  log(`  webhook requests received: ${receiver.requests.length}; subscriber events: ${subscribers.map((s) => `${s.name} ${s.events}`).join(', ')}; max in flight ${maxInflight}`);
+  log(
+    `  webhook requests received: ${receiver.requests.length}; subscriber events: ${subscribers.map((s) => `${s.name} ${s.events}`).join(', ')}; max in flight ${maxInflight}`,
+  );
   const verdict = errors === 0 && rssOk ? 'PASS' : 'FAIL';
-  log(`\n${verdict}: ${errors} errors; RSS ${rssOk ? 'flat' : 'GROWING'} (post-GC floors; limits: growth ≤ ${maxGrowthPct} %, slope ≤ ${maxSlope} MB/min for runs ≥ 5 min)`);
+  log(
+    `\n${verdict}: ${errors} errors; RSS ${rssOk ? 'flat' : 'GROWING'} (post-GC floors; limits: growth ≤ ${maxGrowthPct} %, slope ≤ ${maxSlope} MB/min for runs ≥ 5 min)`,
+  );
 
   const result = {
     date: new Date().toISOString(),
     verdict,
     mode: embedded ? 'embedded (PGlite, in-process jobs and events)' : 'postgres (PostgreSQL + Redis, API + BullMQ worker processes)',
-    machine: { cpus: cpus().length, memGb: round(totalmem() / 2 ** 30, 1), node: process.version, loadAverageAtEnd: loadavg().map((x) => round(x, 2)) },
+    machine: {
+      cpus: cpus().length,
+      memGb: round(totalmem() / 2 ** 30, 1),
+      node: process.version,
+      loadAverageAtEnd: loadavg().map((x) => round(x, 2)),
+    },
     durationS: round(loadSeconds, 1),
     rateOpsPerS: rate,
     factors: factorsN,
     requests,
     errors,
     operations: kinds,
-    events: { approved: approved.length, expired: expiring.length, webhookRequests: receiver.requests.length, subscribers: subscribers.map((s) => ({ name: s.name, events: s.events })) },
+    events: {
+      approved: approved.length,
+      expired: expiring.length,
+      webhookRequests: receiver.requests.length,
+      subscribers: subscribers.map((s) => ({ name: s.name, events: s.events })),
+    },
     maxInflight,
     rss: { api: apiFlat, ...(workerFlat ? { worker: workerFlat } : {}), limits: { maxGrowthPct, maxSlopeMbPerMin: maxSlope }, samples },
   };

@@ -47,7 +47,11 @@ const state: { factorSid?: string; challengeSid?: string; unsubscribe?: () => vo
 
 /** A GraphQL error as Verity reports it: a stable code (docs/api-contract.md "Errors") and a message. */
 class ApiError extends Error {
-  constructor(readonly code: string, message: string, readonly retryAfter?: number) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
     super(message);
   }
 }
@@ -88,7 +92,11 @@ type GqlError = { message: string; extensions?: Readonly<Record<string, unknown>
 function apiError(errors: readonly GqlError[]): ApiError {
   const first = errors[0]!;
   const { code, retryAfter } = first.extensions ?? {};
-  return new ApiError(typeof code === 'string' ? code : 'GRAPHQL_ERROR', first.message, typeof retryAfter === 'number' ? retryAfter : undefined);
+  return new ApiError(
+    typeof code === 'string' ? code : 'GRAPHQL_ERROR',
+    first.message,
+    typeof retryAfter === 'number' ? retryAfter : undefined,
+  );
 }
 
 /** One operation over HTTP POST with the bearer token; throws ApiError on any GraphQL error. */
@@ -134,7 +142,8 @@ async function busy(controls: HTMLElement, task: () => Promise<void>) {
 function showQr(svgMarkup: string) {
   const doc = new DOMParser().parseFromString(svgMarkup, 'image/svg+xml');
   const svg = doc.documentElement;
-  if (svg.localName !== 'svg' || doc.getElementsByTagName('parsererror').length) throw new ApiError('BAD_QR', 'The QR code could not be read');
+  if (svg.localName !== 'svg' || doc.getElementsByTagName('parsererror').length)
+    throw new ApiError('BAD_QR', 'The QR code could not be read');
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', 'QR code of the authenticator key');
   ui.qr.replaceChildren(document.importNode(svg, true));
@@ -188,7 +197,11 @@ ui.createFactorForm.addEventListener('submit', (ev) => {
     ui.secret.textContent = createTotpFactor.binding.secret;
     ui.binding.hidden = false;
     ui.signinPanel.hidden = true;
-    setStatus(ui.factorStatus, createTotpFactor.factor.status, `${createTotpFactor.factor.status}: scan the code, then enter the code the app shows`);
+    setStatus(
+      ui.factorStatus,
+      createTotpFactor.factor.status,
+      `${createTotpFactor.factor.status}: scan the code, then enter the code the app shows`,
+    );
     ui.factorCode.value = '';
     ui.factorCode.focus();
   });

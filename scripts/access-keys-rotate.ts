@@ -8,8 +8,13 @@ import { withDatabase } from './with-database.ts';
 
 await withDatabase(
   async ({ db, keyring }) => {
-    const { kid, retired } = await rotateAccessTokenKey({ prisma: db.prisma, keyring: keyring!, now: () => new Date(), authCaches: createAuthCaches() }, { retireOld: process.argv.includes('--retire-old') });
-    console.log(`access tokens are now signed with key "${kid}"${retired ? `; ${retired} old key(s) retired: their tokens no longer work` : ''}`);
+    const { kid, retired } = await rotateAccessTokenKey(
+      { prisma: db.prisma, keyring: keyring!, now: () => new Date(), authCaches: createAuthCaches() },
+      { retireOld: process.argv.includes('--retire-old') },
+    );
+    console.log(
+      `access tokens are now signed with key "${kid}"${retired ? `; ${retired} old key(s) retired: their tokens no longer work` : ''}`,
+    );
   },
   { keyring: true },
 );

@@ -27,7 +27,10 @@ const name = nameFromArgs();
 await withDatabase(async ({ config, db }) => {
   const logger = createLogger(config.logLevel);
   try {
-    const { account, authToken } = await createAccountAsOperator({ prisma: db.prisma, now: () => new Date(), logger, auditLog: createAuditLog(db.prisma) }, { friendlyName: name });
+    const { account, authToken } = await createAccountAsOperator(
+      { prisma: db.prisma, now: () => new Date(), logger, auditLog: createAuditLog(db.prisma) },
+      { friendlyName: name },
+    );
     process.stdout.write(credentialsBanner(`Account "${account.friendlyName}" created.`, account.sid, authToken));
   } catch (e) {
     if (!(e instanceof VerityError)) throw e;

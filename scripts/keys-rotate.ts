@@ -8,7 +8,10 @@ import { withDatabase } from './with-database.ts';
 await withDatabase(
   async ({ db, keyring }) => {
     const batchSize = Number(process.env.VERITY_ROTATE_BATCH ?? 500);
-    const bar = new cliProgress.SingleBar({ format: 'rotating seeds [{bar}] {percentage}% {value}/{total}', stream: process.stderr, noTTYOutput: true, notTTYSchedule: 1000 }, cliProgress.Presets.legacy);
+    const bar = new cliProgress.SingleBar(
+      { format: 'rotating seeds [{bar}] {percentage}% {value}/{total}', stream: process.stderr, noTTYOutput: true, notTTYSchedule: 1000 },
+      cliProgress.Presets.legacy,
+    );
     let started = false;
     const result = await rotateSeeds(db.prisma, keyring!, {
       batchSize,

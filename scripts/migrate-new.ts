@@ -11,7 +11,10 @@ import { diffMigrations, LOCKFILE } from '../src/db/schema-engine-wasm.ts';
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 // Same charset as Prisma's generated names; the timestamp prefix keeps lexical order = apply order.
-const name = args.find((a) => !a.startsWith('--'))?.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+const name = args
+  .find((a) => !a.startsWith('--'))
+  ?.replace(/[^A-Za-z0-9_]+/g, '_')
+  .replace(/^_+|_+$/g, '');
 if (!check && !name) {
   console.error('usage: npm run migrate:new -- <name>   |   npm run migrate:check');
   process.exit(2);
@@ -40,6 +43,12 @@ if (check) {
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'migration.sql'), diff.sql, { flag: 'wx' });
   const lock = path.join(migrationsDir, 'migration_lock.toml');
-  if (!(await access(lock).then(() => true, () => false))) await writeFile(lock, LOCKFILE);
+  if (
+    !(await access(lock).then(
+      () => true,
+      () => false,
+    ))
+  )
+    await writeFile(lock, LOCKFILE);
   console.log(`created ${path.relative(process.cwd(), dir)}/migration.sql`);
 }

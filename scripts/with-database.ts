@@ -13,11 +13,18 @@ export interface ScriptContext {
   keyring?: Keyring;
 }
 
-export async function withDatabase(run: (ctx: ScriptContext) => Promise<void>, opts: { keyring?: boolean; migrate?: boolean } = {}): Promise<void> {
+export async function withDatabase(
+  run: (ctx: ScriptContext) => Promise<void>,
+  opts: { keyring?: boolean; migrate?: boolean } = {},
+): Promise<void> {
   try {
     const config = loadConfig();
     const keyring = opts.keyring ? loadKeyring(config) : undefined;
-    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, ...(opts.migrate === false ? { migrate: false } : {}) });
+    const db = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      ...(opts.migrate === false ? { migrate: false } : {}),
+    });
     try {
       await run({ config, db, keyring });
     } finally {

@@ -26,7 +26,10 @@ const envSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
       .optional(),
-    VERITY_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('verity'),
+    VERITY_REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+      .default('verity'),
     VERITY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -64,7 +67,10 @@ const envSchema = z
     VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: z.coerce.number().int().min(0).default(10),
     VERITY_RATE_LIMIT_AUTH_FAILURES: z.coerce.number().int().min(0).default(10),
     VERITY_RATE_LIMIT_AUTH_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(300),
-    VERITY_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2})$/, 'true, false or a number of proxy hops').default('false'),
+    VERITY_TRUST_PROXY: z
+      .string()
+      .regex(/^(true|false|[0-9]{1,2})$/, 'true, false or a number of proxy hops')
+      .default('false'),
     VERITY_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(DEFAULT_PG_TIMEOUTS.connectTimeoutMs),
     VERITY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(DEFAULT_PG_TIMEOUTS.statementTimeoutMs),
     VERITY_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),

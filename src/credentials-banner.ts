@@ -5,14 +5,16 @@
  */
 export function credentialsBanner(title: string, accountSid: string, authToken: string): string {
   const basic = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
-  return [
-    '',
-    `${title} Save these credentials: the token is not shown again.`,
-    `  Account SID: ${accountSid}`,
-    `  Auth token:  ${authToken}`,
-    `  Header:      Authorization: ${basic}`,
-    `  GraphiQL headers (paste into the Headers tab): ${JSON.stringify({ Authorization: basic })}`,
-    `  Shell (for the curl examples): export ACCOUNT_SID=${accountSid} AUTH_TOKEN=${authToken}`,
-    '',
-  ].join('\n') + '\n';
+  return (
+    [
+      '',
+      `${title} Save these credentials: the token is not shown again.`,
+      `  Account SID: ${accountSid}`,
+      `  Auth token:  ${authToken}`,
+      `  Header:      Authorization: ${basic}`,
+      `  GraphiQL headers (paste into the Headers tab): ${JSON.stringify({ Authorization: basic })}`,
+      `  Shell (for the curl examples): export ACCOUNT_SID=${accountSid} AUTH_TOKEN=${authToken}`,
+      '',
+    ].join('\n') + '\n'
+  );
 }

@@ -41,7 +41,11 @@ export async function listen(
     // payload is buffered; past it ws closes with 1009 "Message Too Big" (RFC 6455 §7.4.1).
     maxPayload: policy.bodyLimitBytes,
     // Browsers send Origin on upgrades: an unlisted cross-origin page never gets a socket (src/edge/cors.ts).
-    verifyClient: (info, done) => void origins.upgrade(info.req).then((r) => (r.ok ? done(true) : done(false, 403, r.message)), () => done(false, 500)),
+    verifyClient: (info, done) =>
+      void origins.upgrade(info.req).then(
+        (r) => (r.ok ? done(true) : done(false, 403, r.message)),
+        () => done(false, 500),
+      ),
   });
   // A connection id (echoed as X-Request-Id on the upgrade) and a log context per operation.
   const obs = wsObservability(wss, opts.logger);
@@ -61,7 +65,8 @@ export async function listen(
   const ws = useServer(
     {
       execute: (args) => obs.within(args, () => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args)) as never,
-      subscribe: (args) => obs.within(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args)) as never,
+      subscribe: (args) =>
+        obs.within(args, () => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args)) as never,
       // Credentials are known from ConnectionInit on: a socket without valid ones is closed (4401)
       // rather than held open for nothing; account credentials from another origin are refused (4403).
       onConnect: async (ctx) => {
@@ -96,40 +101,41 @@ export async function listen(
       },
       onClose: (ctx, code) => obs.closed(ctx.extra.request, code),
       onComplete: (ctx, id) => obs.completed(ctx.extra.request, id),
-      onSubscribe: (ctx, id, params) => obs.operation(ctx.extra.request, id, async () => {
-        // A cap per connection: one socket cannot hold unbounded server-side iterators.
-        // graphql-ws has already reserved this subscription's slot when onSubscribe runs.
-        if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
-          return [
-            new GraphQLError(`At most ${opts.maxSubscriptionsPerConnection} subscriptions per connection`, {
-              extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
-            }),
-          ];
-        }
-        const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-        });
-        // Parse limits (tokens) and context errors (rate limits, 429) are answered as this
-        // subscription's error, as over HTTP: thrown here they would close the whole socket.
-        let args;
-        try {
-          args = {
-            schema,
-            operationName: params.operationName,
-            document: parse(params.query),
-            variableValues: params.variables,
-            contextValue: await contextFactory(),
-            rootValue: { execute, subscribe },
-          };
-        } catch (err) {
-          return [wsError(err)];
-        }
-        const errors = validate(args.schema, args.document);
-        return errors.length ? errors.map(wsError) : obs.bind(args as ExecutionArgs);
-      }),
+      onSubscribe: (ctx, id, params) =>
+        obs.operation(ctx.extra.request, id, async () => {
+          // A cap per connection: one socket cannot hold unbounded server-side iterators.
+          // graphql-ws has already reserved this subscription's slot when onSubscribe runs.
+          if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
+            return [
+              new GraphQLError(`At most ${opts.maxSubscriptionsPerConnection} subscriptions per connection`, {
+                extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
+              }),
+            ];
+          }
+          const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
+            ...ctx,
+            req: ctx.extra.request,
+            socket: ctx.extra.socket,
+            params,
+          });
+          // Parse limits (tokens) and context errors (rate limits, 429) are answered as this
+          // subscription's error, as over HTTP: thrown here they would close the whole socket.
+          let args;
+          try {
+            args = {
+              schema,
+              operationName: params.operationName,
+              document: parse(params.query),
+              variableValues: params.variables,
+              contextValue: await contextFactory(),
+              rootValue: { execute, subscribe },
+            };
+          } catch (err) {
+            return [wsError(err)];
+          }
+          const errors = validate(args.schema, args.document);
+          return errors.length ? errors.map(wsError) : obs.bind(args as ExecutionArgs);
+        }),
     },
     wss,
     opts.keepAliveMs ?? 12_000, // ws pings: dead peers are dropped and their subscriptions freed

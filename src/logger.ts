@@ -13,8 +13,24 @@ export type { Logger };
  * ECONNREFUSED), a WebSocket close code (RFC 6455 §7.4), an HTTP status.
  */
 export const SECRET_KEYS = [
-  'authorization', 'cookie', 'token', 'authToken', 'accessToken', 'adminToken', 'metricsToken', 'secret', 'seed', 'binding',
-  'password', 'signingSecret', 'authPayload', 'credential', 'variables', 'connectionParams', 'x-twilio-signature', 'webhook-signature',
+  'authorization',
+  'cookie',
+  'token',
+  'authToken',
+  'accessToken',
+  'adminToken',
+  'metricsToken',
+  'secret',
+  'seed',
+  'binding',
+  'password',
+  'signingSecret',
+  'authPayload',
+  'credential',
+  'variables',
+  'connectionParams',
+  'x-twilio-signature',
+  'webhook-signature',
 ];
 export const REDACT_PATHS = [...SECRET_KEYS.map((k) => `["${k}"]`), 'Authorization', 'body'];
 const CENSOR = '[redacted]';

@@ -42,7 +42,10 @@ if (config.runWorkers) await runtime.startWorkers();
 
 const app = createApp(runtime.deps);
 const http = await listen(app, { port: config.port, maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection, logger });
-logger.info({ port: http.port, mode: config.embedded ? 'embedded' : 'postgres' }, `Verity listening: GraphiQL at ${config.publicUrl}/graphql`);
+logger.info(
+  { port: http.port, mode: config.embedded ? 'embedded' : 'postgres' },
+  `Verity listening: GraphiQL at ${config.publicUrl}/graphql`,
+);
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -52,9 +52,17 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const events =
     opts.events ??
     (config.redisUrl
-      ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError, { commandTimeoutMs: config.redisCommandTimeoutMs })
+      ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError, {
+          commandTimeoutMs: config.redisCommandTimeoutMs,
+        })
       : createLocalEventBus(onEventError));
-  const rateLimits = createRateLimits({ limits: config.limits, redisUrl: config.redisUrl, redisPrefix: opts.redisPrefix ?? config.redisPrefix, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
+  const rateLimits = createRateLimits({
+    limits: config.limits,
+    redisUrl: config.redisUrl,
+    redisPrefix: opts.redisPrefix ?? config.redisPrefix,
+    logger,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+  });
   const deps: AppDeps = {
     config,
     prisma: db.prisma,

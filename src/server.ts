@@ -42,8 +42,12 @@ export function toClientError(error: unknown, logger: Logger): Error {
         ...(original.twilioCode ? { twilioCode: original.twilioCode } : {}),
         ...original.extra,
         // Rate limits answer HTTP 429 with Retry-After (RFC 6585 §4); Yoga strips `http` from the body.
-        ...(original instanceof RateLimitedError ? { http: { status: 429, headers: { 'retry-after': String(original.extra.retryAfter) } } } : {}),
-        ...(original.httpStatus === 503 ? { http: { status: 503, headers: { 'retry-after': String(original.extra.retryAfter ?? 5) } } } : {}),
+        ...(original instanceof RateLimitedError
+          ? { http: { status: 429, headers: { 'retry-after': String(original.extra.retryAfter) } } }
+          : {}),
+        ...(original.httpStatus === 503
+          ? { http: { status: 503, headers: { 'retry-after': String(original.extra.retryAfter ?? 5) } } }
+          : {}),
       },
     });
   }
@@ -52,7 +56,10 @@ export function toClientError(error: unknown, logger: Logger): Error {
   const requestError = isGraphQLError(error) ? withRequestCode(error) : null;
   if (requestError) {
     if (requestError.message.length <= MAX_MESSAGE) return requestError;
-    return createGraphQLError(`${requestError.message.slice(0, MAX_MESSAGE)}…`, { nodes: requestError.nodes, extensions: requestError.extensions });
+    return createGraphQLError(`${requestError.message.slice(0, MAX_MESSAGE)}…`, {
+      nodes: requestError.nodes,
+      extensions: requestError.extensions,
+    });
   }
   logger.error({ err: original }, 'unexpected error');
   return createGraphQLError('Unexpected error', { extensions: { code: 'INTERNAL_SERVER_ERROR' }, path: located?.path });
@@ -86,7 +93,10 @@ function httpRoutes(deps: AppDeps): Plugin {
  * The Yoga app and the collaborators it was built with: listen() reads deps for its WebSocket
  * server, and `connections` for the server's deadlines and the stream slots SSE and WebSockets share.
  */
-export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext> & { readonly deps: AppDeps; readonly connections: ConnectionPolicy };
+export type App = YogaServerInstance<Record<string, unknown>, GraphQLContext> & {
+  readonly deps: AppDeps;
+  readonly connections: ConnectionPolicy;
+};
 
 /** Builds the whole HTTP app without listening: tests call `app.fetch` in-process. */
 export function createApp(deps: AppDeps): App {
@@ -113,7 +123,11 @@ export function createApp(deps: AppDeps): App {
       demoRoutes(deps),
       chunkedBodyLimit(deps.config.bodyLimitBytes),
       // graphql-sse's single connection mode (PUT reservations); the distinct connections mode is Yoga's own.
-      sseSingleConnection(deps, { maxOperationsPerStream: deps.config.maxSubscriptionsPerConnection, maxStreamsPerPrincipal: 20, reservationTtlMs: 30_000 }),
+      sseSingleConnection(deps, {
+        maxOperationsPerStream: deps.config.maxSubscriptionsPerConnection,
+        maxStreamsPerPrincipal: 20,
+        reservationTtlMs: 30_000,
+      }),
       ...graphqlLimitPlugins(deps.config.limits),
       valuelessValidationErrors(),
     ],

@@ -15,8 +15,14 @@ let http: HttpServer;
 let a: Tenant;
 let token: string;
 let fx: {
-  serviceSid: string; identity: string; factorSid: string; challengeSid: string;
-  otherIdentity: string; otherFactorSid: string; otherChallengeSid: string; otherServiceSid: string;
+  serviceSid: string;
+  identity: string;
+  factorSid: string;
+  challengeSid: string;
+  otherIdentity: string;
+  otherFactorSid: string;
+  otherChallengeSid: string;
+  otherServiceSid: string;
 };
 const redisUrl = process.env.REDIS_URL;
 
@@ -31,11 +37,17 @@ beforeAll(async () => {
   const otherService = await verifiedFactor(t, a, { identity: 'walk-user-1' });
   const challenge = async (factorSid: string) => (await t.ok(CreateChallenge, { input: { factorSid } }, a.auth)).createChallenge.sid;
   fx = {
-    serviceSid, identity: mine.identity, factorSid: mine.factorSid, challengeSid: await challenge(mine.factorSid),
-    otherIdentity: other.identity, otherFactorSid: other.factorSid, otherChallengeSid: await challenge(other.factorSid),
+    serviceSid,
+    identity: mine.identity,
+    factorSid: mine.factorSid,
+    challengeSid: await challenge(mine.factorSid),
+    otherIdentity: other.identity,
+    otherFactorSid: other.factorSid,
+    otherChallengeSid: await challenge(other.factorSid),
     otherServiceSid: otherService.serviceSid,
   };
-  token = (await t.ok(CreateAccessToken, { input: { serviceSid, identity: mine.identity, ttlSeconds: 3600 } }, a.auth)).createAccessToken.token;
+  token = (await t.ok(CreateAccessToken, { input: { serviceSid, identity: mine.identity, ttlSeconds: 3600 } }, a.auth)).createAccessToken
+    .token;
 });
 afterAll(async () => {
   await http?.close();
@@ -61,88 +73,163 @@ const TABLE: Record<string, Entry> = {
     allowed: true,
     query: 'query ($s: ID!, $i: String!) { entity(serviceSid: $s, identity: $i) { sid factors { totalCount } challenges { totalCount } } }',
     vars: () => ({ s: fx.serviceSid, i: fx.identity }),
-    elsewhere: () => [{ s: fx.serviceSid, i: fx.otherIdentity }, { s: fx.otherServiceSid, i: fx.identity }],
+    elsewhere: () => [
+      { s: fx.serviceSid, i: fx.otherIdentity },
+      { s: fx.otherServiceSid, i: fx.identity },
+    ],
   },
   'Query.factor': {
-    allowed: true, query: 'query ($sid: ID!) { factor(sid: $sid) { sid entity { sid } } }',
-    vars: () => ({ sid: fx.factorSid }), elsewhere: () => [{ sid: fx.otherFactorSid }],
+    allowed: true,
+    query: 'query ($sid: ID!) { factor(sid: $sid) { sid entity { sid } } }',
+    vars: () => ({ sid: fx.factorSid }),
+    elsewhere: () => [{ sid: fx.otherFactorSid }],
   },
   'Query.challenge': {
-    allowed: true, query: 'query ($sid: ID!) { challenge(sid: $sid) { sid factor { sid } hiddenDetails } }',
-    vars: () => ({ sid: fx.challengeSid }), elsewhere: () => [{ sid: fx.otherChallengeSid }],
+    allowed: true,
+    query: 'query ($sid: ID!) { challenge(sid: $sid) { sid factor { sid } hiddenDetails } }',
+    vars: () => ({ sid: fx.challengeSid }),
+    elsewhere: () => [{ sid: fx.otherChallengeSid }],
   },
   'Query.node': {
-    allowed: true, query: 'query ($id: ID!) { node(id: $id) { id ... on Factor { identity } } }',
-    vars: () => ({ id: fx.factorSid }), elsewhere: () => [{ id: fx.otherFactorSid }, { id: fx.otherChallengeSid }, { id: fx.serviceSid }, { id: a.sid }],
+    allowed: true,
+    query: 'query ($id: ID!) { node(id: $id) { id ... on Factor { identity } } }',
+    vars: () => ({ id: fx.factorSid }),
+    elsewhere: () => [{ id: fx.otherFactorSid }, { id: fx.otherChallengeSid }, { id: fx.serviceSid }, { id: a.sid }],
   },
   'Query.nodes': {
-    allowed: true, query: 'query ($ids: [ID!]!) { nodes(ids: $ids) { id } }',
-    vars: () => ({ ids: [fx.factorSid, fx.challengeSid] }), elsewhere: () => [{ ids: [fx.otherFactorSid] }, { ids: [fx.serviceSid] }],
+    allowed: true,
+    query: 'query ($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+    vars: () => ({ ids: [fx.factorSid, fx.challengeSid] }),
+    elsewhere: () => [{ ids: [fx.otherFactorSid] }, { ids: [fx.serviceSid] }],
   },
   'Query.auditEvents': { allowed: false, query: '{ auditEvents { edges { node { sid } } } }', vars: () => ({}) },
   'Query.webhook': { allowed: false, query: 'query ($w: ID!) { webhook(sid: $w) { sid } }', vars: () => ({ w: FAKE.webhook }) },
-  'Query.webhooks': { allowed: false, query: 'query ($s: ID!) { webhooks(serviceSid: $s) { totalCount } }', vars: () => ({ s: fx.serviceSid }) },
-  'Query.webhookDeliveries': { allowed: false, query: 'query ($w: ID!) { webhookDeliveries(webhookSid: $w) { totalCount } }', vars: () => ({ w: FAKE.webhook }) },
-  // ---- writes
-  'Mutation.createAccount': { allowed: false, query: 'mutation { createAccount(input: { friendlyName: "Sneaky" }) { authToken } }', vars: () => ({}) },
-  'Mutation.createService': { allowed: false, query: 'mutation { createService(input: { friendlyName: "Sneaky" }) { sid } }', vars: () => ({}) },
-  'Mutation.updateService': {
-    allowed: false, query: 'mutation ($s: ID!) { updateService(input: { sid: $s, friendlyName: "Sneaky" }) { sid } }', vars: () => ({ s: fx.serviceSid }),
+  'Query.webhooks': {
+    allowed: false,
+    query: 'query ($s: ID!) { webhooks(serviceSid: $s) { totalCount } }',
+    vars: () => ({ s: fx.serviceSid }),
   },
-  'Mutation.deleteService': { allowed: false, query: 'mutation ($s: ID!) { deleteService(sid: $s) { deletedSid } }', vars: () => ({ s: fx.serviceSid }) },
+  'Query.webhookDeliveries': {
+    allowed: false,
+    query: 'query ($w: ID!) { webhookDeliveries(webhookSid: $w) { totalCount } }',
+    vars: () => ({ w: FAKE.webhook }),
+  },
+  // ---- writes
+  'Mutation.createAccount': {
+    allowed: false,
+    query: 'mutation { createAccount(input: { friendlyName: "Sneaky" }) { authToken } }',
+    vars: () => ({}),
+  },
+  'Mutation.createService': {
+    allowed: false,
+    query: 'mutation { createService(input: { friendlyName: "Sneaky" }) { sid } }',
+    vars: () => ({}),
+  },
+  'Mutation.updateService': {
+    allowed: false,
+    query: 'mutation ($s: ID!) { updateService(input: { sid: $s, friendlyName: "Sneaky" }) { sid } }',
+    vars: () => ({ s: fx.serviceSid }),
+  },
+  'Mutation.deleteService': {
+    allowed: false,
+    query: 'mutation ($s: ID!) { deleteService(sid: $s) { deletedSid } }',
+    vars: () => ({ s: fx.serviceSid }),
+  },
   'Mutation.createEntity': {
-    allowed: false, query: 'mutation ($s: ID!, $i: String!) { createEntity(input: { serviceSid: $s, identity: $i }) { sid } }',
+    allowed: false,
+    query: 'mutation ($s: ID!, $i: String!) { createEntity(input: { serviceSid: $s, identity: $i }) { sid } }',
     vars: () => ({ s: fx.serviceSid, i: 'walk-user-new' }),
   },
   'Mutation.deleteEntity': {
-    allowed: false, query: 'mutation ($s: ID!, $i: String!) { deleteEntity(serviceSid: $s, identity: $i) { deletedSid } }',
+    allowed: false,
+    query: 'mutation ($s: ID!, $i: String!) { deleteEntity(serviceSid: $s, identity: $i) { deletedSid } }',
     vars: () => ({ s: fx.serviceSid, i: fx.identity }),
   },
   'Mutation.createTotpFactor': {
     allowed: true,
-    query: 'mutation ($s: ID!, $i: String!) { createTotpFactor(input: { serviceSid: $s, identity: $i, friendlyName: "Walk" }) { factor { sid } binding { uri } } }',
+    query:
+      'mutation ($s: ID!, $i: String!) { createTotpFactor(input: { serviceSid: $s, identity: $i, friendlyName: "Walk" }) { factor { sid } binding { uri } } }',
     vars: () => ({ s: fx.serviceSid, i: fx.identity }),
-    elsewhere: () => [{ s: fx.serviceSid, i: fx.otherIdentity }, { s: fx.otherServiceSid, i: fx.identity }],
+    elsewhere: () => [
+      { s: fx.serviceSid, i: fx.otherIdentity },
+      { s: fx.otherServiceSid, i: fx.identity },
+    ],
   },
   'Mutation.verifyFactor': {
-    allowed: true, query: 'mutation ($f: ID!) { verifyFactor(input: { factorSid: $f, authPayload: "000000" }) { sid status } }',
-    vars: () => ({ f: fx.factorSid }), elsewhere: () => [{ f: fx.otherFactorSid }],
+    allowed: true,
+    query: 'mutation ($f: ID!) { verifyFactor(input: { factorSid: $f, authPayload: "000000" }) { sid status } }',
+    vars: () => ({ f: fx.factorSid }),
+    elsewhere: () => [{ f: fx.otherFactorSid }],
   },
   'Mutation.updateFactor': {
-    allowed: false, query: 'mutation ($f: ID!) { updateFactor(input: { factorSid: $f, friendlyName: "Sneaky" }) { sid } }', vars: () => ({ f: fx.factorSid }),
+    allowed: false,
+    query: 'mutation ($f: ID!) { updateFactor(input: { factorSid: $f, friendlyName: "Sneaky" }) { sid } }',
+    vars: () => ({ f: fx.factorSid }),
   },
-  'Mutation.deleteFactor': { allowed: false, query: 'mutation ($f: ID!) { deleteFactor(sid: $f) { deletedSid } }', vars: () => ({ f: fx.factorSid }) },
+  'Mutation.deleteFactor': {
+    allowed: false,
+    query: 'mutation ($f: ID!) { deleteFactor(sid: $f) { deletedSid } }',
+    vars: () => ({ f: fx.factorSid }),
+  },
   'Mutation.createChallenge': {
-    allowed: true, query: 'mutation ($f: ID!) { createChallenge(input: { factorSid: $f }) { sid status } }',
-    vars: () => ({ f: fx.factorSid }), elsewhere: () => [{ f: fx.otherFactorSid }],
+    allowed: true,
+    query: 'mutation ($f: ID!) { createChallenge(input: { factorSid: $f }) { sid status } }',
+    vars: () => ({ f: fx.factorSid }),
+    elsewhere: () => [{ f: fx.otherFactorSid }],
   },
   'Mutation.verifyChallenge': {
-    allowed: true, query: 'mutation ($c: ID!) { verifyChallenge(input: { challengeSid: $c, authPayload: "000000" }) { sid status } }',
-    vars: () => ({ c: fx.challengeSid }), elsewhere: () => [{ c: fx.otherChallengeSid }],
+    allowed: true,
+    query: 'mutation ($c: ID!) { verifyChallenge(input: { challengeSid: $c, authPayload: "000000" }) { sid status } }',
+    vars: () => ({ c: fx.challengeSid }),
+    elsewhere: () => [{ c: fx.otherChallengeSid }],
   },
   'Mutation.createWebhook': {
     allowed: false,
-    query: 'mutation ($s: ID!) { createWebhook(input: { serviceSid: $s, friendlyName: "Sneaky", webhookUrl: "https://example.com/h", eventTypes: ["*"] }) { signingSecret } }',
+    query:
+      'mutation ($s: ID!) { createWebhook(input: { serviceSid: $s, friendlyName: "Sneaky", webhookUrl: "https://example.com/h", eventTypes: ["*"] }) { signingSecret } }',
     vars: () => ({ s: fx.serviceSid }),
   },
-  'Mutation.updateWebhook': { allowed: false, query: 'mutation ($w: ID!) { updateWebhook(input: { sid: $w, friendlyName: "Sneaky" }) { sid } }', vars: () => ({ w: FAKE.webhook }) },
-  'Mutation.deleteWebhook': { allowed: false, query: 'mutation ($w: ID!) { deleteWebhook(sid: $w) { deletedSid } }', vars: () => ({ w: FAKE.webhook }) },
-  'Mutation.redeliverWebhookDelivery': {
-    allowed: false, query: 'mutation ($d: ID!) { redeliverWebhookDelivery(sid: $d) { sid } }', vars: () => ({ d: FAKE.delivery }),
+  'Mutation.updateWebhook': {
+    allowed: false,
+    query: 'mutation ($w: ID!) { updateWebhook(input: { sid: $w, friendlyName: "Sneaky" }) { sid } }',
+    vars: () => ({ w: FAKE.webhook }),
   },
-  'Mutation.rotateAuthToken': { allowed: false, query: 'mutation { rotateAuthToken(input: { graceSeconds: 60 }) { authToken } }', vars: () => ({}) },
+  'Mutation.deleteWebhook': {
+    allowed: false,
+    query: 'mutation ($w: ID!) { deleteWebhook(sid: $w) { deletedSid } }',
+    vars: () => ({ w: FAKE.webhook }),
+  },
+  'Mutation.redeliverWebhookDelivery': {
+    allowed: false,
+    query: 'mutation ($d: ID!) { redeliverWebhookDelivery(sid: $d) { sid } }',
+    vars: () => ({ d: FAKE.delivery }),
+  },
+  'Mutation.rotateAuthToken': {
+    allowed: false,
+    query: 'mutation { rotateAuthToken(input: { graceSeconds: 60 }) { authToken } }',
+    vars: () => ({}),
+  },
   'Mutation.createAccessToken': {
-    allowed: false, query: 'mutation ($s: ID!, $i: String!) { createAccessToken(input: { serviceSid: $s, identity: $i }) { token } }',
+    allowed: false,
+    query: 'mutation ($s: ID!, $i: String!) { createAccessToken(input: { serviceSid: $s, identity: $i }) { token } }',
     vars: () => ({ s: fx.serviceSid, i: fx.identity }),
   },
   // ---- live (run over SSE and WebSocket below)
   'Subscription.challengeUpdated': {
-    allowed: true, query: 'subscription ($c: ID, $s: ID, $i: String) { challengeUpdated(challengeSid: $c, serviceSid: $s, identity: $i) { sid identity hiddenDetails } }',
+    allowed: true,
+    query:
+      'subscription ($c: ID, $s: ID, $i: String) { challengeUpdated(challengeSid: $c, serviceSid: $s, identity: $i) { sid identity hiddenDetails } }',
     vars: () => ({ i: fx.identity }),
-    elsewhere: () => [{ i: fx.otherIdentity }, { s: fx.otherServiceSid }, { c: fx.otherChallengeSid }, { s: fx.otherServiceSid, i: fx.identity }],
+    elsewhere: () => [
+      { i: fx.otherIdentity },
+      { s: fx.otherServiceSid },
+      { c: fx.otherChallengeSid },
+      { s: fx.otherServiceSid, i: fx.identity },
+    ],
   },
   'Subscription.factorUpdated': {
-    allowed: true, query: 'subscription ($f: ID, $s: ID, $i: String) { factorUpdated(factorSid: $f, serviceSid: $s, identity: $i) { sid identity } }',
+    allowed: true,
+    query: 'subscription ($f: ID, $s: ID, $i: String) { factorUpdated(factorSid: $f, serviceSid: $s, identity: $i) { sid identity } }',
     vars: () => ({ f: fx.factorSid }),
     elsewhere: () => [{ i: fx.otherIdentity }, { f: fx.otherFactorSid }, { s: fx.otherServiceSid }],
   },
@@ -213,21 +300,30 @@ describe('every root field, with an access token', () => {
           if (!name.startsWith('Subscription.')) continue;
           for (const vars of e.elsewhere!()) {
             const it = client.iterate({ query: e.query, variables: vars })[Symbol.asyncIterator]();
-            const outcome = await it.next().then((r) => JSON.stringify(r.value), (err: unknown) => JSON.stringify(err));
+            const outcome = await it.next().then(
+              (r) => JSON.stringify(r.value),
+              (err: unknown) => JSON.stringify(err),
+            );
             expect(outcome, `${name} ${JSON.stringify(vars)}`).toContain('FORBIDDEN');
             await it.return?.();
           }
         }
         // Allowed: subscribe, wait until the server listens, cause a change with the account, receive it.
         const base = t.deps.events.activeSubscriptions();
-        const challenges = client.iterate({ query: TABLE['Subscription.challengeUpdated']!.query, variables: TABLE['Subscription.challengeUpdated']!.vars() })[Symbol.asyncIterator]();
-        const factors = client.iterate({ query: TABLE['Subscription.factorUpdated']!.query, variables: TABLE['Subscription.factorUpdated']!.vars() })[Symbol.asyncIterator]();
+        const challenges = client
+          .iterate({ query: TABLE['Subscription.challengeUpdated']!.query, variables: TABLE['Subscription.challengeUpdated']!.vars() })
+          [Symbol.asyncIterator]();
+        const factors = client
+          .iterate({ query: TABLE['Subscription.factorUpdated']!.query, variables: TABLE['Subscription.factorUpdated']!.vars() })
+          [Symbol.asyncIterator]();
         const [c1, f1] = [challenges.next(), factors.next()];
         await waitUntil(() => t.deps.events.activeSubscriptions() >= base + 2, WAIT_MS, 'two subscriptions');
-        if (redisUrl) await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, a.sid)) >= 1, WAIT_MS, 'redis subscription');
+        if (redisUrl)
+          await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, a.sid)) >= 1, WAIT_MS, 'redis subscription');
         // The neighbour's change first: it must not arrive.
         await t.ok(CreateChallenge, { input: { factorSid: fx.otherFactorSid, hiddenDetails: { k: 'v' } } }, a.auth);
-        const mine = (await t.ok(CreateChallenge, { input: { factorSid: fx.factorSid, hiddenDetails: { k: 'v' } } }, a.auth)).createChallenge.sid;
+        const mine = (await t.ok(CreateChallenge, { input: { factorSid: fx.factorSid, hiddenDetails: { k: 'v' } } }, a.auth))
+          .createChallenge.sid;
         await t.ok(UpdateFactor, { input: { factorSid: fx.factorSid, metadata: { via: transport } } }, a.auth);
         const c = (await c1).value as { data: { challengeUpdated: { sid: string; identity: string; hiddenDetails: unknown } } };
         expect(c.data.challengeUpdated).toEqual({ sid: mine, identity: fx.identity, hiddenDetails: null });
@@ -242,11 +338,15 @@ describe('every root field, with an access token', () => {
   }
 
   it('a subscription opened with an access token ends when the token expires', async () => {
-    const { token: short, expiresAt } = (await t.ok(CreateAccessToken, { input: { serviceSid: fx.serviceSid, identity: fx.identity, ttlSeconds: 60 } }, a.auth)).createAccessToken;
+    const { token: short, expiresAt } = (
+      await t.ok(CreateAccessToken, { input: { serviceSid: fx.serviceSid, identity: fx.identity, ttlSeconds: 60 } }, a.auth)
+    ).createAccessToken;
     t.clock.set(new Date(new Date(expiresAt).getTime() - 300)); // 300 ms of validity left
     const base = t.deps.events.activeSubscriptions();
     const client = sseClient(http.port, `Bearer ${short}`);
-    const it = client.iterate({ query: TABLE['Subscription.challengeUpdated']!.query, variables: { i: fx.identity } })[Symbol.asyncIterator]();
+    const it = client
+      .iterate({ query: TABLE['Subscription.challengeUpdated']!.query, variables: { i: fx.identity } })
+      [Symbol.asyncIterator]();
     let ended = false;
     const end = it.next().finally(() => void (ended = true));
     // The clock starts once the server listens (or the subscription already ended): connecting on a
@@ -266,7 +366,12 @@ describe('every root field, with an access token', () => {
 async function snapshot() {
   const p = t.deps.prisma;
   const [services, entities, factors, challenges, webhooks, accounts, account, service, factor] = await Promise.all([
-    p.service.count(), p.entity.count(), p.factor.count(), p.challenge.count(), p.webhook.count(), p.account.count(),
+    p.service.count(),
+    p.entity.count(),
+    p.factor.count(),
+    p.challenge.count(),
+    p.webhook.count(),
+    p.account.count(),
     p.account.findUniqueOrThrow({ where: { sid: a.sid }, select: { authTokenHash: true } }),
     p.service.findUniqueOrThrow({ where: { sid: fx.serviceSid }, select: { friendlyName: true } }),
     p.factor.findUniqueOrThrow({ where: { sid: fx.factorSid }, select: { friendlyName: true, status: true } }),

@@ -2,15 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptSeed } from '../src/domain/seed-crypto.ts';
-import {
-  ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, ACCESS_TOKEN_TYP, rotateAccessTokenKey,
-} from '../src/auth/access-tokens.ts';
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, ACCESS_TOKEN_TYP, rotateAccessTokenKey } from '../src/auth/access-tokens.ts';
 import { serviceChanged } from '../src/auth/origins.ts';
 import { systemAad } from '../src/infra/keys.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import {
-  CreateAccessToken, CreateChallenge, CreateService, CreateTotpFactor, GetChallenge, GetFactor, ListChallenges, ListFactors, VerifyChallenge,
-  VerifyFactor, Viewer,
+  CreateAccessToken,
+  CreateChallenge,
+  CreateService,
+  CreateTotpFactor,
+  GetChallenge,
+  GetFactor,
+  ListChallenges,
+  ListFactors,
+  VerifyChallenge,
+  VerifyFactor,
+  Viewer,
 } from './support/documents.ts';
 import { expectError } from './support/expect.ts';
 import { verifiedFactor } from './support/flows.ts';
@@ -48,7 +55,13 @@ describe('createAccessToken', () => {
     const claims = decodeJwt(token);
     expect(header).toMatchObject({ alg: 'HS256', typ: ACCESS_TOKEN_TYP });
     expect(header.kid).toMatch(/^at\d{8}-[0-9a-f]{8}$/);
-    expect(claims).toMatchObject({ iss: ACCESS_TOKEN_ISSUER, aud: ACCESS_TOKEN_AUDIENCE, sub: 'user-token-1', account: a.sid, service: serviceA });
+    expect(claims).toMatchObject({
+      iss: ACCESS_TOKEN_ISSUER,
+      aud: ACCESS_TOKEN_AUDIENCE,
+      sub: 'user-token-1',
+      account: a.sid,
+      service: serviceA,
+    });
     expect(claims.exp! - claims.iat!).toBe(600);
     expect(claims.iat).toBe(unix(t.clock.now()));
     expect(claims.jti).toMatch(/^[0-9a-f]{32}$/);
@@ -61,14 +74,25 @@ describe('createAccessToken', () => {
     const ok = await mint(a, serviceA, 'user-token-2', 3600);
     expect(new Date(ok.expiresAt).getTime()).toBe((unix(t.clock.now()) + 3600) * 1000);
     for (const ttlSeconds of [59, 3601, 0, -5]) {
-      expectError(await t.gql(CreateAccessToken, { input: { serviceSid: serviceA, identity: 'user-token-2', ttlSeconds } }, a.auth), 'INVALID_ARGUMENT', { field: 'ttlSeconds' });
+      expectError(
+        await t.gql(CreateAccessToken, { input: { serviceSid: serviceA, identity: 'user-token-2', ttlSeconds } }, a.auth),
+        'INVALID_ARGUMENT',
+        { field: 'ttlSeconds' },
+      );
     }
-    expectError(await t.gql(CreateAccessToken, { input: { serviceSid: serviceA, identity: 'no' } }, a.auth), 'INVALID_ARGUMENT', { field: 'identity' });
+    expectError(await t.gql(CreateAccessToken, { input: { serviceSid: serviceA, identity: 'no' } }, a.auth), 'INVALID_ARGUMENT', {
+      field: 'identity',
+    });
   });
 
   it('the service must be the caller’s: another account’s service is NOT_FOUND', async () => {
-    expectError(await t.gql(CreateAccessToken, { input: { serviceSid: serviceA, identity: 'user-token-3' } }, b.auth), 'NOT_FOUND', { twilioCode: 20404 });
-    expectError(await t.gql(CreateAccessToken, { input: { serviceSid: 'VA' + '0'.repeat(32), identity: 'user-token-3' } }, a.auth), 'NOT_FOUND');
+    expectError(await t.gql(CreateAccessToken, { input: { serviceSid: serviceA, identity: 'user-token-3' } }, b.auth), 'NOT_FOUND', {
+      twilioCode: 20404,
+    });
+    expectError(
+      await t.gql(CreateAccessToken, { input: { serviceSid: 'VA' + '0'.repeat(32), identity: 'user-token-3' } }, a.auth),
+      'NOT_FOUND',
+    );
   });
 
   it('only account credentials mint: operator and access tokens are FORBIDDEN, nobody is UNAUTHENTICATED', async () => {
@@ -85,18 +109,35 @@ describe('a browser with an access token', () => {
     const identity = 'browser-user-1';
     const { token } = await mint(a, serviceA, identity);
     const auth = bearer(token);
-    const created = (await t.ok(CreateTotpFactor, { input: { serviceSid: serviceA, identity, friendlyName: 'Phone' } }, auth)).createTotpFactor;
+    const created = (await t.ok(CreateTotpFactor, { input: { serviceSid: serviceA, identity, friendlyName: 'Phone' } }, auth))
+      .createTotpFactor;
     expect(created.binding.secret).toMatch(/^[A-Z2-7]+$/); // the browser shows the QR code itself
     const factorSid = created.factor.sid;
-    const verified = (await t.ok(VerifyFactor, { input: { factorSid, authPayload: oathCode(created.binding.secret, {}, unix(t.clock.now())) } }, auth)).verifyFactor;
+    const verified = (
+      await t.ok(VerifyFactor, { input: { factorSid, authPayload: oathCode(created.binding.secret, {}, unix(t.clock.now())) } }, auth)
+    ).verifyFactor;
     expect(verified.status).toBe('VERIFIED');
     t.clock.advance(30_000);
     const pending = (await t.ok(CreateChallenge, { input: { factorSid, details: { message: 'Sign in' } } }, auth)).createChallenge;
     expect(pending.status).toBe('PENDING');
-    const approved = (await t.ok(VerifyChallenge, { input: { challengeSid: pending.sid, authPayload: oathCode(created.binding.secret, {}, unix(t.clock.now())) } }, auth)).verifyChallenge;
+    const approved = (
+      await t.ok(
+        VerifyChallenge,
+        { input: { challengeSid: pending.sid, authPayload: oathCode(created.binding.secret, {}, unix(t.clock.now())) } },
+        auth,
+      )
+    ).verifyChallenge;
     expect(approved.status).toBe('APPROVED');
-    expect((await t.ok(GetFactor, { sid: factorSid }, auth)).factor).toMatchObject({ sid: factorSid, status: 'VERIFIED', entity: { identity } });
-    expect((await t.ok(GetChallenge, { sid: pending.sid }, auth)).challenge).toMatchObject({ sid: pending.sid, status: 'APPROVED', factor: { sid: factorSid } });
+    expect((await t.ok(GetFactor, { sid: factorSid }, auth)).factor).toMatchObject({
+      sid: factorSid,
+      status: 'VERIFIED',
+      entity: { identity },
+    });
+    expect((await t.ok(GetChallenge, { sid: pending.sid }, auth)).challenge).toMatchObject({
+      sid: pending.sid,
+      status: 'APPROVED',
+      factor: { sid: factorSid },
+    });
     const lists = await t.ok(ListFactors, { serviceSid: serviceA, identity }, auth);
     expect(lists.entity!.factors.edges.map((e) => e.node.sid)).toEqual([factorSid]);
     const challenges = await t.ok(ListChallenges, { serviceSid: serviceA, identity }, auth);
@@ -105,12 +146,16 @@ describe('a browser with an access token', () => {
 
   it('never sees nor sets hiddenDetails (Twilio: for the backend, not the end user); the account does', async () => {
     const f = await verifiedFactor(t, a, { serviceSid: serviceA, identity: 'browser-user-2' });
-    const c = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, hiddenDetails: { ip: '203.0.113.9' } } }, a.auth)).createChallenge;
+    const c = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, hiddenDetails: { ip: '203.0.113.9' } } }, a.auth))
+      .createChallenge;
     const { token } = await mint(a, serviceA, f.identity);
     expect((await t.ok(GetChallenge, { sid: c.sid }, bearer(token))).challenge!.hiddenDetails).toBeNull();
     expect((await t.ok(GetChallenge, { sid: c.sid }, a.auth)).challenge!.hiddenDetails).toEqual({ ip: '203.0.113.9' });
     const before = await t.deps.prisma.challenge.count();
-    expectError(await t.gql(CreateChallenge, { input: { factorSid: f.factorSid, hiddenDetails: { ip: '198.51.100.1' } } }, bearer(token)), 'FORBIDDEN');
+    expectError(
+      await t.gql(CreateChallenge, { input: { factorSid: f.factorSid, hiddenDetails: { ip: '198.51.100.1' } } }, bearer(token)),
+      'FORBIDDEN',
+    );
     expect(await t.deps.prisma.challenge.count()).toBe(before);
   });
 
@@ -132,16 +177,29 @@ describe('a browser with an access token', () => {
     expectError(await t.gql(VerifyChallenge, { input: { challengeSid: neighbourChallenge, authPayload: '123456' } }, auth), 'FORBIDDEN');
     expectError(await t.gql(ListFactors, { serviceSid: serviceA, identity: neighbour.identity }, auth), 'FORBIDDEN');
     expectError(await t.gql(ListFactors, { serviceSid: otherService.serviceSid, identity: mine.identity }, auth), 'FORBIDDEN');
-    expectError(await t.gql(CreateTotpFactor, { input: { serviceSid: serviceA, identity: neighbour.identity, friendlyName: 'x' } }, auth), 'FORBIDDEN');
-    expectError(await t.gql(CreateTotpFactor, { input: { serviceSid: otherService.serviceSid, identity: mine.identity, friendlyName: 'x' } }, auth), 'FORBIDDEN');
+    expectError(
+      await t.gql(CreateTotpFactor, { input: { serviceSid: serviceA, identity: neighbour.identity, friendlyName: 'x' } }, auth),
+      'FORBIDDEN',
+    );
+    expectError(
+      await t.gql(CreateTotpFactor, { input: { serviceSid: otherService.serviceSid, identity: mine.identity, friendlyName: 'x' } }, auth),
+      'FORBIDDEN',
+    );
 
     // Tenancy as everywhere: B's rows do not exist for A's token.
     expect((await t.ok(GetFactor, { sid: foreign.factorSid }, auth)).factor).toBeNull();
     expect((await t.ok(GetChallenge, { sid: foreignChallenge }, auth)).challenge).toBeNull();
     expectError(await t.gql(CreateChallenge, { input: { factorSid: foreign.factorSid } }, auth), 'NOT_FOUND', { twilioCode: 60390 });
-    expectError(await t.gql(CreateTotpFactor, { input: { serviceSid: foreign.serviceSid, identity: mine.identity, friendlyName: 'x' } }, auth), 'NOT_FOUND');
+    expectError(
+      await t.gql(CreateTotpFactor, { input: { serviceSid: foreign.serviceSid, identity: mine.identity, friendlyName: 'x' } }, auth),
+      'NOT_FOUND',
+    );
     // And nothing was written by any refused call.
-    expect(await t.deps.prisma.challenge.count({ where: { factorSid: { in: [neighbour.factorSid, otherService.factorSid, foreign.factorSid] } } })).toBe(2);
+    expect(
+      await t.deps.prisma.challenge.count({
+        where: { factorSid: { in: [neighbour.factorSid, otherService.factorSid, foreign.factorSid] } },
+      }),
+    ).toBe(2);
     expect(await t.deps.prisma.factor.count({ where: { friendlyName: 'x' } })).toBe(0);
   });
 
@@ -157,8 +215,12 @@ describe('a browser with an access token', () => {
     const fb = await verifiedFactor(t, b, { identity: 'shared-name-1' });
     const ta = bearer((await mint(a, serviceA, 'shared-name-1')).token);
     const tb = bearer((await mint(b, fb.serviceSid, 'shared-name-1')).token);
-    expect((await t.ok(ListFactors, { serviceSid: serviceA, identity: 'shared-name-1' }, ta)).entity!.factors.edges.map((e) => e.node.sid)).toEqual([fa.factorSid]);
-    expect((await t.ok(ListFactors, { serviceSid: fb.serviceSid, identity: 'shared-name-1' }, tb)).entity!.factors.edges.map((e) => e.node.sid)).toEqual([fb.factorSid]);
+    expect(
+      (await t.ok(ListFactors, { serviceSid: serviceA, identity: 'shared-name-1' }, ta)).entity!.factors.edges.map((e) => e.node.sid),
+    ).toEqual([fa.factorSid]);
+    expect(
+      (await t.ok(ListFactors, { serviceSid: fb.serviceSid, identity: 'shared-name-1' }, tb)).entity!.factors.edges.map((e) => e.node.sid),
+    ).toEqual([fb.factorSid]);
     expect((await t.ok(ListFactors, { serviceSid: serviceA, identity: 'shared-name-1' }, tb)).entity).toBeNull();
     expect((await t.ok(GetFactor, { sid: fa.factorSid }, tb)).factor).toBeNull();
   });
@@ -169,7 +231,9 @@ describe('refused tokens are UNAUTHENTICATED', () => {
     const { token } = await mint(a, serviceA, 'expiring-user-1', 60);
     expect((await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(token))).errors).toBeUndefined();
     t.clock.advance(60_000 + 1000);
-    const err = expectError(await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(token)), 'UNAUTHENTICATED', { twilioCode: 20003 });
+    const err = expectError(await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(token)), 'UNAUTHENTICATED', {
+      twilioCode: 20003,
+    });
     expect(err.message).toMatch(/expired/i);
   });
 
@@ -179,8 +243,7 @@ describe('refused tokens are UNAUTHENTICATED', () => {
     const header = decodeProtectedHeader(token);
     const claims = decodeJwt(token);
     const key = await keyOf(header.kid!);
-    const sign = (hdr: object, body: object, k: Uint8Array = key) =>
-      new SignJWT(body as never).setProtectedHeader(hdr as never).sign(k);
+    const sign = (hdr: object, body: object, k: Uint8Array = key) => new SignJWT(body as never).setProtectedHeader(hdr as never).sign(k);
     const forged: Record<string, string> = {
       'payload edited (identity), signature kept': `${h}.${b64url({ ...claims, sub: 'tamper-user-2' })}.${s}`,
       'signature bit flipped': `${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`,
@@ -226,9 +289,11 @@ describe('signing keys', () => {
     const fresh = await mint(a, serviceA, 'rotate-user-1');
     expect(decodeProtectedHeader(fresh.token).kid).toBe(kid);
     expect(decodeProtectedHeader(old.token).kid).not.toBe(kid);
-    for (const tok of [old.token, fresh.token]) expect((await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(tok))).errors).toBeUndefined();
+    for (const tok of [old.token, fresh.token])
+      expect((await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(tok))).errors).toBeUndefined();
     const { retired } = await rotateAccessTokenKey(t.deps, { retireOld: true });
     expect(retired).toBe(2);
-    for (const tok of [old.token, fresh.token]) expectError(await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(tok)), 'UNAUTHENTICATED');
+    for (const tok of [old.token, fresh.token])
+      expectError(await t.gql(GetFactor, { sid: 'YF' + '0'.repeat(32) }, bearer(tok)), 'UNAUTHENTICATED');
   });
 });

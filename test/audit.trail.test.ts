@@ -1,7 +1,16 @@
 import type { ResultOf } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestApp, type TestApp, type Tenant } from './support/app.ts';
-import { CreateAccessToken, CreateChallenge, CreateService, CreateTotpFactor, DeleteFactor, RotateAuthToken, VerifyChallenge, VerifyFactor } from './support/documents.ts';
+import {
+  CreateAccessToken,
+  CreateChallenge,
+  CreateService,
+  CreateTotpFactor,
+  DeleteFactor,
+  RotateAuthToken,
+  VerifyChallenge,
+  VerifyFactor,
+} from './support/documents.ts';
 import { AuditEvents } from './support/audit-documents.ts';
 import { expectError } from './support/expect.ts';
 import { verifiedFactor } from './support/flows.ts';
@@ -29,7 +38,9 @@ async function events(tenant: Tenant, vars: { serviceSid?: string; type?: string
   const out: Node[] = [];
   let after: string | null = null;
   for (;;) {
-    const r: ResultOf<typeof AuditEvents>['auditEvents'] = (await t.ok(AuditEvents, { ...vars, first: 7, after, order: 'ASC' }, tenant.auth)).auditEvents;
+    const r: ResultOf<typeof AuditEvents>['auditEvents'] = (
+      await t.ok(AuditEvents, { ...vars, first: 7, after, order: 'ASC' }, tenant.auth)
+    ).auditEvents;
     out.push(...r.edges.map((e) => e.node));
     if (!r.pageInfo.hasNextPage) return out;
     after = r.pageInfo.endCursor!;
@@ -43,11 +54,20 @@ const wrongCode = (code: string) => String((Number(code) + 1) % 1_000_000).padSt
 describe('security events are recorded', () => {
   it('account created by the operator, then its token rotated', async () => {
     const [created] = await events(a);
-    expect(created).toMatchObject({ seq: '1', type: 'account.created', actor: 'operator', accountSid: a.sid, details: { friendlyName: 'Audit A' } });
+    expect(created).toMatchObject({
+      seq: '1',
+      type: 'account.created',
+      actor: 'operator',
+      accountSid: a.sid,
+      details: { friendlyName: 'Audit A' },
+    });
     expect(created!.prevHash).toBe('0'.repeat(64));
     const c = await t.newAccount('Rotating');
     const rotated = await t.ok(RotateAuthToken, { input: { graceSeconds: 60 } }, c.auth);
-    const [, ev] = await events({ ...c, auth: c.auth.replace(/ .*/, ' ') + Buffer.from(`${c.sid}:${rotated.rotateAuthToken.authToken}`).toString('base64') });
+    const [, ev] = await events({
+      ...c,
+      auth: c.auth.replace(/ .*/, ' ') + Buffer.from(`${c.sid}:${rotated.rotateAuthToken.authToken}`).toString('base64'),
+    });
     expect(ev).toMatchObject({ seq: '2', type: 'account.token_rotated', actor: 'account', details: { graceSeconds: 60 } });
     expect(ev!.prevHash).not.toBe('0'.repeat(64));
     // The new token is never in the trail.
@@ -55,13 +75,21 @@ describe('security events are recorded', () => {
     // The operator rotating it shows as the operator.
     await t.ok(RotateAuthToken, { input: { accountSid: c.sid } }, `Bearer ${ADMIN_TOKEN}`);
     const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: c.sid }, orderBy: { seq: 'asc' } });
-    expect(rows.map((r) => [r.type, r.actor])).toEqual([['account.created', 'operator'], ['account.token_rotated', 'account'], ['account.token_rotated', 'operator']]);
+    expect(rows.map((r) => [r.type, r.actor])).toEqual([
+      ['account.created', 'operator'],
+      ['account.token_rotated', 'account'],
+      ['account.token_rotated', 'operator'],
+    ]);
   });
 
   it('access token issued (by the account), and what the token then does is done by access_token:<identity>', async () => {
     const from = await lastSeq(a);
     const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Browser' } }, a.auth)).createService.sid;
-    const { createAccessToken: at } = await t.ok(CreateAccessToken, { input: { serviceSid, identity: 'audit-browser', ttlSeconds: 120 } }, a.auth);
+    const { createAccessToken: at } = await t.ok(
+      CreateAccessToken,
+      { input: { serviceSid, identity: 'audit-browser', ttlSeconds: 120 } },
+      a.auth,
+    );
     await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'audit-browser', friendlyName: 'Phone' } }, `Bearer ${at.token}`);
     const got = await since(a, from);
     expect(got.map((e) => [e.type, e.actor])).toEqual([
@@ -75,7 +103,11 @@ describe('security events are recorded', () => {
   it('factor created / verification failed / verified / deleted, with its subjects and never a code or seed', async () => {
     const from = await lastSeq(a);
     const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Audit' } }, a.auth)).createService.sid;
-    const { createTotpFactor: f } = await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'audit-user-1', friendlyName: 'Phone' } }, a.auth);
+    const { createTotpFactor: f } = await t.ok(
+      CreateTotpFactor,
+      { input: { serviceSid, identity: 'audit-user-1', friendlyName: 'Phone' } },
+      a.auth,
+    );
     const code = oathCode(f.binding.secret, {}, unix(t.clock.now()));
     await t.ok(VerifyFactor, { input: { factorSid: f.factor.sid, authPayload: wrongCode(code) } }, a.auth);
     await t.ok(VerifyFactor, { input: { factorSid: f.factor.sid, authPayload: code } }, a.auth);
@@ -83,7 +115,11 @@ describe('security events are recorded', () => {
     const got = await since(a, from);
     const subject = { serviceSid, factorSid: f.factor.sid, entitySid: expect.stringMatching(/^YE/), challengeSid: null, actor: 'account' };
     expect(got).toMatchObject([
-      { type: 'factor.created', ...subject, details: { identity: 'audit-user-1', imported: false, alg: 'sha1', codeLength: 6, timeStep: 30, skew: 1 } },
+      {
+        type: 'factor.created',
+        ...subject,
+        details: { identity: 'audit-user-1', imported: false, alg: 'sha1', codeLength: 6, timeStep: 30, skew: 1 },
+      },
       { type: 'factor.verification_failed', ...subject, details: { identity: 'audit-user-1', reason: 'wrong_code' } },
       { type: 'factor.verified', ...subject },
       { type: 'factor.deleted', ...subject },
@@ -111,10 +147,23 @@ describe('security events are recorded', () => {
     expect(await reconcileExpiry(t.deps)).toBeGreaterThanOrEqual(2);
 
     const got = await since(a, from);
-    const on = (c: { sid: string }) => ({ challengeSid: c.sid, factorSid: f.factorSid, serviceSid: f.serviceSid, entitySid: expect.stringMatching(/^YE/) });
+    const on = (c: { sid: string }) => ({
+      challengeSid: c.sid,
+      factorSid: f.factorSid,
+      serviceSid: f.serviceSid,
+      entitySid: expect.stringMatching(/^YE/),
+    });
     expect(got.map((e) => e.type)).toEqual([
-      'challenge.approved', 'challenge.failed', 'challenge.failed', 'challenge.failed', 'challenge.failed', 'challenge.failed',
-      'challenge.failed', 'challenge.throttled', 'challenge.expired', 'challenge.expired',
+      'challenge.approved',
+      'challenge.failed',
+      'challenge.failed',
+      'challenge.failed',
+      'challenge.failed',
+      'challenge.failed',
+      'challenge.failed',
+      'challenge.throttled',
+      'challenge.expired',
+      'challenge.expired',
     ]);
     expect(got[0]).toMatchObject({ ...on(approved), actor: 'account', details: { identity: 'audit-user-2' } });
     // A replayed code counts as a wrong one (RFC 6238 §5.2).
@@ -122,7 +171,17 @@ describe('security events are recorded', () => {
     expect(got[2]).toMatchObject({ ...on(replay), details: { reason: 'wrong_code' } });
     expect(got[6]).toMatchObject({ ...on(other), details: { reason: 'wrong_code' } });
     expect(got[7]).toMatchObject({ ...on(other), details: { retryAfter: expect.any(Number) } });
-    expect(got.slice(8).map((e) => [e.challengeSid, e.actor]).sort()).toEqual([[other.sid, 'system'], [replay.sid, 'system']].sort());
+    expect(
+      got
+        .slice(8)
+        .map((e) => [e.challengeSid, e.actor])
+        .sort(),
+    ).toEqual(
+      [
+        [other.sid, 'system'],
+        [replay.sid, 'system'],
+      ].sort(),
+    );
     expect(JSON.stringify(got)).not.toContain(code);
     expect(await verifyAuditTrail(t.db.prisma, { accountSid: a.sid })).toEqual({ ok: true, events: await lastSeq(a), chains: 1 });
   });
@@ -144,10 +203,20 @@ describe('auditEvents', () => {
     const all = await events(a);
     expect(all.map((e) => Number(e.seq))).toEqual(all.map((_, i) => i + 1));
     const newest = (await t.ok(AuditEvents, { first: 3 }, a.auth)).auditEvents;
-    expect(newest.edges.map((e) => e.node.seq)).toEqual(all.slice(-3).reverse().map((e) => e.seq));
+    expect(newest.edges.map((e) => e.node.seq)).toEqual(
+      all
+        .slice(-3)
+        .reverse()
+        .map((e) => e.seq),
+    );
     expect(newest.totalCount).toBe(all.length);
     const next = (await t.ok(AuditEvents, { first: 3, after: newest.pageInfo.endCursor }, a.auth)).auditEvents;
-    expect(next.edges.map((e) => e.node.seq)).toEqual(all.slice(-6, -3).reverse().map((e) => e.seq));
+    expect(next.edges.map((e) => e.node.seq)).toEqual(
+      all
+        .slice(-6, -3)
+        .reverse()
+        .map((e) => e.seq),
+    );
 
     const failed = await events(a, { type: 'challenge.failed' });
     expect(failed.length).toBe(all.filter((e) => e.type === 'challenge.failed').length);
@@ -209,7 +278,10 @@ describe('concurrent appends to one chain', () => {
       recordAuditBatch(t.deps, batch(1)),
       recordAuditBatch(t.deps, batch(2)),
     ]);
-    for (const [tenant, n] of [[c, 1 + 40 + 30], [d, 1 + 20 + 30]] as const) {
+    for (const [tenant, n] of [
+      [c, 1 + 40 + 30],
+      [d, 1 + 20 + 30],
+    ] as const) {
       const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: tenant.sid }, orderBy: { seq: 'asc' } });
       expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
       expect(await verifyAuditTrail(t.db.prisma, { accountSid: tenant.sid })).toEqual({ ok: true, events: n, chains: 1 });
@@ -223,20 +295,45 @@ describe('group commit: a batch of one account in one statement', () => {
     const from = await lastSeq(c);
     const base = new Date('2026-11-30T07:00:00.123Z').getTime();
     const contents = Array.from({ length: 5 }, (_, i): AuditContent => ({
-      sid: newSid('auditEvent'), accountSid: c.sid, type: 'challenge.failed', serviceSid: i % 2 ? null : 'VA' + '1'.repeat(32),
-      entitySid: null, factorSid: i === 3 ? 'YF' + '2'.repeat(32) : null, challengeSid: null, actor: 'system',
-      details: i === 1 ? null : canonicalJson({ i, identity: 'ü\u2028"x' }), dateCreated: new Date(base + i),
+      sid: newSid('auditEvent'),
+      accountSid: c.sid,
+      type: 'challenge.failed',
+      serviceSid: i % 2 ? null : 'VA' + '1'.repeat(32),
+      entitySid: null,
+      factorSid: i === 3 ? 'YF' + '2'.repeat(32) : null,
+      challengeSid: null,
+      actor: 'system',
+      details: i === 1 ? null : canonicalJson({ i, identity: 'ü\u2028"x' }),
+      dateCreated: new Date(base + i),
     }));
     expect(await appendAccountAuditEvents(t.db.prisma, c.sid, contents)).toBe(true);
     const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: c.sid, seq: { gt: from } }, orderBy: { seq: 'asc' } });
     expect(rows.map((r) => Number(r.seq))).toEqual([1, 2, 3, 4, 5].map((i) => from + i));
-    rows.forEach((r, i) => expect({ ...r, seq: undefined, prevHash: undefined, hash: undefined }).toEqual({ ...contents[i], seq: undefined, prevHash: undefined, hash: undefined }));
+    rows.forEach((r, i) =>
+      expect({ ...r, seq: undefined, prevHash: undefined, hash: undefined }).toEqual({
+        ...contents[i],
+        seq: undefined,
+        prevHash: undefined,
+        hash: undefined,
+      }),
+    );
     expect(await verifyAuditTrail(t.db.prisma, { accountSid: c.sid })).toMatchObject({ ok: true, events: from + 5 });
   });
 
   it('writes nothing and says so for an account without a chain head (the caller then creates it)', async () => {
     const sid = newSid('account');
-    const e: AuditContent = { sid: newSid('auditEvent'), accountSid: sid, type: 'challenge.failed', serviceSid: null, entitySid: null, factorSid: null, challengeSid: null, actor: 'system', details: null, dateCreated: new Date() };
+    const e: AuditContent = {
+      sid: newSid('auditEvent'),
+      accountSid: sid,
+      type: 'challenge.failed',
+      serviceSid: null,
+      entitySid: null,
+      factorSid: null,
+      challengeSid: null,
+      actor: 'system',
+      details: null,
+      dateCreated: new Date(),
+    };
     expect(await appendAccountAuditEvents(t.db.prisma, sid, [e, { ...e, sid: newSid('auditEvent') }])).toBe(false);
     expect(await t.db.prisma.auditEvent.count({ where: { accountSid: sid } })).toBe(0);
   });
@@ -244,7 +341,11 @@ describe('group commit: a batch of one account in one statement', () => {
   it('200 concurrent recordAudit of one account (single appends and batches) keep one unbroken chain', async () => {
     const c = await t.newAccount('Burst');
     const from = await lastSeq(c);
-    await Promise.all(Array.from({ length: 200 }, (_, i) => recordAudit(t.deps, { type: 'challenge.failed', accountSid: c.sid, actor: 'system', details: { i } })));
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        recordAudit(t.deps, { type: 'challenge.failed', accountSid: c.sid, actor: 'system', details: { i } }),
+      ),
+    );
     const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: c.sid, seq: { gt: from } }, orderBy: { seq: 'asc' } });
     expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 200 }, (_, i) => from + 1 + i));
     expect(new Set(rows.map((r) => r.details)).size).toBe(200);
@@ -255,7 +356,9 @@ describe('group commit: a batch of one account in one statement', () => {
 describe('append-only', () => {
   it('the database refuses to update, delete or truncate audit rows', async () => {
     const row = (await t.db.prisma.auditEvent.findFirst({ where: { accountSid: a.sid } }))!;
-    await expect(t.db.prisma.auditEvent.update({ where: { sid: row.sid }, data: { type: 'factor.created' } })).rejects.toThrow(/append-only/);
+    await expect(t.db.prisma.auditEvent.update({ where: { sid: row.sid }, data: { type: 'factor.created' } })).rejects.toThrow(
+      /append-only/,
+    );
     await expect(t.db.prisma.auditEvent.deleteMany({ where: { accountSid: a.sid } })).rejects.toThrow(/append-only/);
     await expect(t.db.prisma.$executeRawUnsafe('TRUNCATE "AuditEvent"')).rejects.toThrow(/append-only/);
     expect(await verifyAuditTrail(t.db.prisma)).toMatchObject({ ok: true });

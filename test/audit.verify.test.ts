@@ -26,9 +26,16 @@ afterAll(() => t.close());
 
 let clock = Date.parse('2026-11-30T10:00:00.000Z');
 const content = (accountSid: string, i: number): AuditContent => ({
-  sid: newSid('auditEvent'), accountSid, type: 'challenge.failed', serviceSid: newSid('service'), entitySid: null,
-  factorSid: newSid('factor'), challengeSid: newSid('challenge'), actor: 'account',
-  details: canonicalJson({ identity: 'user-0001', reason: 'wrong_code', i }), dateCreated: new Date(clock += 7),
+  sid: newSid('auditEvent'),
+  accountSid,
+  type: 'challenge.failed',
+  serviceSid: newSid('service'),
+  entitySid: null,
+  factorSid: newSid('factor'),
+  challengeSid: newSid('challenge'),
+  actor: 'account',
+  details: canonicalJson({ identity: 'user-0001', reason: 'wrong_code', i }),
+  dateCreated: new Date((clock += 7)),
 });
 
 /** A fresh chain of `n` events (half single appends, half one batch). */
@@ -36,7 +43,10 @@ async function chain(prisma: PrismaClient, n: number) {
   const accountSid = newSid('account');
   const singles = Math.floor(n / 2);
   for (let i = 0; i < singles; i++) await appendAuditEvent(prisma, content(accountSid, i));
-  await appendAuditEvents(prisma, Array.from({ length: n - singles }, (_, i) => content(accountSid, 100 + i)));
+  await appendAuditEvents(
+    prisma,
+    Array.from({ length: n - singles }, (_, i) => content(accountSid, 100 + i)),
+  );
   return accountSid;
 }
 
@@ -59,23 +69,40 @@ const sha = async (prisma: PrismaClient, text: string) =>
 /** Each case tampers with its own fresh chain, checks the verdict, then removes that chain. */
 const cases: { name: string; kind: string; seq: number; tamper: (p: PrismaClient, a: string) => Promise<unknown>; reason: RegExp }[] = [
   {
-    name: 'changed details', kind: 'content', seq: 4, reason: /was changed/,
-    tamper: (p, a) => p.$executeRaw`UPDATE "AuditEvent" SET "details" = '{"identity":"someone-else"}' WHERE "accountSid" = ${a} AND "seq" = 4`,
+    name: 'changed details',
+    kind: 'content',
+    seq: 4,
+    reason: /was changed/,
+    tamper: (p, a) =>
+      p.$executeRaw`UPDATE "AuditEvent" SET "details" = '{"identity":"someone-else"}' WHERE "accountSid" = ${a} AND "seq" = 4`,
   },
   {
-    name: 'changed type', kind: 'content', seq: 2, reason: /was changed/,
+    name: 'changed type',
+    kind: 'content',
+    seq: 2,
+    reason: /was changed/,
     tamper: (p, a) => p.$executeRaw`UPDATE "AuditEvent" SET "type" = 'challenge.approved' WHERE "accountSid" = ${a} AND "seq" = 2`,
   },
   {
-    name: 'changed time', kind: 'content', seq: 6, reason: /was changed/,
-    tamper: (p, a) => p.$executeRaw`UPDATE "AuditEvent" SET "dateCreated" = "dateCreated" - interval '1 hour' WHERE "accountSid" = ${a} AND "seq" = 6`,
+    name: 'changed time',
+    kind: 'content',
+    seq: 6,
+    reason: /was changed/,
+    tamper: (p, a) =>
+      p.$executeRaw`UPDATE "AuditEvent" SET "dateCreated" = "dateCreated" - interval '1 hour' WHERE "accountSid" = ${a} AND "seq" = 6`,
   },
   {
-    name: 'deleted row in the middle', kind: 'gap', seq: 4, reason: /seq 3 is missing/,
+    name: 'deleted row in the middle',
+    kind: 'gap',
+    seq: 4,
+    reason: /seq 3 is missing/,
     tamper: (p, a) => p.$executeRaw`DELETE FROM "AuditEvent" WHERE "accountSid" = ${a} AND "seq" = 3`,
   },
   {
-    name: 're-hashed row (its successor no longer links)', kind: 'link', seq: 4, reason: /hash of seq 3/,
+    name: 're-hashed row (its successor no longer links)',
+    kind: 'link',
+    seq: 4,
+    reason: /hash of seq 3/,
     tamper: async (p, a) => {
       // The attacker recomputes seq 3's hash correctly for its new content (the format is public).
       const { auditRowHash } = await import('../src/domain/audit.ts');
@@ -85,12 +112,19 @@ const cases: { name: string; kind: string; seq: number; tamper: (p: PrismaClient
     },
   },
   {
-    name: 'truncated tail', kind: 'head', seq: 7, reason: /truncated.*seq 8.*seq 6/,
+    name: 'truncated tail',
+    kind: 'head',
+    seq: 7,
+    reason: /truncated.*seq 8.*seq 6/,
     tamper: (p, a) => p.$executeRaw`DELETE FROM "AuditEvent" WHERE "accountSid" = ${a} AND "seq" > 6`,
   },
   {
-    name: 'first row’s prevHash', kind: 'link', seq: 1, reason: /genesis/,
-    tamper: async (p, a) => p.$executeRaw`UPDATE "AuditEvent" SET "prevHash" = ${await sha(p, 'x')} WHERE "accountSid" = ${a} AND "seq" = 1`,
+    name: 'first row’s prevHash',
+    kind: 'link',
+    seq: 1,
+    reason: /genesis/,
+    tamper: async (p, a) =>
+      p.$executeRaw`UPDATE "AuditEvent" SET "prevHash" = ${await sha(p, 'x')} WHERE "accountSid" = ${a} AND "seq" = 1`,
   },
 ];
 
@@ -105,7 +139,9 @@ describe('the embedded first-run account', () => {
   it('is recorded as created by the system (this file’s database starts without accounts)', async () => {
     const first = (await ensureFirstAccount(t.deps))!;
     const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: first.account.sid } });
-    expect(rows.map((r) => [r.seq, r.type, r.actor, r.details])).toEqual([[1n, 'account.created', 'system', '{"friendlyName":"First account"}']]);
+    expect(rows.map((r) => [r.seq, r.type, r.actor, r.details])).toEqual([
+      [1n, 'account.created', 'system', '{"friendlyName":"First account"}'],
+    ]);
     expect(JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(first.authToken);
   });
 });
@@ -140,7 +176,10 @@ describe('verifyAuditTrail (in-process)', () => {
   it('catches a deleted chain head (rows without their head)', async () => {
     const accountSid = await chain(t.db.prisma, 3);
     await t.db.prisma.$executeRaw`DELETE FROM "AuditChain" WHERE "accountSid" = ${accountSid}`;
-    expect(await verifyAuditTrail(t.db.prisma)).toMatchObject({ ok: false, failure: { accountSid, kind: 'head', reason: expect.stringMatching(/head row is missing/) } });
+    expect(await verifyAuditTrail(t.db.prisma)).toMatchObject({
+      ok: false,
+      failure: { accountSid, kind: 'head', reason: expect.stringMatching(/head row is missing/) },
+    });
     await removeChain(t.db.prisma, accountSid);
     expect(await verifyAuditTrail(t.db.prisma)).toMatchObject({ ok: true });
   });
@@ -153,31 +192,42 @@ describe('npm run audit:verify (a real process)', () => {
     return { code: await p.exited, out: p.output() };
   };
 
-  it.runIf(!!process.env.DATABASE_URL)('on PostgreSQL: OK with counts, then each tampering reported at its row, exit 1', { timeout: 300_000 }, async () => {
-    await chain(t.db.prisma, 12);
-    const events = await t.db.prisma.auditEvent.count();
-    const chains = await t.db.prisma.auditChain.count();
-    const ok = await verify({ DATABASE_URL: url(t) });
-    expect(ok.out).toContain(`OK: ${events} events in ${chains} chains`);
-    expect(ok.code).toBe(0);
-    for (const c of cases.filter((x) => ['changed details', 'deleted row in the middle', 're-hashed row (its successor no longer links)', 'truncated tail'].includes(x.name))) {
-      const accountSid = await chain(t.db.prisma, 8);
-      const sid = c.kind === 'head' ? '-' : (await row(t.db.prisma, accountSid, c.seq)).sid;
-      await asAttacker(t.db.prisma, () => c.tamper(t.db.prisma, accountSid));
-      const r = await verify({ DATABASE_URL: url(t) });
-      expect(r.code, r.out).toBe(1);
-      expect(r.out).toContain(`TAMPERED: chain ${accountSid} seq ${c.seq} id ${sid} (${c.kind}): `);
-      expect(r.out).toMatch(c.reason);
-      await removeChain(t.db.prisma, accountSid);
-    }
-  });
+  it.runIf(!!process.env.DATABASE_URL)(
+    'on PostgreSQL: OK with counts, then each tampering reported at its row, exit 1',
+    { timeout: 300_000 },
+    async () => {
+      await chain(t.db.prisma, 12);
+      const events = await t.db.prisma.auditEvent.count();
+      const chains = await t.db.prisma.auditChain.count();
+      const ok = await verify({ DATABASE_URL: url(t) });
+      expect(ok.out).toContain(`OK: ${events} events in ${chains} chains`);
+      expect(ok.code).toBe(0);
+      for (const c of cases.filter((x) =>
+        ['changed details', 'deleted row in the middle', 're-hashed row (its successor no longer links)', 'truncated tail'].includes(
+          x.name,
+        ),
+      )) {
+        const accountSid = await chain(t.db.prisma, 8);
+        const sid = c.kind === 'head' ? '-' : (await row(t.db.prisma, accountSid, c.seq)).sid;
+        await asAttacker(t.db.prisma, () => c.tamper(t.db.prisma, accountSid));
+        const r = await verify({ DATABASE_URL: url(t) });
+        expect(r.code, r.out).toBe(1);
+        expect(r.out).toContain(`TAMPERED: chain ${accountSid} seq ${c.seq} id ${sid} (${c.kind}): `);
+        expect(r.out).toMatch(c.reason);
+        await removeChain(t.db.prisma, accountSid);
+      }
+    },
+  );
 
   it.skipIf(!!process.env.DATABASE_URL)('on the embedded data dir: OK, then a changed row', { timeout: 300_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'verity-audit-'));
     const env = { VERITY_DATA_DIR: dataDir, DATABASE_URL: '' };
     try {
       // The migrated snapshot, unpacked into a real data dir (no initdb, no migration run).
-      const pglite = await PGlite.create({ dataDir: join(dataDir, 'pgdata'), loadDataDir: new Blob([await readFile(inject('pgliteSnapshot')!)]) });
+      const pglite = await PGlite.create({
+        dataDir: join(dataDir, 'pgdata'),
+        loadDataDir: new Blob([await readFile(inject('pgliteSnapshot')!)]),
+      });
       let db = await openDatabase({ pglite, migrate: false });
       const first = await chain(db.prisma, 10);
       const second = await chain(db.prisma, 7);

@@ -5,8 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restError, startHttpTestApp, twilioClient, type HttpTestApp } from './support/http-server.ts';
 import { ADMIN_TOKEN, basic, type GqlResult } from './support/app.ts';
 import {
-  CreateAccessToken, CreateAccount, CreateService, CreateTotpFactor, CreateWebhook, DeleteService, DeleteWebhook, GetService, ListWebhooks,
-  RotateAuthToken, UpdateService, UpdateWebhook, VerifyFactor, Viewer,
+  CreateAccessToken,
+  CreateAccount,
+  CreateService,
+  CreateTotpFactor,
+  CreateWebhook,
+  DeleteService,
+  DeleteWebhook,
+  GetService,
+  ListWebhooks,
+  RotateAuthToken,
+  UpdateService,
+  UpdateWebhook,
+  VerifyFactor,
+  Viewer,
 } from './support/documents.ts';
 import { expectError } from './support/expect.ts';
 import { oathCode, unix } from './support/oath.ts';
@@ -23,8 +35,9 @@ const HOOK_URL = 'http://127.0.0.1:9/hook';
 async function rotatedAccount() {
   const a = await t.newAccount('Grace');
   const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Prod' } }, a.auth)).createService.sid;
-  const webhookSid = (await t.ok(CreateWebhook, { input: { serviceSid, friendlyName: 'Hook', webhookUrl: HOOK_URL, eventTypes: ['*'] } }, a.auth))
-    .createWebhook.webhook.sid;
+  const webhookSid = (
+    await t.ok(CreateWebhook, { input: { serviceSid, friendlyName: 'Hook', webhookUrl: HOOK_URL, eventTypes: ['*'] } }, a.auth)
+  ).createWebhook.webhook.sid;
   const r = (await t.ok(RotateAuthToken, { input: { graceSeconds: 3600 } }, a.auth)).rotateAuthToken;
   return { sid: a.sid, oldToken: a.token, old: a.auth, newToken: r.authToken, new: basic(a.sid, r.authToken), serviceSid, webhookSid };
 }
@@ -50,10 +63,15 @@ describe('a leaked auth token in its grace period cannot take the account (Graph
       rotateAuthToken: () => t.gql(RotateAuthToken, { input: { graceSeconds: 60 } }, a.old),
       createAccessToken: () => t.gql(CreateAccessToken, { input: { serviceSid: a.serviceSid, identity: 'user-grace-1' } }, a.old),
       createService: () => t.gql(CreateService, { input: { friendlyName: 'Planted' } }, a.old),
-      updateService: () => t.gql(UpdateService, { input: { sid: a.serviceSid, friendlyName: 'Taken', allowedOrigins: ['https://evil.example'] } }, a.old),
+      updateService: () =>
+        t.gql(UpdateService, { input: { sid: a.serviceSid, friendlyName: 'Taken', allowedOrigins: ['https://evil.example'] } }, a.old),
       deleteService: () => t.gql(DeleteService, { sid: a.serviceSid }, a.old),
       createWebhook: () =>
-        t.gql(CreateWebhook, { input: { serviceSid: a.serviceSid, friendlyName: 'Exfil', webhookUrl: 'http://127.0.0.1:9/evil', eventTypes: ['*'] } }, a.old),
+        t.gql(
+          CreateWebhook,
+          { input: { serviceSid: a.serviceSid, friendlyName: 'Exfil', webhookUrl: 'http://127.0.0.1:9/evil', eventTypes: ['*'] } },
+          a.old,
+        ),
       updateWebhook: () => t.gql(UpdateWebhook, { input: { sid: a.webhookSid, webhookUrl: 'http://127.0.0.1:9/evil' } }, a.old),
       deleteWebhook: () => t.gql(DeleteWebhook, { sid: a.webhookSid }, a.old),
       createAccount: () => t.gql(CreateAccount, { input: { friendlyName: 'Sibling' } }, a.old),
@@ -62,8 +80,9 @@ describe('a leaked auth token in its grace period cannot take the account (Graph
       const e = expectError(await attempt(), 'FORBIDDEN');
       if (name !== 'createAccount') graceRefusal(e); // an account never creates accounts: the operator's refusal says so
     }
-    expect(await t.db.prisma.service.findMany({ where: { accountSid: a.sid }, select: { sid: true, friendlyName: true, allowedOrigins: true } }))
-      .toEqual([{ sid: a.serviceSid, friendlyName: 'Prod', allowedOrigins: [] }]);
+    expect(
+      await t.db.prisma.service.findMany({ where: { accountSid: a.sid }, select: { sid: true, friendlyName: true, allowedOrigins: true } }),
+    ).toEqual([{ sid: a.serviceSid, friendlyName: 'Prod', allowedOrigins: [] }]);
     const hooks = (await t.ok(ListWebhooks, { serviceSid: a.serviceSid }, a.new)).webhooks;
     expect(hooks.edges.map((e) => [e.node.sid, e.node.webhookUrl])).toEqual([[a.webhookSid, HOOK_URL]]);
     expect((await t.ok(Viewer, {}, a.new)).viewer).toBeDefined();
@@ -72,7 +91,11 @@ describe('a leaked auth token in its grace period cannot take the account (Graph
   it('the OLD token still reads and runs TOTP checks until its grace ends', async () => {
     const a = await rotatedAccount();
     expect((await t.ok(GetService, { sid: a.serviceSid }, a.old)).service?.sid).toBe(a.serviceSid);
-    const { createTotpFactor } = await t.ok(CreateTotpFactor, { input: { serviceSid: a.serviceSid, identity: 'user-grace-2', friendlyName: 'Phone' } }, a.old);
+    const { createTotpFactor } = await t.ok(
+      CreateTotpFactor,
+      { input: { serviceSid: a.serviceSid, identity: 'user-grace-2', friendlyName: 'Phone' } },
+      a.old,
+    );
     const code = oathCode(createTotpFactor.binding.secret, {}, unix(t.clock.now()));
     const verified = await t.ok(VerifyFactor, { input: { factorSid: createTotpFactor.factor.sid, authPayload: code } }, a.old);
     expect(verified.verifyFactor.status).toBe('VERIFIED');
@@ -93,7 +116,10 @@ describe('a leaked auth token in its grace period cannot take the account (REST,
       ['create service', () => old.create({ friendlyName: 'Planted' })],
       ['update service', () => old(a.serviceSid).update({ friendlyName: 'Taken' })],
       ['delete service', () => old(a.serviceSid).remove()],
-      ['create webhook', () => old(a.serviceSid).webhooks.create({ friendlyName: 'Exfil', eventTypes: ['*'], webhookUrl: 'http://127.0.0.1:9/evil' })],
+      [
+        'create webhook',
+        () => old(a.serviceSid).webhooks.create({ friendlyName: 'Exfil', eventTypes: ['*'], webhookUrl: 'http://127.0.0.1:9/evil' }),
+      ],
       ['update webhook', () => old(a.serviceSid).webhooks(a.webhookSid).update({ webhookUrl: 'http://127.0.0.1:9/evil' })],
       ['delete webhook', () => old(a.serviceSid).webhooks(a.webhookSid).remove()],
     ];

@@ -58,11 +58,18 @@ describe.skipIf(SKIP_BROWSER)('GraphiQL in Chromium, offline', { timeout: BROWSE
     const page = await b.context.newPage();
     try {
       await page.route(attacker, (route) =>
-        route.fulfill({ contentType: 'text/html', body: `<iframe id="victim" src="${t.baseUrl}/graphql" width="800" height="600"></iframe>` }),
+        route.fulfill({
+          contentType: 'text/html',
+          body: `<iframe id="victim" src="${t.baseUrl}/graphql" width="800" height="600"></iframe>`,
+        }),
       );
       await page.goto(attacker);
       // Chromium replaces a frame it refuses to render with its error page.
-      const victim = () => page.frames().find((f) => f !== page.mainFrame())?.url();
+      const victim = () =>
+        page
+          .frames()
+          .find((f) => f !== page.mainFrame())
+          ?.url();
       await expect.poll(victim, WAIT).toBe('chrome-error://chromewebdata/');
     } finally {
       await page.close();
@@ -73,7 +80,12 @@ describe.skipIf(SKIP_BROWSER)('GraphiQL in Chromium, offline', { timeout: BROWSE
     // TEST-NET-1 (RFC 5737): never routable; the guard aborts it before any packet is sent.
     // From a blank page: GraphiQL's own policy (connect-src 'self') would refuse it before the guard sees it.
     await b.page.goto('about:blank');
-    const outcome = await b.page.evaluate(() => fetch('http://192.0.2.1/probe', { mode: 'no-cors' }).then(() => 'sent', () => 'failed'));
+    const outcome = await b.page.evaluate(() =>
+      fetch('http://192.0.2.1/probe', { mode: 'no-cors' }).then(
+        () => 'sent',
+        () => 'failed',
+      ),
+    );
     expect(outcome).toBe('failed');
     expect(b.offsite).toEqual(['http://192.0.2.1/probe']);
     b.offsite.length = 0;
@@ -86,5 +98,14 @@ async function replaceEditorText(page: GuardedBrowser['page'], editor: ReturnTyp
   await page.keyboard.press('ControlOrMeta+A');
   await page.keyboard.press('Delete');
   await page.keyboard.insertText(text);
-  await expect.poll(() => editor.locator('.view-lines').innerText().then((s) => s.replace(/\s+/g, ' ').trim()), WAIT).toBe(text.replace(/\s+/g, ' ').trim());
+  await expect
+    .poll(
+      () =>
+        editor
+          .locator('.view-lines')
+          .innerText()
+          .then((s) => s.replace(/\s+/g, ' ').trim()),
+      WAIT,
+    )
+    .toBe(text.replace(/\s+/g, ' ').trim());
 }

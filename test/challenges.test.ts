@@ -18,7 +18,13 @@ describe('the seed flow through GraphQL', () => {
     const f = await verifiedFactor(t, a);
     const code = f.code();
     const first = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: code } }, a.auth)).createChallenge;
-    expect(first).toMatchObject({ status: 'APPROVED', respondedReason: 'NONE', factorType: 'TOTP', identity: f.identity, accountSid: a.sid });
+    expect(first).toMatchObject({
+      status: 'APPROVED',
+      respondedReason: 'NONE',
+      factorType: 'TOTP',
+      identity: f.identity,
+      accountSid: a.sid,
+    });
     expect(first.sid).toMatch(/^YC[0-9a-f]{32}$/);
     expect(first.dateResponded).not.toBeNull();
     // RFC 6238 §5.2: accepted once, on any challenge of this factor.
@@ -35,25 +41,33 @@ describe('the seed flow through GraphQL', () => {
 describe('createChallenge', () => {
   it('needs a VERIFIED factor (60318)', async () => {
     const { serviceSid } = await verifiedFactor(t, a);
-    const { createTotpFactor } = await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'unverified-01', friendlyName: 'x' } }, a.auth);
-    expectError(await t.gql(CreateChallenge, { input: { factorSid: createTotpFactor.factor.sid } }, a.auth), 'FACTOR_NOT_VERIFIED', { twilioCode: 60318 });
+    const { createTotpFactor } = await t.ok(
+      CreateTotpFactor,
+      { input: { serviceSid, identity: 'unverified-01', friendlyName: 'x' } },
+      a.auth,
+    );
+    expectError(await t.gql(CreateChallenge, { input: { factorSid: createTotpFactor.factor.sid } }, a.auth), 'FACTOR_NOT_VERIFIED', {
+      twilioCode: 60318,
+    });
   });
 
   it('defaults to +5 minutes, takes details, hiddenDetails and metadata', async () => {
     const f = await verifiedFactor(t, a);
     const now = t.clock.now();
-    const c = (await t.ok(
-      CreateChallenge,
-      {
-        input: {
-          factorSid: f.factorSid,
-          details: { message: 'Approve login?', fields: [{ label: 'IP', value: '203.0.113.9' }] },
-          hiddenDetails: { ip: '203.0.113.9', nested: { ok: true } },
-          metadata: { os: 'linux' },
+    const c = (
+      await t.ok(
+        CreateChallenge,
+        {
+          input: {
+            factorSid: f.factorSid,
+            details: { message: 'Approve login?', fields: [{ label: 'IP', value: '203.0.113.9' }] },
+            hiddenDetails: { ip: '203.0.113.9', nested: { ok: true } },
+            metadata: { os: 'linux' },
+          },
         },
-      },
-      a.auth,
-    )).createChallenge;
+        a.auth,
+      )
+    ).createChallenge;
     expect(c.status).toBe('PENDING');
     expect(new Date(c.expirationDate).getTime() - now.getTime()).toBe(5 * 60_000);
     expect(c.details).toMatchObject({ message: 'Approve login?', fields: [{ label: 'IP', value: '203.0.113.9' }] });
@@ -89,7 +103,9 @@ describe('createChallenge', () => {
   it('accepts an expiration exactly 60 minutes out', async () => {
     const f = await verifiedFactor(t, a);
     const exp = new Date(t.clock.now().getTime() + 60 * 60_000).toISOString();
-    expect((await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, expirationDate: exp } }, a.auth)).createChallenge.expirationDate).toBe(exp);
+    expect(
+      (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, expirationDate: exp } }, a.auth)).createChallenge.expirationDate,
+    ).toBe(exp);
   });
 });
 
@@ -97,19 +113,28 @@ describe('verifyChallenge', () => {
   it('approves with the right code and then answers CHALLENGE_ALREADY_RESPONDED (60322)', async () => {
     const f = await verifiedFactor(t, a);
     const c = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid } }, a.auth)).createChallenge;
-    const v = (await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code(), metadata: { via: 'test' } } }, a.auth)).verifyChallenge;
+    const v = (await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code(), metadata: { via: 'test' } } }, a.auth))
+      .verifyChallenge;
     expect(v).toMatchObject({ status: 'APPROVED', metadata: { via: 'test' } });
     t.clock.advance(30_000);
-    expectError(await t.gql(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth), 'CHALLENGE_ALREADY_RESPONDED', { twilioCode: 60322 });
+    expectError(
+      await t.gql(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth),
+      'CHALLENGE_ALREADY_RESPONDED',
+      { twilioCode: 60322 },
+    );
   });
 
   it('5 wrong codes, then TOO_MANY_ATTEMPTS (60308) even for the right code', async () => {
     const f = await verifiedFactor(t, a);
     const c = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid } }, a.auth)).createChallenge;
     for (let i = 0; i < 5; i++) {
-      expect((await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: '000000' } }, a.auth)).verifyChallenge.status).toBe('PENDING');
+      expect((await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: '000000' } }, a.auth)).verifyChallenge.status).toBe(
+        'PENDING',
+      );
     }
-    expectError(await t.gql(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth), 'TOO_MANY_ATTEMPTS', { twilioCode: 60308 });
+    expectError(await t.gql(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth), 'TOO_MANY_ATTEMPTS', {
+      twilioCode: 60308,
+    });
   });
 
   it('past expiry → CHALLENGE_EXPIRED (60323), reads EXPIRED before any job runs, and EXPIRED is persisted', async () => {
@@ -118,12 +143,18 @@ describe('verifyChallenge', () => {
     t.clock.advance(5 * 60_000);
     expect((await t.ok(GetChallenge, { sid: c.sid }, a.auth)).challenge?.status).toBe('EXPIRED');
     expect((await t.db.prisma.challenge.findUniqueOrThrow({ where: { sid: c.sid } })).status).toBe('pending');
-    expectError(await t.gql(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth), 'CHALLENGE_EXPIRED', { twilioCode: 60323 });
+    expectError(await t.gql(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth), 'CHALLENGE_EXPIRED', {
+      twilioCode: 60323,
+    });
     expect((await t.db.prisma.challenge.findUniqueOrThrow({ where: { sid: c.sid } })).status).toBe('expired');
   });
 
   it('unknown challenge → NOT_FOUND (60391)', async () => {
-    expectError(await t.gql(VerifyChallenge, { input: { challengeSid: 'YC' + '0'.repeat(32), authPayload: '123456' } }, a.auth), 'NOT_FOUND', { twilioCode: 60391 });
+    expectError(
+      await t.gql(VerifyChallenge, { input: { challengeSid: 'YC' + '0'.repeat(32), authPayload: '123456' } }, a.auth),
+      'NOT_FOUND',
+      { twilioCode: 60391 },
+    );
   });
 });
 
@@ -135,14 +166,22 @@ describe('guessing throttle per factor', () => {
     for (let i = 0; i < 5; i++) await t.ok(VerifyChallenge, { input: { challengeSid: sid, authPayload: '000000' } }, a.auth);
     sid = await newChallenge(); // a fresh challenge does not reset the factor's streak
     await t.ok(VerifyChallenge, { input: { challengeSid: sid, authPayload: '000000' } }, a.auth); // 6th: sets a 1 s wait
-    const throttled = expectError(await t.gql(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, a.auth), 'TOO_MANY_ATTEMPTS');
+    const throttled = expectError(
+      await t.gql(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, a.auth),
+      'TOO_MANY_ATTEMPTS',
+    );
     expect(throttled.extensions?.retryAfter).toBe(1);
     t.clock.advance(1000);
     await t.ok(VerifyChallenge, { input: { challengeSid: sid, authPayload: '000000' } }, a.auth); // 7th: 2 s
-    const again = expectError(await t.gql(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, a.auth), 'TOO_MANY_ATTEMPTS');
+    const again = expectError(
+      await t.gql(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, a.auth),
+      'TOO_MANY_ATTEMPTS',
+    );
     expect(again.extensions?.retryAfter).toBe(2);
     t.clock.advance(30_000);
-    expect((await t.ok(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, a.auth)).verifyChallenge.status).toBe('APPROVED');
+    expect((await t.ok(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, a.auth)).verifyChallenge.status).toBe(
+      'APPROVED',
+    );
     const row = await t.db.prisma.factor.findUniqueOrThrow({ where: { sid: f.factorSid } });
     expect(row).toMatchObject({ failureStreak: 0, throttledUntil: null });
   });
@@ -152,7 +191,8 @@ describe('a code is accepted once, even under concurrency', () => {
   it('50 concurrent requests with the same correct code (createChallenge and verifyChallenge mixed) → exactly one approval', async () => {
     const f = await verifiedFactor(t, a);
     const pending = [];
-    for (let i = 0; i < 25; i++) pending.push((await t.ok(CreateChallenge, { input: { factorSid: f.factorSid } }, a.auth)).createChallenge.sid);
+    for (let i = 0; i < 25; i++)
+      pending.push((await t.ok(CreateChallenge, { input: { factorSid: f.factorSid } }, a.auth)).createChallenge.sid);
     const code = f.code();
     const results = await Promise.all([
       ...pending.map((challengeSid) => t.gql(VerifyChallenge, { input: { challengeSid, authPayload: code } }, a.auth)),

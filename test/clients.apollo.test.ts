@@ -44,20 +44,48 @@ function apollo(authorization: string) {
     new HttpLink({ uri: `http://127.0.0.1:${http.port}/graphql`, headers: { authorization }, fetch: counting }),
   );
   const client = new ApolloClient({ link, cache: new InMemoryCache() });
-  return { client, requests, close: () => { client.stop(); return ws.dispose(); } };
+  return {
+    client,
+    requests,
+    close: () => {
+      client.stop();
+      return ws.dispose();
+    },
+  };
 }
 
 const FACTOR = gql`
-  query Factor($sid: ID!) { factor(sid: $sid) { id friendlyName status } }
+  query Factor($sid: ID!) {
+    factor(sid: $sid) {
+      id
+      friendlyName
+      status
+    }
+  }
 `;
 const UPDATE_FACTOR = gql`
-  mutation Rename($input: UpdateFactorInput!) { updateFactor(input: $input) { id friendlyName } }
+  mutation Rename($input: UpdateFactorInput!) {
+    updateFactor(input: $input) {
+      id
+      friendlyName
+    }
+  }
 `;
 const CHALLENGE = gql`
-  query Challenge($sid: ID!) { challenge(sid: $sid) { id status } }
+  query Challenge($sid: ID!) {
+    challenge(sid: $sid) {
+      id
+      status
+    }
+  }
 `;
 const CHALLENGE_UPDATED = gql`
-  subscription Watch($sid: ID!) { challengeUpdated(challengeSid: $sid) { id status } }
+  subscription Watch($sid: ID!) {
+    challengeUpdated(challengeSid: $sid) {
+      id
+      status
+    }
+  }
 `;
 
 describe('Apollo Client, default InMemoryCache', () => {
@@ -78,9 +106,14 @@ describe('Apollo Client, default InMemoryCache', () => {
 
       // The watched query saw the new name from the cache; the cache answers it without the network.
       await waitUntil(() => seen.includes('Work phone'), WAIT_MS, 'the watched query to show the new name');
-      const cached = client.readQuery({ query: FACTOR, variables: { sid: f.factorSid } }) as { factor: { id: string; friendlyName: string } };
+      const cached = client.readQuery({ query: FACTOR, variables: { sid: f.factorSid } }) as {
+        factor: { id: string; friendlyName: string };
+      };
       expect(cached.factor).toMatchObject({ id: f.factorSid, friendlyName: 'Work phone' });
-      expect((client.cache.extract() as Record<string, unknown>)[`Factor:${f.factorSid}`]).toMatchObject({ friendlyName: 'Work phone', status: 'VERIFIED' });
+      expect((client.cache.extract() as Record<string, unknown>)[`Factor:${f.factorSid}`]).toMatchObject({
+        friendlyName: 'Work phone',
+        status: 'VERIFIED',
+      });
       expect(requests).toEqual(['Factor', 'Rename']); // one query, one mutation: no refetch
       watched.unsubscribe();
     } finally {
@@ -102,7 +135,8 @@ describe('Apollo Client, default InMemoryCache', () => {
         next: (r) => events.push((r.data as { challengeUpdated: { status: string } }).challengeUpdated.status),
       });
       await waitUntil(() => t.deps.events.activeSubscriptions() > before, WAIT_MS, 'the server to hold the subscription');
-      if (redisUrl) await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, a.sid)) >= 1, WAIT_MS, 'redis subscription');
+      if (redisUrl)
+        await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, a.sid)) >= 1, WAIT_MS, 'redis subscription');
 
       // Another client (not Apollo) approves the challenge.
       await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth);

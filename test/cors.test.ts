@@ -28,7 +28,8 @@ beforeAll(async () => {
   http = await listen(t.app, { port: 0, host: '127.0.0.1', maxSubscriptionsPerConnection: 10 });
   base = `http://127.0.0.1:${http.port}`;
   a = await t.newAccount('Cors');
-  serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Web', allowedOrigins: [`${APP}/`, 'http://localhost:5173'] } }, a.auth)).createService.sid;
+  serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Web', allowedOrigins: [`${APP}/`, 'http://localhost:5173'] } }, a.auth))
+    .createService.sid;
   // Another service lists another origin: listed somewhere, but not for this token.
   await t.ok(CreateService, { input: { friendlyName: 'Other web', allowedOrigins: [OTHER_LISTED] } }, a.auth);
   factor = await verifiedFactor(t, a, { serviceSid, identity: 'cors-user-1' });
@@ -41,7 +42,11 @@ afterAll(async () => {
 
 const FACTOR_QUERY = 'query ($sid: ID!) { factor(sid: $sid) { sid status } }';
 function post(headers: Record<string, string>, body: object = { query: FACTOR_QUERY, variables: { sid: factor.factorSid } }) {
-  return fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 }
 function preflight(origin: string) {
   return fetch(`${base}/graphql`, {
@@ -62,9 +67,18 @@ describe('allowedOrigins on services', () => {
     expect(s.updateService.sid).toBe(serviceSid);
     const row = await t.deps.prisma.service.findUniqueOrThrow({ where: { sid: serviceSid } });
     expect(row.allowedOrigins).toEqual([APP, 'http://localhost:5173']);
-    expectError(await t.gql(UpdateService, { input: { sid: serviceSid, allowedOrigins: [APP, 'http://app.example.com'] } }, a.auth), 'INVALID_ARGUMENT', { field: 'allowedOrigins.1' });
-    expectError(await t.gql(CreateService, { input: { friendlyName: 'x', allowedOrigins: ['*'] } }, a.auth), 'INVALID_ARGUMENT', { field: 'allowedOrigins.0' });
-    expect((await t.deps.prisma.service.findUniqueOrThrow({ where: { sid: serviceSid } })).allowedOrigins).toEqual([APP, 'http://localhost:5173']);
+    expectError(
+      await t.gql(UpdateService, { input: { sid: serviceSid, allowedOrigins: [APP, 'http://app.example.com'] } }, a.auth),
+      'INVALID_ARGUMENT',
+      { field: 'allowedOrigins.1' },
+    );
+    expectError(await t.gql(CreateService, { input: { friendlyName: 'x', allowedOrigins: ['*'] } }, a.auth), 'INVALID_ARGUMENT', {
+      field: 'allowedOrigins.0',
+    });
+    expect((await t.deps.prisma.service.findUniqueOrThrow({ where: { sid: serviceSid } })).allowedOrigins).toEqual([
+      APP,
+      'http://localhost:5173',
+    ]);
   });
 });
 
@@ -181,7 +195,11 @@ describe('WebSocket', () => {
       }
     }
     return createWsClient({
-      url: `ws://127.0.0.1:${http.port}/graphql`, webSocketImpl: OriginWebSocket, connectionParams: { authorization }, retryAttempts: 0, lazy: true,
+      url: `ws://127.0.0.1:${http.port}/graphql`,
+      webSocketImpl: OriginWebSocket,
+      connectionParams: { authorization },
+      retryAttempts: 0,
+      lazy: true,
     });
   };
 
@@ -194,9 +212,13 @@ describe('WebSocket', () => {
   it('from a listed origin, account credentials are closed with 4403; the access token subscribes and receives', async () => {
     const bad = client(APP, a.auth);
     const outcome = await bad
-      .iterate({ query: print(ChallengeUpdated), variables: { identity: factor.identity } })[Symbol.asyncIterator]()
+      .iterate({ query: print(ChallengeUpdated), variables: { identity: factor.identity } })
+      [Symbol.asyncIterator]()
       .next()
-      .then((r) => JSON.stringify(r), (e: unknown) => String((e as { code?: number }).code ?? e));
+      .then(
+        (r) => JSON.stringify(r),
+        (e: unknown) => String((e as { code?: number }).code ?? e),
+      );
     expect(outcome).toBe('4403');
     await bad.dispose();
 

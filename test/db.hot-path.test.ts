@@ -16,7 +16,16 @@ describe('the hot path statements sent to pg directly (PostgreSQL) answer exactl
     const a = await t.newAccount('Hot path');
     const f = await verifiedFactor(t, a);
     const { createChallenge: c } = await t.ok(
-      CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code(), metadata: { k: 'ü', n: '1' }, details: { message: 'Login', fields: [{ label: 'IP', value: '1.2.3.4' }] } } }, a.auth,
+      CreateChallenge,
+      {
+        input: {
+          factorSid: f.factorSid,
+          authPayload: f.code(),
+          metadata: { k: 'ü', n: '1' },
+          details: { message: 'Login', fields: [{ label: 'IP', value: '1.2.3.4' }] },
+        },
+      },
+      a.auth,
     );
     expect(c.status).toBe('APPROVED');
     const sql = Prisma.sql`${PREPARED}

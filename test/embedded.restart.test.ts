@@ -55,10 +55,14 @@ describe('configuration', () => {
     expect(out).not.toContain('short'); // never echoes a secret's value
   });
 
-  it('production (DATABASE_URL) without VERITY_ENCRYPTION_KEYS refuses to start, saying how to make a key', { timeout: 120_000 }, async () => {
-    const p = runEntry('src/main.ts', { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/postgres', VERITY_ENCRYPTION_KEYS: '' });
-    expect(await p.exited).toBe(2);
-    expect(p.output()).toMatch(/VERITY_ENCRYPTION_KEYS is required/);
-    expect(p.output()).toMatch(/randomBytes\(32\)/);
-  });
+  it(
+    'production (DATABASE_URL) without VERITY_ENCRYPTION_KEYS refuses to start, saying how to make a key',
+    { timeout: 120_000 },
+    async () => {
+      const p = runEntry('src/main.ts', { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/postgres', VERITY_ENCRYPTION_KEYS: '' });
+      expect(await p.exited).toBe(2);
+      expect(p.output()).toMatch(/VERITY_ENCRYPTION_KEYS is required/);
+      expect(p.output()).toMatch(/randomBytes\(32\)/);
+    },
+  );
 });

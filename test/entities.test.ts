@@ -55,7 +55,10 @@ describe('entities', () => {
     ['space', 'user 0001'],
     ['email (PII)', 'bob@example.com'],
   ])('identity %s → INVALID_ARGUMENT', async (_n, identity) => {
-    expectError(await t.gql(CreateEntity, { input: { serviceSid, identity } }, a.auth), 'INVALID_ARGUMENT', { field: 'identity', twilioCode: 60200 });
+    expectError(await t.gql(CreateEntity, { input: { serviceSid, identity } }, a.auth), 'INVALID_ARGUMENT', {
+      field: 'identity',
+      twilioCode: 60200,
+    });
   });
 
   it('accepts identities of 8 and 64 characters and UUIDs', async () => {

@@ -18,7 +18,11 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 it('a factor update racing a login cannot reopen the time step the login used', async () => {
-  const { createTotpFactor: r } = await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'racer-0001', friendlyName: 'Phone' } }, a.auth);
+  const { createTotpFactor: r } = await t.ok(
+    CreateTotpFactor,
+    { input: { serviceSid, identity: 'racer-0001', friendlyName: 'Phone' } },
+    a.auth,
+  );
   const code = () => oathCode(r.binding.secret, {}, unix(t.clock.now()));
   await t.ok(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: code() } }, a.auth);
 
@@ -26,14 +30,22 @@ it('a factor update racing a login cannot reopen the time step the login used', 
   const read = await t.deps.prisma.factor.findUniqueOrThrow({ where: { sid: r.factor.sid } });
   t.clock.current = new Date(t.clock.current.getTime() + 30_000);
   const used = code();
-  expect((await t.ok(CreateChallenge, { input: { factorSid: r.factor.sid, authPayload: used } }, a.auth)).createChallenge.status).toBe('APPROVED');
+  expect((await t.ok(CreateChallenge, { input: { factorSid: r.factor.sid, authPayload: used } }, a.auth)).createChallenge.status).toBe(
+    'APPROVED',
+  );
   const afterLogin = await t.deps.prisma.factor.findUniqueOrThrow({ where: { sid: r.factor.sid } });
 
   // The update's write, from the stale read, must not land (RFC 6238 §5.2: a used step stays used).
-  expect(await updateFactorIfUnchanged(t.deps.prisma, read, { friendlyName: 'Stale', lastUsedTimeStep: read.lastUsedTimeStep })).toBe(false);
-  expect((await t.deps.prisma.factor.findUniqueOrThrow({ where: { sid: r.factor.sid } })).lastUsedTimeStep).toBe(afterLogin.lastUsedTimeStep);
+  expect(await updateFactorIfUnchanged(t.deps.prisma, read, { friendlyName: 'Stale', lastUsedTimeStep: read.lastUsedTimeStep })).toBe(
+    false,
+  );
+  expect((await t.deps.prisma.factor.findUniqueOrThrow({ where: { sid: r.factor.sid } })).lastUsedTimeStep).toBe(
+    afterLogin.lastUsedTimeStep,
+  );
 
   // The use case retries on fresh data: the update lands and the used code is still refused.
   await t.ok(UpdateFactor, { input: { factorSid: r.factor.sid, friendlyName: 'Renamed' } }, a.auth);
-  expect((await t.ok(CreateChallenge, { input: { factorSid: r.factor.sid, authPayload: used } }, a.auth)).createChallenge.status).toBe('PENDING');
+  expect((await t.ok(CreateChallenge, { input: { factorSid: r.factor.sid, authPayload: used } }, a.auth)).createChallenge.status).toBe(
+    'PENDING',
+  );
 });

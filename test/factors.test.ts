@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import {
-  CreateService, CreateTotpFactor, DeleteFactor, GetEntity, GetFactor, ListFactors, UpdateFactor, VerifyFactor,
+  CreateService,
+  CreateTotpFactor,
+  DeleteFactor,
+  GetEntity,
+  GetFactor,
+  ListFactors,
+  UpdateFactor,
+  VerifyFactor,
 } from './support/documents.ts';
 import { expectError } from './support/expect.ts';
 import { oathCode, unix } from './support/oath.ts';
@@ -40,13 +47,21 @@ describe('createTotpFactor', () => {
   });
 
   it('resolves config: factor input → service defaults → SHA1/6/30 s/skew 1', async () => {
-    const svc = (await t.ok(CreateService, { input: { friendlyName: 'Defaults', totp: { timeStep: 60, codeLength: 8, skew: 2 } } }, a.auth)).createService.sid;
+    const svc = (await t.ok(CreateService, { input: { friendlyName: 'Defaults', totp: { timeStep: 60, codeLength: 8, skew: 2 } } }, a.auth))
+      .createService.sid;
     const fromService = await t.ok(CreateTotpFactor, { input: { serviceSid: svc, identity: nextIdentity(), friendlyName: 'x' } }, a.auth);
     expect(fromService.createTotpFactor.factor.config).toEqual({ alg: 'SHA1', timeStep: 60, codeLength: 8, skew: 2 });
     expect(fromService.createTotpFactor.binding.uri).toContain('issuer=Defaults&algorithm=SHA1&digits=8&period=60');
     const fromInput = await t.ok(
       CreateTotpFactor,
-      { input: { serviceSid: svc, identity: nextIdentity(), friendlyName: 'x', config: { alg: 'SHA256', timeStep: 30, codeLength: 6, skew: 0 } } },
+      {
+        input: {
+          serviceSid: svc,
+          identity: nextIdentity(),
+          friendlyName: 'x',
+          config: { alg: 'SHA256', timeStep: 30, codeLength: 6, skew: 0 },
+        },
+      },
       a.auth,
     );
     expect(fromInput.createTotpFactor.factor.config).toEqual({ alg: 'SHA256', timeStep: 30, codeLength: 6, skew: 0 });
@@ -73,7 +88,9 @@ describe('createTotpFactor', () => {
     const identity = nextIdentity();
     const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
     await create({ identity, secret });
-    expectError(await t.gql(CreateTotpFactor, { input: { serviceSid, identity, friendlyName: 'again', secret } }, a.auth), 'CONFLICT', { twilioCode: 60317 });
+    expectError(await t.gql(CreateTotpFactor, { input: { serviceSid, identity, friendlyName: 'again', secret } }, a.auth), 'CONFLICT', {
+      twilioCode: 60317,
+    });
     await create({ secret });
   });
 
@@ -121,9 +138,13 @@ describe('verifyFactor', () => {
     const { createTotpFactor: r } = await create({ config: { skew: 1 } });
     const now = unix(t.clock.now());
     const tooOld = oathCode(r.binding.secret, {}, now - 60);
-    expect((await t.ok(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: tooOld } }, a.auth)).verifyFactor.status).toBe('UNVERIFIED');
+    expect((await t.ok(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: tooOld } }, a.auth)).verifyFactor.status).toBe(
+      'UNVERIFIED',
+    );
     const previous = oathCode(r.binding.secret, {}, now - 30);
-    expect((await t.ok(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: previous } }, a.auth)).verifyFactor.status).toBe('VERIFIED');
+    expect((await t.ok(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: previous } }, a.auth)).verifyFactor.status).toBe(
+      'VERIFIED',
+    );
   });
 
   it('a wrong code is a result, not an error; after 5 wrong codes → TOO_MANY_ATTEMPTS (60310), even with the right code', async () => {
@@ -133,7 +154,11 @@ describe('verifyFactor', () => {
       expect(res.verifyFactor.status).toBe('UNVERIFIED');
     }
     const right = oathCode(r.binding.secret, {}, unix(t.clock.now()));
-    const err = expectError(await t.gql(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: right } }, a.auth), 'TOO_MANY_ATTEMPTS', { twilioCode: 60310 });
+    const err = expectError(
+      await t.gql(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: right } }, a.auth),
+      'TOO_MANY_ATTEMPTS',
+      { twilioCode: 60310 },
+    );
     expect(err.message).toMatch(/new factor/);
     expect((await t.ok(GetFactor, { sid: r.factor.sid }, a.auth)).factor?.status).toBe('UNVERIFIED');
   });
@@ -149,7 +174,9 @@ describe('verifyFactor', () => {
 
   it.each(['12', '123456789', 'abcdef', '12 34'])('authPayload %j → INVALID_ARGUMENT', async (authPayload) => {
     const { createTotpFactor: r } = await create();
-    expectError(await t.gql(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload } }, a.auth), 'INVALID_ARGUMENT', { field: 'authPayload' });
+    expectError(await t.gql(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload } }, a.auth), 'INVALID_ARGUMENT', {
+      field: 'authPayload',
+    });
   });
 });
 
@@ -172,9 +199,15 @@ describe('factor management', () => {
       { input: { factorSid: sids[0]!, friendlyName: 'Renamed', config: { codeLength: 8 }, metadata: { k: 'v' } } },
       a.auth,
     );
-    expect(updateFactor).toMatchObject({ friendlyName: 'Renamed', config: { codeLength: 8, timeStep: 30, skew: 1, alg: 'SHA1' }, metadata: { k: 'v' } });
+    expect(updateFactor).toMatchObject({
+      friendlyName: 'Renamed',
+      config: { codeLength: 8, timeStep: 30, skew: 1, alg: 'SHA1' },
+      metadata: { k: 'v' },
+    });
     expect((await t.ok(UpdateFactor, { input: { factorSid: sids[0]!, metadata: null } }, a.auth)).updateFactor.metadata).toBeNull();
-    expectError(await t.gql(UpdateFactor, { input: { factorSid: sids[0]!, config: { skew: 9 } } }, a.auth), 'INVALID_ARGUMENT', { field: 'config.skew' });
+    expectError(await t.gql(UpdateFactor, { input: { factorSid: sids[0]!, config: { skew: 9 } } }, a.auth), 'INVALID_ARGUMENT', {
+      field: 'config.skew',
+    });
 
     expect((await t.ok(DeleteFactor, { sid: sids[0]! }, a.auth)).deleteFactor.deletedSid).toBe(sids[0]);
     expect((await t.ok(GetFactor, { sid: sids[0]! }, a.auth)).factor).toBeNull();
@@ -208,7 +241,9 @@ describe('secrets never leave', () => {
     const { createTotpFactor: r } = await create();
     const secret = r.binding.secret;
     const rows = await t.db.prisma.$queryRawUnsafe<Record<string, unknown>[]>('SELECT * FROM "Factor"');
-    const dump = JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v));
+    const dump = JSON.stringify(rows, (_k, v) =>
+      typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v,
+    );
     const raw = Buffer.from(decodeBase32(secret));
     expect(dump).not.toContain(secret);
     expect(dump.toLowerCase()).not.toContain(raw.toString('hex'));
@@ -222,7 +257,10 @@ describe('secrets never leave', () => {
     const good = t.deps.keyring;
     t.deps.keyring = { primaryId: good.primaryId, keys: new Map([[good.primaryId, new Uint8Array(32)]]) };
     try {
-      const err = expectError(await t.gql(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: code } }, a.auth), 'SEED_UNAVAILABLE');
+      const err = expectError(
+        await t.gql(VerifyFactor, { input: { factorSid: r.factor.sid, authPayload: code } }, a.auth),
+        'SEED_UNAVAILABLE',
+      );
       expect(err.message).toMatch(/VERITY_ENCRYPTION_KEYS/);
     } finally {
       t.deps.keyring = good;

@@ -33,9 +33,20 @@ beforeAll(async () => {
   a = await t.newAccount('A');
   b = await t.newAccount('B');
   const f = await verifiedFactor(t, a);
-  const webhook = (await t.ok(CreateWebhook, {
-    input: { serviceSid: f.serviceSid, friendlyName: 'Hook', webhookUrl: 'http://127.0.0.1:9/hook', eventTypes: ['challenge.approved'] },
-  }, a.auth)).createWebhook.webhook;
+  const webhook = (
+    await t.ok(
+      CreateWebhook,
+      {
+        input: {
+          serviceSid: f.serviceSid,
+          friendlyName: 'Hook',
+          webhookUrl: 'http://127.0.0.1:9/hook',
+          eventTypes: ['challenge.approved'],
+        },
+      },
+      a.auth,
+    )
+  ).createWebhook.webhook;
   const challenge = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code() } }, a.auth)).createChallenge;
   expect(challenge.status).toBe('APPROVED');
   const lookups = async () =>
@@ -50,10 +61,16 @@ beforeAll(async () => {
       a.auth,
     );
   // The delivery row is written by the approval's event fan-out, after the mutation answered.
-  await waitUntil(async () => ((await lookups()).data?.webhookDeliveries as { edges: unknown[] }).edges.length > 0, undefined, 'a webhook delivery');
+  await waitUntil(
+    async () => ((await lookups()).data?.webhookDeliveries as { edges: unknown[] }).edges.length > 0,
+    undefined,
+    'a webhook delivery',
+  );
   const d = (await lookups()).data as {
-    viewer: { sid: string }; entity: { sid: string };
-    webhookDeliveries: { edges: { node: { sid: string } }[] }; auditEvents: { edges: { node: { sid: string } }[] };
+    viewer: { sid: string };
+    entity: { sid: string };
+    webhookDeliveries: { edges: { node: { sid: string } }[] };
+    auditEvents: { edges: { node: { sid: string } }[] };
   };
   ids = {
     Account: d.viewer.sid,
@@ -107,7 +124,10 @@ describe('Node', () => {
     expect(r).toEqual({
       data: {
         nodes: [
-          { __typename: 'Challenge', id: ids.Challenge }, null, { __typename: 'Service', id: ids.Service }, { __typename: 'Challenge', id: ids.Challenge },
+          { __typename: 'Challenge', id: ids.Challenge },
+          null,
+          { __typename: 'Service', id: ids.Service },
+          { __typename: 'Challenge', id: ids.Challenge },
         ],
       },
     });

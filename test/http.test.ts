@@ -10,7 +10,11 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const post = (body: string, headers: Record<string, string> = {}) =>
-  t.app.fetch('http://verity.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: a.auth, ...headers }, body });
+  t.app.fetch('http://verity.test/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: a.auth, ...headers },
+    body,
+  });
 
 describe('HTTP surface', () => {
   it('/healthz and /readyz answer', async () => {

@@ -18,12 +18,13 @@ interface Backend {
   kind: 'local' | 'bullmq';
   make(onError: (err: Error, job?: JobMeta) => void): JobEngine;
 }
-const backends: Backend[] = [
-  { kind: 'local', make: (onError) => createLocalJobEngine({ onError }) },
-];
+const backends: Backend[] = [{ kind: 'local', make: (onError) => createLocalJobEngine({ onError }) }];
 if (REDIS_URL) {
   // One queue per test: a test's leftovers (e.g. a repeat scheduler) can never reach another test's worker.
-  backends.push({ kind: 'bullmq', make: (onError) => createBullJobEngine({ redisUrl: REDIS_URL, prefix, queueName: `q${++queueSeq}`, onError }) });
+  backends.push({
+    kind: 'bullmq',
+    make: (onError) => createBullJobEngine({ redisUrl: REDIS_URL, prefix, queueName: `q${++queueSeq}`, onError }),
+  });
 }
 
 const engines: JobEngine[] = [];
@@ -117,7 +118,10 @@ describe.each(backends)('job engine: $kind', ({ make }) => {
     const noop = async (d: JobData, m: JobMeta) => rec.record(d, m);
     await jobs.startWorkers({ expire: noop, sentinel: noop });
     await rec.count(1, 'sentinel');
-    expect(rec.runs.map((r) => [r.name, r.data])).toEqual([['expire', { n: 1 }], ['sentinel', {}]]);
+    expect(rec.runs.map((r) => [r.name, r.data])).toEqual([
+      ['expire', { n: 1 }],
+      ['sentinel', {}],
+    ]);
   });
 
   it('retries a failing handler with exponential backoff until it succeeds on the 3rd attempt', async () => {
@@ -309,22 +313,25 @@ describe('bullmq engine and Redis outages', () => {
     await rec.count(seen + 2);
   });
 
-  it.skipIf(!REDIS_URL)('a process registering a shorter period takes over from the run already scheduled with the old one (bench/RESULTS.md "BullMQ scheduler")', async () => {
-    const queueName = `q${++queueSeq}`;
-    const first = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
-    engines.push(first);
-    const before = recorder();
-    await first.startWorkers({ reconcile: async (d, m) => before.record(d, m) });
-    await first.repeat('reconcile', 600_000); // first run now, the next one in 10 minutes
-    await before.count(1);
-    await first.close();
-    const second = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
-    engines.push(second);
-    const after = recorder();
-    await second.repeat('reconcile', 200);
-    await second.startWorkers({ reconcile: async (d, m) => after.record(d, m) });
-    await after.count(2); // within WAIT_MS, not after the old 10-minute period
-  });
+  it.skipIf(!REDIS_URL)(
+    'a process registering a shorter period takes over from the run already scheduled with the old one (bench/RESULTS.md "BullMQ scheduler")',
+    async () => {
+      const queueName = `q${++queueSeq}`;
+      const first = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
+      engines.push(first);
+      const before = recorder();
+      await first.startWorkers({ reconcile: async (d, m) => before.record(d, m) });
+      await first.repeat('reconcile', 600_000); // first run now, the next one in 10 minutes
+      await before.count(1);
+      await first.close();
+      const second = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
+      engines.push(second);
+      const after = recorder();
+      await second.repeat('reconcile', 200);
+      await second.startWorkers({ reconcile: async (d, m) => after.record(d, m) });
+      await after.count(2); // within WAIT_MS, not after the old 10-minute period
+    },
+  );
 
   it.skipIf(!REDIS_URL)('close() lets BullMQ record the outcome of a job that finishes during shutdown', async () => {
     const queueName = `q${++queueSeq}`;
@@ -344,7 +351,11 @@ describe('bullmq engine and Redis outages', () => {
     const redis = new Redis(REDIS_URL!);
     const queue = new Queue(queueName, { connection: redis, prefix });
     expect(await queue.getJobCounts('active', 'wait', 'delayed', 'failed', 'completed')).toEqual({
-      active: 0, wait: 0, delayed: 0, failed: 0, completed: 0,
+      active: 0,
+      wait: 0,
+      delayed: 0,
+      failed: 0,
+      completed: 0,
     });
     expect(await queue.getJob('slow-1')).toBeUndefined();
     await queue.close();

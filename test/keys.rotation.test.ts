@@ -57,7 +57,11 @@ describe('seed key rotation', () => {
       const r = await t.ok(VerifyFactor, { input: { factorSid: f.factor.sid, authPayload: code } }, a.auth);
       expect(r.verifyFactor.status).toBe('VERIFIED');
     }
-    const dup = await t.gql(CreateTotpFactor, { input: { serviceSid, identity: 'rotate-1000', friendlyName: 'x', secret: factors[0]!.binding.secret } }, a.auth);
+    const dup = await t.gql(
+      CreateTotpFactor,
+      { input: { serviceSid, identity: 'rotate-1000', friendlyName: 'x', secret: factors[0]!.binding.secret } },
+      a.auth,
+    );
     expect(dup.errors?.[0]?.extensions?.code).toBe('CONFLICT');
   });
 

@@ -31,9 +31,17 @@ async function serve(env: Record<string, string> = {}): Promise<{ t: TestApp; ht
 }
 
 const viewer = (base: string, authorization: string) =>
-  fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ query: '{ viewer { sid } }' }) });
+  fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization },
+    body: JSON.stringify({ query: '{ viewer { sid } }' }),
+  });
 const gql = (base: string, authorization: string, query: string, variables: unknown) =>
-  fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ query, variables }) });
+  fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization },
+    body: JSON.stringify({ query, variables }),
+  });
 const metrics = (url: string, authorization: string) => fetch(`${url}/metrics`, { headers: { authorization } });
 
 describe('guessing the metrics or operator token on /metrics', () => {
@@ -80,21 +88,33 @@ describe('guessing across endpoints spends one budget', () => {
     expect((await metrics(base, WRONG_BEARER)).status).toBe(401);
     expect((await fetch(`${base}/v2/Services`, { headers: { authorization: wrongBasic } })).status).toBe(401);
 
-    const firstOutcome = (it: AsyncIterator<unknown>) => it.next().then((r) => JSON.stringify(r.value), (e: unknown) => JSON.stringify(e));
+    const firstOutcome = (it: AsyncIterator<unknown>) =>
+      it.next().then(
+        (r) => JSON.stringify(r.value),
+        (e: unknown) => JSON.stringify(e),
+      );
     const sse = sseClient(http.port, wrongBasic);
-    expect(await firstOutcome(sse.iterate({ query: print(ChallengeUpdated), variables: { identity: 'guess-1' } })[Symbol.asyncIterator]())).not.toContain('"data"');
+    expect(
+      await firstOutcome(sse.iterate({ query: print(ChallengeUpdated), variables: { identity: 'guess-1' } })[Symbol.asyncIterator]()),
+    ).not.toContain('"data"');
     sse.dispose();
     const ws = wsClient(http.port, { authorization: wrongBasic });
-    expect(await firstOutcome(ws.iterate({ query: print(ChallengeUpdated), variables: { identity: 'guess-1' } })[Symbol.asyncIterator]())).not.toContain('"data"');
+    expect(
+      await firstOutcome(ws.iterate({ query: print(ChallengeUpdated), variables: { identity: 'guess-1' } })[Symbol.asyncIterator]()),
+    ).not.toContain('"data"');
     await ws.dispose();
 
     const operator = await gql(base, WRONG_BEARER, print(CreateAccount), { input: { friendlyName: 'Guess' } });
     expect(((await operator.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
-    const minting = await gql(base, wrongBasic, print(CreateAccessToken), { input: { serviceSid: `VA${'0'.repeat(32)}`, identity: 'guess-1' } });
+    const minting = await gql(base, wrongBasic, print(CreateAccessToken), {
+      input: { serviceSid: `VA${'0'.repeat(32)}`, identity: 'guess-1' },
+    });
     expect(((await minting.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
 
     const refused = await viewer(base, a.auth);
     expect(refused.status).toBe(429);
-    expect(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message).toBe('Too many failed authentications from this address: retry later');
+    expect(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message).toBe(
+      'Too many failed authentications from this address: retry later',
+    );
   });
 });

@@ -21,7 +21,9 @@ function wsSocket(port: number, init: Record<string, unknown> | 'none' | undefin
   const ws = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws');
   ws.on('error', () => undefined);
   const messages: { type: string; id?: string; payload?: unknown }[] = [];
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
   /** 'ack', or how the socket was closed before one. */
   const outcome = new Promise<string>((resolve) => {
     ws.on('message', (data) => {
@@ -42,7 +44,11 @@ type WsSocket = ReturnType<typeof wsSocket>;
 async function sseStream(port: number, authorization: string | undefined, variables: Record<string, unknown> = { identity: 'someone-1' }) {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
   if (authorization) headers.authorization = authorization;
-  return fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: print(ChallengeUpdated), variables }) });
+  return fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ query: print(ChallengeUpdated), variables }),
+  });
 }
 
 /** A raw TCP connection to the server and the moment it closed, with everything the server wrote. */
@@ -59,7 +65,10 @@ function tcp(port: number) {
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still open after ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still open after ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -157,7 +166,8 @@ describe('WebSocket messages and long-lived streams', () => {
 
   it('an expired access token is refused at connection_init with 4401', async () => {
     const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Exp' } }, a.auth)).createService.sid;
-    const { token } = (await t.ok(CreateAccessToken, { input: { serviceSid, identity: 'someone-1', ttlSeconds: 60 } }, a.auth)).createAccessToken;
+    const { token } = (await t.ok(CreateAccessToken, { input: { serviceSid, identity: 'someone-1', ttlSeconds: 60 } }, a.auth))
+      .createAccessToken;
     t.clock.advance(61_000);
     expect(await ws({ authorization: `Bearer ${token}` }).outcome).toMatch(/^4401 /);
   });
@@ -179,7 +189,8 @@ describe('WebSocket messages and long-lived streams', () => {
 
   it('one account opening sockets past VERITY_MAX_STREAMS_PER_ACCOUNT: the third is closed with 1013; its access tokens count too; other accounts are unaffected', async () => {
     const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Cap' } }, a.auth)).createService.sid;
-    const { token } = (await t.ok(CreateAccessToken, { input: { serviceSid, identity: 'someone-1', ttlSeconds: 3600 } }, a.auth)).createAccessToken;
+    const { token } = (await t.ok(CreateAccessToken, { input: { serviceSid, identity: 'someone-1', ttlSeconds: 3600 } }, a.auth))
+      .createAccessToken;
     expect(await ws({ authorization: a.auth }).outcome).toBe('ack');
     expect(await ws({ authorization: `Bearer ${token}` }).outcome).toBe('ack');
     expect(await ws({ authorization: a.auth }).outcome).toBe('1013 TOO_MANY_CONNECTIONS: at most 2 per account');
@@ -203,7 +214,9 @@ describe('WebSocket messages and long-lived streams', () => {
     for (const auth of [c.auth, undefined]) {
       const over = await sse(auth);
       expect(over.status).toBe(429);
-      expect(((await over.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('TOO_MANY_CONNECTIONS');
+      expect(((await over.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+        'TOO_MANY_CONNECTIONS',
+      );
     }
     expect(await ws({ authorization: c.auth }).outcome).toBe('1013 TOO_MANY_CONNECTIONS: at most 4 per client address');
   });
@@ -211,13 +224,19 @@ describe('WebSocket messages and long-lived streams', () => {
   it('graphql-sse single connection mode: its event stream counts like any other', async () => {
     expect(await ws({ authorization: a.auth }).outcome).toBe('ack');
     expect((await sse(a.auth)).status).toBe(200);
-    const client = createSseClient({ url: `http://127.0.0.1:${http.port}/graphql`, headers: { authorization: a.auth }, singleConnection: true, retryAttempts: 0 });
+    const client = createSseClient({
+      url: `http://127.0.0.1:${http.port}/graphql`,
+      headers: { authorization: a.auth },
+      singleConnection: true,
+      retryAttempts: 0,
+    });
     try {
       // The stream's GET is refused (graphql-sse's client aborts the body as it throws: the status is what is left to read).
       const it = client.iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })[Symbol.asyncIterator]();
-      const refused = await it
-        .next()
-        .then((r) => JSON.stringify(r), (e: unknown) => (e as { response?: Response }).response?.status);
+      const refused = await it.next().then(
+        (r) => JSON.stringify(r),
+        (e: unknown) => (e as { response?: Response }).response?.status,
+      );
       expect(refused).toBe(429);
     } finally {
       client.dispose();
@@ -336,7 +355,10 @@ describe('slow clients and the connection cap', () => {
   // Last in this app: it uses up 127.0.0.1's failed-authentication budget.
   it('guessing auth tokens over connection_init spends the address’s failed-auth budget: past it even the right token is closed with 4429', async () => {
     const wrong = `Basic ${Buffer.from(`${a.sid}:${'0'.repeat(64)}`).toString('base64')}`;
-    for (let i = 0; i < t.config.limits.authFailures; i++) expect(await wsSocket(http.port, { authorization: wrong }).outcome).toMatch(/^4401 /);
-    expect(await wsSocket(http.port, { authorization: a.auth }).outcome).toBe('4429 Too many failed authentications from this address: retry later');
+    for (let i = 0; i < t.config.limits.authFailures; i++)
+      expect(await wsSocket(http.port, { authorization: wrong }).outcome).toMatch(/^4401 /);
+    expect(await wsSocket(http.port, { authorization: a.auth }).outcome).toBe(
+      '4429 Too many failed authentications from this address: retry later',
+    );
   });
 });

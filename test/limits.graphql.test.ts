@@ -65,7 +65,9 @@ describe('GraphQL abuse limits (HTTP)', () => {
   });
 
   it('directives over the limit → 400 TOO_MANY_DIRECTIVES', async () => {
-    const r = await post('{ viewer { sid @include(if: true) friendlyName @include(if: true) dateCreated @skip(if: false) __typename @skip(if: false) } }');
+    const r = await post(
+      '{ viewer { sid @include(if: true) friendlyName @include(if: true) dateCreated @skip(if: false) __typename @skip(if: false) } }',
+    );
     expectRejected(r, 'TOO_MANY_DIRECTIVES', /Directives limit of 3 exceeded, found 4/);
   });
 
@@ -106,20 +108,36 @@ describe('GraphQL abuse limits (HTTP)', () => {
   });
 
   it('cost bypass by a variable in a subscription → QUERY_TOO_COSTLY before it starts', async () => {
-    const r = await post('subscription ($n: Int) { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: $n) { totalCount } } } } }', { n: 100 });
+    const r = await post(
+      'subscription ($n: Int) { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: $n) { totalCount } } } } }',
+      { n: 100 },
+    );
     expectRejected(r, 'QUERY_TOO_COSTLY', /Cost limit of 1500 exceeded/);
   });
 
-  it('a small page by variable runs; a size outside 1–1000 is the field\'s INVALID_ARGUMENT, not a cost', async () => {
-    expect(await post('query ($n: Int) { services(first: $n) { edges { node { sid friendlyName } } } }', { n: 5 })).toMatchObject({ status: 200, body: { data: { services: { edges: [] } } } });
+  it("a small page by variable runs; a size outside 1–1000 is the field's INVALID_ARGUMENT, not a cost", async () => {
+    expect(await post('query ($n: Int) { services(first: $n) { edges { node { sid friendlyName } } } }', { n: 5 })).toMatchObject({
+      status: 200,
+      body: { data: { services: { edges: [] } } },
+    });
     const r = await post('query ($n: Int) { services(first: $n) { edges { node { sid friendlyName } } } }', { n: 5000 });
     expect(r.body.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'first' });
   });
 
-  it('documents inside the limits run; GraphiQL\'s full introspection query passes even these tight limits', async () => {
-    expect(await post('{ services(first: 10) { edges { node { sid friendlyName } } } viewer { sid } }')).toMatchObject({ status: 200, body: { data: { viewer: { sid: a.sid } } } });
+  it("documents inside the limits run; GraphiQL's full introspection query passes even these tight limits", async () => {
+    expect(await post('{ services(first: 10) { edges { node { sid friendlyName } } } viewer { sid } }')).toMatchObject({
+      status: 200,
+      body: { data: { viewer: { sid: a.sid } } },
+    });
     const intro = await post(
-      getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true, oneOf: true }),
+      getIntrospectionQuery({
+        descriptions: true,
+        specifiedByUrl: true,
+        directiveIsRepeatable: true,
+        schemaDescription: true,
+        inputValueDeprecation: true,
+        oneOf: true,
+      }),
       {},
       '',
     );
@@ -130,7 +148,9 @@ describe('GraphQL abuse limits (HTTP)', () => {
 
   it('an error quoting a huge input is cut short', async () => {
     // graphql-js quotes an unknown input field's name in full: 6 KB of it must not come back whole.
-    const r = await post('mutation ($i: CreateServiceInput!) { createService(input: $i) { sid } }', { i: { friendlyName: 'x', ['x'.repeat(6000)]: 1 } });
+    const r = await post('mutation ($i: CreateServiceInput!) { createService(input: $i) { sid } }', {
+      i: { friendlyName: 'x', ['x'.repeat(6000)]: 1 },
+    });
     expect(r.body.errors?.[0]?.message).toMatch(/^.{0,80}"x{100,}…$/);
     expect(r.text.length).toBeLessThan(700);
     // A bad variable's value is not quoted at all (docs/security.md "Logs and error messages").
@@ -142,14 +162,42 @@ describe('GraphQL abuse limits (HTTP)', () => {
 describe('configuration', () => {
   it('defaults are generous, 0 turns a limit off, bad values are reported', () => {
     expect(loadConfig({}).limits).toEqual({
-      maxDepth: 15, maxAliases: 15, maxDirectives: 50, maxTokens: 1000, maxCost: 100_000, heavyCost: 10_000, heavyPerAccount: 2, fieldSuggestions: true, requestTimeoutMs: 30_000,
-      accountPerSecond: 100, accountBurst: 1000, accountBurstWindowS: 10, identityPerSecond: 10, authFailures: 10, authWindowS: 300, trustProxyHops: 0,
+      maxDepth: 15,
+      maxAliases: 15,
+      maxDirectives: 50,
+      maxTokens: 1000,
+      maxCost: 100_000,
+      heavyCost: 10_000,
+      heavyPerAccount: 2,
+      fieldSuggestions: true,
+      requestTimeoutMs: 30_000,
+      accountPerSecond: 100,
+      accountBurst: 1000,
+      accountBurstWindowS: 10,
+      identityPerSecond: 10,
+      authFailures: 10,
+      authWindowS: 300,
+      trustProxyHops: 0,
     });
-    expect(loadConfig({ VERITY_GRAPHQL_MAX_DEPTH: '0', VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0', VERITY_TRUST_PROXY: '2', VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: '0' }).limits).toMatchObject({
-      maxDepth: 0, accountPerSecond: 0, trustProxyHops: 2, heavyPerAccount: 0,
+    expect(
+      loadConfig({
+        VERITY_GRAPHQL_MAX_DEPTH: '0',
+        VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '0',
+        VERITY_TRUST_PROXY: '2',
+        VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: '0',
+      }).limits,
+    ).toMatchObject({
+      maxDepth: 0,
+      accountPerSecond: 0,
+      trustProxyHops: 2,
+      heavyPerAccount: 0,
     });
-    expect(() => loadConfig({ VERITY_GRAPHQL_MAX_TOKENS: '-1', VERITY_TRUST_PROXY: 'yes' })).toThrow(/VERITY_GRAPHQL_MAX_TOKENS[\s\S]*VERITY_TRUST_PROXY/);
-    expect(() => loadConfig({ VERITY_GRAPHQL_HEAVY_COST: '0', VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: 'two' })).toThrow(/VERITY_GRAPHQL_HEAVY_COST[\s\S]*VERITY_GRAPHQL_HEAVY_PER_ACCOUNT/);
+    expect(() => loadConfig({ VERITY_GRAPHQL_MAX_TOKENS: '-1', VERITY_TRUST_PROXY: 'yes' })).toThrow(
+      /VERITY_GRAPHQL_MAX_TOKENS[\s\S]*VERITY_TRUST_PROXY/,
+    );
+    expect(() => loadConfig({ VERITY_GRAPHQL_HEAVY_COST: '0', VERITY_GRAPHQL_HEAVY_PER_ACCOUNT: 'two' })).toThrow(
+      /VERITY_GRAPHQL_HEAVY_COST[\s\S]*VERITY_GRAPHQL_HEAVY_PER_ACCOUNT/,
+    );
   });
 });
 
@@ -197,7 +245,9 @@ describe('limits on graphql-ws subscriptions', () => {
     const err = await subscribeError(
       'subscription { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: 1) { edges { node { sid } } } } } } }',
     );
-    expect(err).toEqual([expect.objectContaining({ message: expect.stringMatching(/depth limit of 5/), extensions: { code: 'QUERY_TOO_DEEP' } })]);
+    expect(err).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/depth limit of 5/), extensions: { code: 'QUERY_TOO_DEEP' } }),
+    ]);
   });
 
   it('cost bypass by a variable over graphql-ws: a subscription selecting factors(first: $n) with {"n": 100} → QUERY_TOO_COSTLY', async () => {
@@ -205,10 +255,18 @@ describe('limits on graphql-ws subscriptions', () => {
     const client = wsClient(http.port, { authorization: a.auth });
     try {
       const messages: unknown[] = [];
-      const query = 'subscription ($n: Int) { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: $n) { totalCount } } } } }';
+      const query =
+        'subscription ($n: Int) { challengeUpdated(identity: "user-0001") { factor { entity { factors(first: $n) { totalCount } } } } }';
       for await (const m of client.iterate({ query, variables: { n: 100 } })) messages.push(m);
       expect(messages).toEqual([
-        { errors: [expect.objectContaining({ message: expect.stringMatching(/Cost limit of 1500 exceeded/), extensions: expect.objectContaining({ code: 'QUERY_TOO_COSTLY' }) })] },
+        {
+          errors: [
+            expect.objectContaining({
+              message: expect.stringMatching(/Cost limit of 1500 exceeded/),
+              extensions: expect.objectContaining({ code: 'QUERY_TOO_COSTLY' }),
+            }),
+          ],
+        },
       ]);
     } finally {
       await client.dispose();
@@ -226,7 +284,13 @@ describe('request body cap without Content-Length', () => {
   function chunked(parts: string[]): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = httpRequest(
-        { host: '127.0.0.1', port: http.port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', authorization: a.auth } },
+        {
+          host: '127.0.0.1',
+          port: http.port,
+          path: '/graphql',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: a.auth },
+        },
         (res) => {
           let body = '';
           res.on('data', (c: Buffer) => (body += c.toString()));
@@ -243,7 +307,9 @@ describe('request body cap without Content-Length', () => {
     const json = JSON.stringify({ query: '{ viewer { sid } }', variables: { pad: 'x'.repeat(12_000) } });
     const r = await chunked([json.slice(0, 4000), json.slice(4000, 9000), json.slice(9000)]);
     expect(r.status).toBe(413);
-    expect(JSON.parse(r.body)).toEqual({ errors: [{ message: 'Request body over 8192 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+    expect(JSON.parse(r.body)).toEqual({
+      errors: [{ message: 'Request body over 8192 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+    });
   });
 
   it('a chunked body under the cap is served', async () => {
@@ -280,7 +346,9 @@ describe('request deadline', () => {
       );
       await lockTaken;
       const started = Date.now();
-      const res = await send('mutation { one: createService(input: { friendlyName: "one" }) { sid } two: createService(input: { friendlyName: "two" }) { sid } }');
+      const res = await send(
+        'mutation { one: createService(input: { friendlyName: "one" }) { sid } two: createService(input: { friendlyName: "two" }) { sid } }',
+      );
       const waited = Date.now() - started;
       expect(res.status).toBe(503);
       expect(await res.json()).toEqual({
@@ -291,7 +359,8 @@ describe('request deadline', () => {
       release();
       await holder;
       // "one" was already running: its single INSERT completes once the lock is gone. "two" must never start.
-      const names = async () => (await slow.db.prisma.service.findMany({ where: { friendlyName: { in: ['one', 'two'] } } })).map((s) => s.friendlyName);
+      const names = async () =>
+        (await slow.db.prisma.service.findMany({ where: { friendlyName: { in: ['one', 'two'] } } })).map((s) => s.friendlyName);
       const deadline = Date.now() + 10_000;
       while (!(await names()).includes('one') && Date.now() < deadline) await send('{ viewer { sid } }');
       expect((await send('{ services(first: 5) { totalCount } }')).status).toBe(200); // a full request after it
@@ -330,7 +399,12 @@ describe('one tenant cannot hold the database for the others', () => {
       'query ($n: Int) { services(first: $n) { edges { node { sid entities(first: $n) { edges { node { sid factors(first: $n) { edges { node { sid } } } challenges(first: $n) { edges { node { sid } } } } } } } } } }';
     const r = await send(nested, { n: 1000 }, x.auth);
     expect(r.status).toBe(400);
-    expect(r.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'QUERY_TOO_COSTLY' }, message: expect.stringMatching(/^Query Cost limit of 100000 exceeded, found [0-9.e+]+\.$/) })]);
+    expect(r.body.errors).toEqual([
+      expect.objectContaining({
+        extensions: { code: 'QUERY_TOO_COSTLY' },
+        message: expect.stringMatching(/^Query Cost limit of 100000 exceeded, found [0-9.e+]+\.$/),
+      }),
+    ]);
     expect(r.body.data).toBeUndefined();
   });
 
@@ -361,7 +435,10 @@ describe('one tenant cannot hold the database for the others', () => {
     expect(refused.status).toBe(429);
     expect(refused.retryAfter).toBe('1');
     expect(refused.body.errors).toEqual([
-      expect.objectContaining({ extensions: { code: 'TOO_MANY_CONCURRENT_QUERIES', twilioCode: 20429, retryAfter: 1 }, message: expect.stringMatching(/limit 1/) }),
+      expect.objectContaining({
+        extensions: { code: 'TOO_MANY_CONCURRENT_QUERIES', twilioCode: 20429, retryAfter: 1 },
+        message: expect.stringMatching(/limit 1/),
+      }),
     ]);
     const [a1, a2, b1] = await Promise.all([x1, x2, y1]);
     expect([a1.status, a2.status].sort()).toEqual([200, 429]);
@@ -380,7 +457,11 @@ describe.skipIf(!process.env.DATABASE_URL)('statement timeout (PostgreSQL)', () 
       const x = await s.newAccount('X');
       const y = await s.newAccount('Y');
       const send = async (query: string, authorization: string) => {
-        const res = await s.app.fetch('http://verity.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ query }) });
+        const res = await s.app.fetch('http://verity.test/graphql', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization },
+          body: JSON.stringify({ query }),
+        });
         return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Answer['body'] };
       };
       for (const who of [x, y]) expect((await send('{ viewer { sid } }', who.auth)).status).toBe(200);

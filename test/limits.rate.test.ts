@@ -23,7 +23,11 @@ interface Answer {
 async function call(base: string, path: string, authorization: string, headers: Record<string, string> = {}): Promise<Answer> {
   const res =
     path === '/graphql'
-      ? await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization, ...headers }, body: VIEWER })
+      ? await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization, ...headers },
+          body: VIEWER,
+        })
       : await fetch(`${base}${path}`, { headers: { authorization, ...headers } });
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Answer['body'] };
 }
@@ -34,7 +38,11 @@ async function call(base: string, path: string, authorization: string, headers: 
  * with real time, so how many fit depends on that time: on a loaded box the same run is slower and
  * more fit. Bounds are computed from the measured time, never assumed.
  */
-async function untilLimited(send: (i: number) => Promise<Answer>, max: number, since = performance.now()): Promise<{ ok: number; limited: Answer; seconds: number }> {
+async function untilLimited(
+  send: (i: number) => Promise<Answer>,
+  max: number,
+  since = performance.now(),
+): Promise<{ ok: number; limited: Answer; seconds: number }> {
   for (let i = 0; i < max; i++) {
     const r = await send(i);
     if (r.status === 429) return { ok: i, limited: r, seconds: (performance.now() - since) / 1000 };
@@ -76,7 +84,11 @@ describe('per-account bucket', () => {
   let b: Tenant;
   beforeAll(async () => {
     // 1 request per second steady + 4 more per 60 s: 5 back to back, then 429.
-    ({ t, http, base } = await serve({ VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '1', VERITY_RATE_LIMIT_ACCOUNT_BURST: '4', VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: '60' }));
+    ({ t, http, base } = await serve({
+      VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '1',
+      VERITY_RATE_LIMIT_ACCOUNT_BURST: '4',
+      VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: '60',
+    }));
     a = await t.newAccount('A');
     b = await t.newAccount('B');
   });
@@ -93,7 +105,12 @@ describe('per-account bucket', () => {
     expect(ok, `${seconds.toFixed(1)} s`).toBeLessThanOrEqual(mostThrough(4, seconds, 7));
     expect(limited.retryAfter).toBe('1');
     expect(limited.body).toEqual({
-      errors: [{ message: 'Too many requests for this account: retry later', extensions: { code: 'TOO_MANY_ATTEMPTS', twilioCode: 20429, retryAfter: 1 } }],
+      errors: [
+        {
+          message: 'Too many requests for this account: retry later',
+          extensions: { code: 'TOO_MANY_ATTEMPTS', twilioCode: 20429, retryAfter: 1 },
+        },
+      ],
     });
 
     // Tenant B has its own bucket.
@@ -114,8 +131,15 @@ describe('per-account bucket', () => {
       for (let i = 0; i < 10 && !err; i++) {
         const it = client.iterate({ query: print(ChallengeUpdated), variables: { identity: 'user-0001' } })[Symbol.asyncIterator]();
         let settled = false;
-        const refused = it.next().then(() => undefined, (e: unknown) => e);
-        const listening = waitUntil(() => settled || t.deps.events.activeSubscriptions() > subs, undefined, 'the subscribe to be refused or to listen').then(() => 'listening' as const);
+        const refused = it.next().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        const listening = waitUntil(
+          () => settled || t.deps.events.activeSubscriptions() > subs,
+          undefined,
+          'the subscribe to be refused or to listen',
+        ).then(() => 'listening' as const);
         const outcome = await Promise.race([refused, listening]);
         settled = true;
         await listening;
@@ -156,7 +180,7 @@ describe('access tokens', () => {
     serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Browser' } }, a.auth)).createService.sid;
   };
 
-  it("one identity over its own bucket → 429; another identity of the same account is unaffected", async () => {
+  it('one identity over its own bucket → 429; another identity of the same account is unaffected', async () => {
     await start({ VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: '2' });
     const [alice, bob] = [await tokenFor('alice-0001'), await tokenFor('bob-00001')];
     // An access token may not read `viewer` (FORBIDDEN, HTTP 200): the limiter answers before that.
@@ -167,7 +191,12 @@ describe('access tokens', () => {
     expect(limited).toBeDefined();
     expect(limited.retryAfter).toBe('1');
     expect(limited.body).toEqual({
-      errors: [{ message: 'Too many requests for this end user: retry later', extensions: { code: 'TOO_MANY_ATTEMPTS', twilioCode: 20429, retryAfter: 1 } }],
+      errors: [
+        {
+          message: 'Too many requests for this end user: retry later',
+          extensions: { code: 'TOO_MANY_ATTEMPTS', twilioCode: 20429, retryAfter: 1 },
+        },
+      ],
     });
     const other = await call(base, '/graphql', bob);
     expect(other.status).toBe(200);
@@ -177,7 +206,12 @@ describe('access tokens', () => {
   });
 
   it("an account's access tokens spend the account's bucket, and the account's own credentials find it spent", async () => {
-    await start({ VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '1', VERITY_RATE_LIMIT_ACCOUNT_BURST: '4', VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: '60', VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: '0' });
+    await start({
+      VERITY_RATE_LIMIT_ACCOUNT_PER_SECOND: '1',
+      VERITY_RATE_LIMIT_ACCOUNT_BURST: '4',
+      VERITY_RATE_LIMIT_ACCOUNT_BURST_WINDOW_S: '60',
+      VERITY_RATE_LIMIT_IDENTITY_PER_SECOND: '0',
+    });
     // Setting up (mutations with account credentials) has spent part of the bucket already.
     const since = performance.now();
     const tokens = [await tokenFor('alice-0001'), await tokenFor('bob-00001')];
@@ -199,7 +233,11 @@ describe('failed authentications per client address', () => {
   let a: Tenant;
   beforeAll(async () => {
     // Behind one trusted proxy (the test plays it, setting X-Forwarded-For): 3 failures per 5 s.
-    ({ t, http, base } = await serve({ VERITY_RATE_LIMIT_AUTH_FAILURES: '3', VERITY_RATE_LIMIT_AUTH_WINDOW_S: '5', VERITY_TRUST_PROXY: 'true' }));
+    ({ t, http, base } = await serve({
+      VERITY_RATE_LIMIT_AUTH_FAILURES: '3',
+      VERITY_RATE_LIMIT_AUTH_WINDOW_S: '5',
+      VERITY_TRUST_PROXY: 'true',
+    }));
     a = await t.newAccount('A');
   });
   afterAll(async () => {
@@ -228,13 +266,19 @@ describe('failed authentications per client address', () => {
     // REST from the same address: Twilio's 429.
     expect((await call(base, '/v2/Services', a.auth, from('203.0.113.7'))).body).toMatchObject({ code: 20429, status: 429 });
     // Another address, same account, right token: served.
-    expect(await call(base, '/graphql', a.auth, from('203.0.113.8'))).toMatchObject({ status: 200, body: { data: { viewer: { sid: a.sid } } } });
+    expect(await call(base, '/graphql', a.auth, from('203.0.113.8'))).toMatchObject({
+      status: 200,
+      body: { data: { viewer: { sid: a.sid } } },
+    });
     // Requests without credentials (introspection, GraphiQL) are not failures.
     for (let i = 0; i < 5; i++) expect((await call(base, '/graphql', '', from('203.0.113.9'))).status).toBe(200);
     expect((await call(base, '/graphql', a.auth, from('203.0.113.9'))).status).toBe(200);
 
     await waitSeconds(retryAfter);
-    expect(await call(base, '/graphql', a.auth, from('203.0.113.7'))).toMatchObject({ status: 200, body: { data: { viewer: { sid: a.sid } } } });
+    expect(await call(base, '/graphql', a.auth, from('203.0.113.7'))).toMatchObject({
+      status: 200,
+      body: { data: { viewer: { sid: a.sid } } },
+    });
   });
 });
 
@@ -254,7 +298,11 @@ describe.skipIf(!redisUrl)('Redis-backed limits are shared by instances on one p
       VERITY_RATE_LIMIT_AUTH_WINDOW_S: '60',
     });
     // A second instance: same database, same Redis and prefix, its own process state.
-    const rt = await openRuntime(t.config, { db: { ...t.db, close: async () => {} }, now: t.clock.now, redisPrefix: t.runtime.redisPrefix });
+    const rt = await openRuntime(t.config, {
+      db: { ...t.db, close: async () => {} },
+      now: t.clock.now,
+      redisPrefix: t.runtime.redisPrefix,
+    });
     second = createApp(rt.deps);
     closeSecond = () => rt.close();
     a = await t.newAccount('A');
@@ -265,7 +313,11 @@ describe.skipIf(!redisUrl)('Redis-backed limits are shared by instances on one p
   });
 
   async function send(app: App, authorization: string): Promise<Answer> {
-    const res = await app.fetch('http://verity.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: VIEWER });
+    const res = await app.fetch('http://verity.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization },
+      body: VIEWER,
+    });
     return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Answer['body'] };
   }
 

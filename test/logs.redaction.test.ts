@@ -29,7 +29,12 @@ let closed = false;
 
 beforeAll(async () => {
   t = await startTestApp(
-    { VERITY_WEBHOOK_ALLOW_PRIVATE: 'true', VERITY_METRICS_TOKEN: METRICS_TOKEN, VERITY_RECONCILE_INTERVAL_MS: '3600000', LOG_LEVEL: 'trace' },
+    {
+      VERITY_WEBHOOK_ALLOW_PRIVATE: 'true',
+      VERITY_METRICS_TOKEN: METRICS_TOKEN,
+      VERITY_RECONCILE_INTERVAL_MS: '3600000',
+      LOG_LEVEL: 'trace',
+    },
     { logger },
   );
   await t.runtime.startWorkers();
@@ -53,7 +58,12 @@ interface GqlBody {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-async function gql(query: string, variables: Record<string, unknown> | undefined, authorization?: string, headers: Record<string, string> = {}) {
+async function gql(
+  query: string,
+  variables: Record<string, unknown> | undefined,
+  authorization?: string,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(`${base}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}), ...headers },
@@ -113,14 +123,20 @@ describe('logs', () => {
     secrets.add(ADMIN_TOKEN).add(METRICS_TOKEN);
 
     // Operator creates an account (auth token #1).
-    const { createAccount } = await ok('mutation ($i: CreateAccountInput!) { createAccount(input: $i) { authToken account { sid } } }', { i: { friendlyName: 'Logs' } }, `Bearer ${ADMIN_TOKEN}`);
+    const { createAccount } = await ok(
+      'mutation ($i: CreateAccountInput!) { createAccount(input: $i) { authToken account { sid } } }',
+      { i: { friendlyName: 'Logs' } },
+      `Bearer ${ADMIN_TOKEN}`,
+    );
     const sid: string = createAccount.account.sid;
     const tokenA: string = createAccount.authToken;
     const authA = basic(sid, tokenA);
     secrets.add(tokenA).add(authA.slice('Basic '.length));
 
     // A service, traced by the id we send.
-    const created = await gql('mutation { createService(input: { friendlyName: "Logs" }) { sid } }', undefined, authA, { 'x-request-id': 'obs-flow-create-service' });
+    const created = await gql('mutation { createService(input: { friendlyName: "Logs" }) { sid } }', undefined, authA, {
+      'x-request-id': 'obs-flow-create-service',
+    });
     expect(created.res.headers.get('x-request-id')).toBe('obs-flow-create-service');
     const serviceSid: string = created.body.data!.createService.sid;
 
@@ -136,7 +152,10 @@ describe('logs', () => {
     // A WebSocket subscriber, authenticated through connectionParams.
     const identity = 'log-user-0001';
     const ws = wsClient(http.port, { authorization: authA });
-    const updates = ws.iterate({ query: 'subscription ($id: String) { challengeUpdated(identity: $id) { sid status } }', variables: { id: identity } });
+    const updates = ws.iterate({
+      query: 'subscription ($id: String) { challengeUpdated(identity: $id) { sid status } }',
+      variables: { id: identity },
+    });
     await waitUntil(() => t.deps.events.activeSubscriptions() > 0, WAIT_MS, 'the WebSocket subscription');
 
     // Enrolment: seed returned once; a wrong code, then the right one (inline in the query text).
@@ -151,20 +170,40 @@ describe('logs', () => {
     if (!parsed.ok) throw new Error('binding secret is not Base32');
     const seedHex = Buffer.from(parsed.seed).toString('hex');
     secrets.add(seed).add(seedHex).add(encodeURIComponent(seed));
-    const wrong1 = await ok('mutation ($i: VerifyFactorInput!) { verifyFactor(input: $i) { status } }', { i: { factorSid, authPayload: sent(wrongCode(seed)) } }, authA);
+    const wrong1 = await ok(
+      'mutation ($i: VerifyFactorInput!) { verifyFactor(input: $i) { status } }',
+      { i: { factorSid, authPayload: sent(wrongCode(seed)) } },
+      authA,
+    );
     expect(wrong1.verifyFactor.status).toBe('UNVERIFIED');
-    const right = await ok(`mutation { verifyFactor(input: { factorSid: "${factorSid}", authPayload: "${sent(code8(seed))}" }) { status } }`, undefined, authA);
+    const right = await ok(
+      `mutation { verifyFactor(input: { factorSid: "${factorSid}", authPayload: "${sent(code8(seed))}" }) { status } }`,
+      undefined,
+      authA,
+    );
     expect(right.verifyFactor.status).toBe('VERIFIED');
 
     // Login: a challenge with a wrong code, a wrong verify, then the right one.
     t.clock.advance(30_000);
-    const ch = await ok('mutation ($i: CreateChallengeInput!) { createChallenge(input: $i) { sid status } }', { i: { factorSid, authPayload: sent(wrongCode(seed)) } }, authA);
+    const ch = await ok(
+      'mutation ($i: CreateChallengeInput!) { createChallenge(input: $i) { sid status } }',
+      { i: { factorSid, authPayload: sent(wrongCode(seed)) } },
+      authA,
+    );
     expect(ch.createChallenge.status).toBe('PENDING');
     const challengeSid: string = ch.createChallenge.sid;
     expect((await next(updates)).data?.challengeUpdated).toMatchObject({ sid: challengeSid, status: 'PENDING' });
-    const v1 = await ok('mutation ($i: VerifyChallengeInput!) { verifyChallenge(input: $i) { status } }', { i: { challengeSid, authPayload: sent(wrongCode(seed)) } }, authA);
+    const v1 = await ok(
+      'mutation ($i: VerifyChallengeInput!) { verifyChallenge(input: $i) { status } }',
+      { i: { challengeSid, authPayload: sent(wrongCode(seed)) } },
+      authA,
+    );
     expect(v1.verifyChallenge.status).toBe('PENDING');
-    const v2 = await ok('mutation ($i: VerifyChallengeInput!) { verifyChallenge(input: $i) { status } }', { i: { challengeSid, authPayload: sent(code8(seed)) } }, authA);
+    const v2 = await ok(
+      'mutation ($i: VerifyChallengeInput!) { verifyChallenge(input: $i) { status } }',
+      { i: { challengeSid, authPayload: sent(code8(seed)) } },
+      authA,
+    );
     expect(v2.verifyChallenge.status).toBe('APPROVED');
     expect((await next(updates)).data?.challengeUpdated).toMatchObject({ sid: challengeSid, status: 'APPROVED' });
 
@@ -205,7 +244,11 @@ describe('logs', () => {
 
     // Webhook deliveries (factor.created, factor.verified, 2 × challenge.approved) recorded by the job.
     await rx.waitFor(4);
-    await waitUntil(async () => (await t.db.prisma.webhookDelivery.count({ where: { status: 'succeeded' } })) >= 4, WAIT_MS, 'deliveries recorded');
+    await waitUntil(
+      async () => (await t.db.prisma.webhookDelivery.count({ where: { status: 'succeeded' } })) >= 4,
+      WAIT_MS,
+      'deliveries recorded',
+    );
 
     await ws.dispose();
     await http.close();
@@ -217,22 +260,34 @@ describe('logs', () => {
     const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const s of secrets) {
       const needle = s.toLowerCase(); // hex and Base32 in either case
-      expect(lines.filter((l) => l.toLowerCase().includes(needle)), `a secret (${s.slice(0, 4)}…) is in the log`).toEqual([]);
+      expect(
+        lines.filter((l) => l.toLowerCase().includes(needle)),
+        `a secret (${s.slice(0, 4)}…) is in the log`,
+      ).toEqual([]);
     }
     expect(codes.size).toBe(6);
     for (const c of codes) {
       const run = new RegExp(`(?<!\\d)${c}(?!\\d)`);
-      expect(lines.filter((l) => run.test(l)), `code ${c} is in the log`).toEqual([]);
+      expect(
+        lines.filter((l) => run.test(l)),
+        `code ${c} is in the log`,
+      ).toEqual([]);
     }
 
     // Not an empty log: the request's id, account and operation are on its lines, from several components.
     const traced = entries.filter((e) => e.reqId === 'obs-flow-create-service');
-    expect(traced.some((e) => e.msg === 'request' && e.operation === 'createService' && e.accountSid === sid && e.status === 200)).toBe(true);
+    expect(traced.some((e) => e.msg === 'request' && e.operation === 'createService' && e.accountSid === sid && e.status === 200)).toBe(
+      true,
+    );
     expect(traced.some((e) => e.component === 'yoga')).toBe(true);
     const access = entries.filter((e) => e.msg === 'request');
     expect(access.length).toBeGreaterThan(15);
-    expect(access.every((e) => typeof e.reqId === 'string' && typeof e.operation === 'string' && typeof e.durationMs === 'number')).toBe(true);
-    expect(access.some((e) => e.operation === 'POST /v2/Services/:serviceSid/Entities/:identity/Challenges' && e.status === 201)).toBe(true);
+    expect(access.every((e) => typeof e.reqId === 'string' && typeof e.operation === 'string' && typeof e.durationMs === 'number')).toBe(
+      true,
+    );
+    expect(access.some((e) => e.operation === 'POST /v2/Services/:serviceSid/Entities/:identity/Challenges' && e.status === 201)).toBe(
+      true,
+    );
     expect(access.some((e) => e.operation === 'viewer' && (e.errors as string[] | undefined)?.includes('UNAUTHENTICATED'))).toBe(true);
     expect(entries.some((e) => e.level === 50 && e.msg === 'unexpected error' && typeof e.reqId === 'string')).toBe(true);
     expect(entries.some((e) => e.msg === 'ws connected' && typeof e.connId === 'string')).toBe(true);

@@ -8,8 +8,15 @@
 // every response are searched for the values sent.
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  getNamedType, getNullableType, isEnumType, isInputObjectType, isListType, isNonNullType, isScalarType,
-  type GraphQLField, type GraphQLInputType,
+  getNamedType,
+  getNullableType,
+  isEnumType,
+  isInputObjectType,
+  isListType,
+  isNonNullType,
+  isScalarType,
+  type GraphQLField,
+  type GraphQLInputType,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
@@ -105,7 +112,10 @@ function literal(v: unknown): string {
   if (v instanceof EnumValue) return v.name;
   if (v === null) return 'null';
   if (Array.isArray(v)) return `[${v.map(literal).join(', ')}]`;
-  if (typeof v === 'object') return `{ ${Object.entries(v as object).map(([k, x]) => `${k}: ${literal(x)}`).join(', ')} }`;
+  if (typeof v === 'object')
+    return `{ ${Object.entries(v as object)
+      .map(([k, x]) => `${k}: ${literal(x)}`)
+      .join(', ')} }`;
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
@@ -129,25 +139,55 @@ const digits = () => String(randomInt(100_000_000, 999_999_999)) + String(random
 
 /** For one sensitive input: every wrong JSON type, and right-typed next to a broken sibling. */
 function casesFor(s: Sensitive): Case[] {
-  const root = schema.getMutationType()?.getFields()[s.field.name] === s.field ? 'mutation' : schema.getSubscriptionType()?.getFields()[s.field.name] === s.field ? 'subscription' : 'query';
+  const root =
+    schema.getMutationType()?.getFields()[s.field.name] === s.field
+      ? 'mutation'
+      : schema.getSubscriptionType()?.getFields()[s.field.name] === s.field
+        ? 'subscription'
+        : 'query';
   const argDef = s.field.args.find((x) => x.name === s.arg)!;
   const returns = getNamedType(s.field.type);
   const selection = isScalarType(returns) || isEnumType(returns) ? '' : ' { __typename }';
-  const otherArgs = s.field.args.filter((x) => x.name !== s.arg && isNonNullType(x.type)).map((x) => `${x.name}: ${literal(sample(x.type))}`);
+  const otherArgs = s.field.args
+    .filter((x) => x.name !== s.arg && isNonNullType(x.type))
+    .map((x) => `${x.name}: ${literal(sample(x.type))}`);
   const call = (argText: string) => `${s.field.name}(${[...otherArgs, `${s.arg}: ${argText}`].join(', ')})${selection}`;
   const where = `${s.field.name}(${s.arg}${s.path.map((p) => `.${p}`).join('')})`;
   const base = sample(argDef.type);
   const out: Case[] = [];
   const wrong: [string, () => { value: unknown; secrets: string[] }][] = [
-    ['a number', () => { const d = digits(); return { value: Number(d), secrets: [d] }; }],
+    [
+      'a number',
+      () => {
+        const d = digits();
+        return { value: Number(d), secrets: [d] };
+      },
+    ],
     ['a boolean', () => ({ value: true, secrets: [] })],
-    ['an array', () => { const x = seed(); return { value: [x], secrets: [x] }; }],
-    ['an object', () => { const x = seed(); return { value: { value: x }, secrets: [x] }; }],
+    [
+      'an array',
+      () => {
+        const x = seed();
+        return { value: [x], secrets: [x] };
+      },
+    ],
+    [
+      'an object',
+      () => {
+        const x = seed();
+        return { value: { value: x }, secrets: [x] };
+      },
+    ],
   ];
   if (isNonNullType(s.type)) wrong.push(['null', () => ({ value: null, secrets: [] })]);
   for (const [kind, make] of wrong) {
     const inArg = make();
-    out.push({ what: `${where} as ${kind}, in the variable`, query: `${root} ($i: ${String(argDef.type)}) { ${call('$i')} }`, variables: { i: setIn(base, s.path, inArg.value) }, secrets: inArg.secrets });
+    out.push({
+      what: `${where} as ${kind}, in the variable`,
+      query: `${root} ($i: ${String(argDef.type)}) { ${call('$i')} }`,
+      variables: { i: setIn(base, s.path, inArg.value) },
+      secrets: inArg.secrets,
+    });
     const whole = make();
     const namedType = getNullableType(s.type);
     out.push({
@@ -157,7 +197,12 @@ function casesFor(s: Sensitive): Case[] {
       secrets: whole.secrets,
     });
     const lit = make();
-    out.push({ what: `${where} as ${kind}, a literal in the document`, query: `${root} { ${call(literal(setIn(base, s.path, lit.value)))} }`, variables: {}, secrets: lit.secrets });
+    out.push({
+      what: `${where} as ${kind}, a literal in the document`,
+      query: `${root} { ${call(literal(setIn(base, s.path, lit.value)))} }`,
+      variables: {},
+      secrets: lit.secrets,
+    });
   }
   // Right-typed, but the input object around it is broken: graphql-js quotes the whole object.
   if (s.path.length > 0) {
@@ -170,7 +215,12 @@ function casesFor(s: Sensitive): Case[] {
       const missing = setIn(base, s.path, x1) as Record<string, unknown>;
       const p = parentPath.reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, missing);
       delete p[sibling];
-      out.push({ what: `${where} right-typed, required sibling "${sibling}" missing`, query: `${root} ($i: ${String(argDef.type)}) { ${call('$i')} }`, variables: { i: missing }, secrets: [x1] });
+      out.push({
+        what: `${where} right-typed, required sibling "${sibling}" missing`,
+        query: `${root} ($i: ${String(argDef.type)}) { ${call('$i')} }`,
+        variables: { i: missing },
+        secrets: [x1],
+      });
     }
     out.push({
       what: `${where} right-typed, an unknown sibling field`,
@@ -198,11 +248,14 @@ async function overHttp(c: Case, authorization?: string): Promise<ErrorBody> {
 async function overWs(client: ReturnType<typeof wsClient>, c: Case): Promise<ErrorBody> {
   return new Promise((resolve) => {
     const got: ErrorBody = {};
-    client.subscribe({ query: c.query, variables: c.variables }, {
-      next: (r) => void (got.errors = (r.errors ?? []) as ErrorBody['errors']),
-      error: (e) => resolve({ errors: Array.isArray(e) ? e : [{ message: String(e) }] }),
-      complete: () => resolve(got),
-    });
+    client.subscribe(
+      { query: c.query, variables: c.variables },
+      {
+        next: (r) => void (got.errors = (r.errors ?? []) as ErrorBody['errors']),
+        error: (e) => resolve({ errors: Array.isArray(e) ? e : [{ message: String(e) }] }),
+        complete: () => resolve(got),
+      },
+    );
   });
 }
 
@@ -212,9 +265,14 @@ const inText = (text: string, secret: string) =>
 describe('a secret sent with the wrong JSON type is neither logged nor echoed', () => {
   it('the sensitive inputs are found in the schema', () => {
     const names = sensitiveInputs().map((s) => `${s.field.name}.${[s.arg, ...s.path].join('.')}`);
-    expect(names).toEqual(expect.arrayContaining([
-      'verifyFactor.input.authPayload', 'createChallenge.input.authPayload', 'verifyChallenge.input.authPayload', 'createTotpFactor.input.secret',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'verifyFactor.input.authPayload',
+        'createChallenge.input.authPayload',
+        'verifyChallenge.input.authPayload',
+        'createTotpFactor.input.secret',
+      ]),
+    );
   });
 
   it('every sensitive input × every wrong JSON type, over HTTP with and without credentials and over WebSocket: no value in any log line or response, nothing logged at warn or above', async () => {
@@ -233,7 +291,9 @@ describe('a secret sent with the wrong JSON type is neither logged nor echoed', 
         sent++;
         const where = `${c.what} (${transport})`;
         expect(body.errors?.length, where).toBeGreaterThan(0);
-        expect(['BAD_USER_INPUT', 'GRAPHQL_VALIDATION_FAILED'], `${where}: ${JSON.stringify(body.errors)}`).toContain(body.errors![0]!.extensions?.code);
+        expect(['BAD_USER_INPUT', 'GRAPHQL_VALIDATION_FAILED'], `${where}: ${JSON.stringify(body.errors)}`).toContain(
+          body.errors![0]!.extensions?.code,
+        );
         const text = JSON.stringify(body);
         for (const s of c.secrets) expect(inText(text, s), `${where} echoes the value: ${text}`).toBe(false);
         if (c.what.includes('a boolean')) expect(text, where).not.toMatch(/\btrue\b/);
@@ -245,21 +305,48 @@ describe('a secret sent with the wrong JSON type is neither logged nor echoed', 
 
     const written = lines.slice(from);
     const entries = written.map((l) => JSON.parse(l) as { level: number; msg: string; errorCode?: string });
-    expect(entries.filter((e) => e.level >= 40), 'a client error logged at warn or above').toEqual([]);
+    expect(
+      entries.filter((e) => e.level >= 40),
+      'a client error logged at warn or above',
+    ).toEqual([]);
     for (const c of cases) {
-      for (const s of c.secrets) expect(written.filter((l) => inText(l, s)), `${c.what}: the value is in the log`).toEqual([]);
+      for (const s of c.secrets)
+        expect(
+          written.filter((l) => inText(l, s)),
+          `${c.what}: the value is in the log`,
+        ).toEqual([]);
     }
     expect(written.some((l) => l.includes('got invalid value'))).toBe(false);
     // Not an empty log: the client errors are there, by code.
     expect(entries.some((e) => e.msg === 'client error' && e.errorCode === 'BAD_USER_INPUT')).toBe(true);
-    expect(entries.some((e) => e.msg === 'request' && (e as { errors?: string[] }).errors?.includes('GRAPHQL_VALIDATION_FAILED'))).toBe(true);
+    expect(entries.some((e) => e.msg === 'request' && (e as { errors?: string[] }).errors?.includes('GRAPHQL_VALIDATION_FAILED'))).toBe(
+      true,
+    );
   });
 
   it('the message still says which variable, where in it, and what was expected', async () => {
-    const r = await overHttp({ what: '', query: 'mutation ($i: VerifyFactorInput!) { verifyFactor(input: $i) { status } }', variables: { i: { factorSid: 'YF' + '0'.repeat(32), authPayload: 12345678 } }, secrets: [] }, a.auth);
+    const r = await overHttp(
+      {
+        what: '',
+        query: 'mutation ($i: VerifyFactorInput!) { verifyFactor(input: $i) { status } }',
+        variables: { i: { factorSid: 'YF' + '0'.repeat(32), authPayload: 12345678 } },
+        secrets: [],
+      },
+      a.auth,
+    );
     expect(r.errors?.[0]?.message).toBe('Variable "$i" got invalid value at "i.authPayload"; String cannot represent a non string value.');
-    const missing = await overHttp({ what: '', query: 'mutation ($i: VerifyFactorInput!) { verifyFactor(input: $i) { status } }', variables: { i: { authPayload: '12345678' } }, secrets: [] }, a.auth);
-    expect(missing.errors?.[0]?.message).toBe('Variable "$i" got invalid value; Field "factorSid" of required type "ID!" was not provided.');
+    const missing = await overHttp(
+      {
+        what: '',
+        query: 'mutation ($i: VerifyFactorInput!) { verifyFactor(input: $i) { status } }',
+        variables: { i: { authPayload: '12345678' } },
+        secrets: [],
+      },
+      a.auth,
+    );
+    expect(missing.errors?.[0]?.message).toBe(
+      'Variable "$i" got invalid value; Field "factorSid" of required type "ID!" was not provided.',
+    );
   });
 });
 
@@ -267,11 +354,16 @@ describe('the ws closed line', () => {
   it('carries the WebSocket close code (a number is not a TOTP code: it is not redacted)', async () => {
     const from = lines.length;
     const ws = wsClient(http.port, { authorization: a.auth });
-    const done = new Promise<void>((resolve) => ws.subscribe({ query: '{ __typename }' }, { next: () => {}, error: () => resolve(), complete: () => resolve() }));
+    const done = new Promise<void>((resolve) =>
+      ws.subscribe({ query: '{ __typename }' }, { next: () => {}, error: () => resolve(), complete: () => resolve() }),
+    );
     await done;
     await ws.dispose();
     await waitUntil(() => lines.slice(from).some((l) => l.includes('"msg":"ws closed"')));
-    const closed = lines.slice(from).map((l) => JSON.parse(l) as { msg: string; code?: unknown }).find((e) => e.msg === 'ws closed');
+    const closed = lines
+      .slice(from)
+      .map((l) => JSON.parse(l) as { msg: string; code?: unknown })
+      .find((e) => e.msg === 'ws closed');
     expect(closed?.code).toBe(1000);
   });
 });

@@ -109,7 +109,8 @@ describe('/metrics', () => {
     const after = await scrape();
     expect(value(after, 'verity_expiry_lag_seconds_count') - value(before, 'verity_expiry_lag_seconds_count')).toBe(2);
     expect(value(after, 'verity_expiry_lag_seconds_sum') - value(before, 'verity_expiry_lag_seconds_sum')).toBeCloseTo(9.5, 6);
-    const bucket = (le: string) => value(after, `verity_expiry_lag_seconds_bucket{le="${le}"}`) - value(before, `verity_expiry_lag_seconds_bucket{le="${le}"}`);
+    const bucket = (le: string) =>
+      value(after, `verity_expiry_lag_seconds_bucket{le="${le}"}`) - value(before, `verity_expiry_lag_seconds_bucket{le="${le}"}`);
     expect([bucket('2'), bucket('5'), bucket('10')]).toEqual([0, 1, 2]);
   });
 
@@ -117,7 +118,11 @@ describe('/metrics', () => {
     const before = await scrape();
     // Enrolment: a wrong code, then the right one.
     const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Flow' } }, a.auth)).createService.sid;
-    const { createTotpFactor } = await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'metrics-flow-01', friendlyName: 'Phone' } }, a.auth);
+    const { createTotpFactor } = await t.ok(
+      CreateTotpFactor,
+      { input: { serviceSid, identity: 'metrics-flow-01', friendlyName: 'Phone' } },
+      a.auth,
+    );
     const secret = createTotpFactor.binding.secret;
     const factorSid = createTotpFactor.factor.sid;
     const code = () => oathCode(secret, {}, unix(t.clock.now()));
@@ -127,8 +132,12 @@ describe('/metrics', () => {
 
     // c1: wrong on creation, right on verify, then verified again (already responded).
     const c1 = (await t.ok(CreateChallenge, { input: { factorSid, authPayload: wrong(code()) } }, a.auth)).createChallenge;
-    expect((await t.ok(VerifyChallenge, { input: { challengeSid: c1.sid, authPayload: code() } }, a.auth)).verifyChallenge.status).toBe('APPROVED');
-    expect((await t.gql(VerifyChallenge, { input: { challengeSid: c1.sid, authPayload: code() } }, a.auth)).errors?.[0]?.extensions?.code).toBe('CHALLENGE_ALREADY_RESPONDED');
+    expect((await t.ok(VerifyChallenge, { input: { challengeSid: c1.sid, authPayload: code() } }, a.auth)).verifyChallenge.status).toBe(
+      'APPROVED',
+    );
+    expect(
+      (await t.gql(VerifyChallenge, { input: { challengeSid: c1.sid, authPayload: code() } }, a.auth)).errors?.[0]?.extensions?.code,
+    ).toBe('CHALLENGE_ALREADY_RESPONDED');
     t.clock.advance(30_000);
 
     // c2: five wrong codes, then the cap (Twilio 60308, no retryAfter).
@@ -146,15 +155,21 @@ describe('/metrics', () => {
     // c4: opened, then verified after its expiry.
     const c4 = (await t.ok(CreateChallenge, { input: { factorSid } }, a.auth)).createChallenge;
     t.clock.advance(6 * 60_000);
-    expect((await t.gql(VerifyChallenge, { input: { challengeSid: c4.sid, authPayload: code() } }, a.auth)).errors?.[0]?.extensions?.code).toBe('CHALLENGE_EXPIRED');
+    expect(
+      (await t.gql(VerifyChallenge, { input: { challengeSid: c4.sid, authPayload: code() } }, a.auth)).errors?.[0]?.extensions?.code,
+    ).toBe('CHALLENGE_EXPIRED');
 
     const after = await scrape();
     const delta = (key: string) => value(after, key) - value(before, key);
     const v = (kind: string, outcome: string) => delta(`verity_verifications_total{kind="${kind}",outcome="${outcome}"}`);
     expect({ wrong: v('factor', 'wrong_code'), approved: v('factor', 'approved') }).toEqual({ wrong: 1, approved: 1 });
     expect({
-      approved: v('challenge', 'approved'), wrong_code: v('challenge', 'wrong_code'), already_responded: v('challenge', 'already_responded'),
-      max_attempts: v('challenge', 'max_attempts'), throttled: v('challenge', 'throttled'), expired: v('challenge', 'expired'),
+      approved: v('challenge', 'approved'),
+      wrong_code: v('challenge', 'wrong_code'),
+      already_responded: v('challenge', 'already_responded'),
+      max_attempts: v('challenge', 'max_attempts'),
+      throttled: v('challenge', 'throttled'),
+      expired: v('challenge', 'expired'),
     }).toEqual({ approved: 1, wrong_code: 7, already_responded: 1, max_attempts: 1, throttled: 1, expired: 1 });
     expect(delta('verity_throttles_total{kind="factor_guessing"}')).toBe(1);
     // Labelled by root field, not by path or SID; GraphQL answers 200 even with errors.
@@ -172,7 +187,11 @@ describe('/metrics', () => {
     const before = await scrape();
     const serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Hooks' } }, a.auth)).createService.sid;
     for (const r of [ok, failing]) {
-      await t.ok(CreateWebhook, { input: { serviceSid, friendlyName: 'm', webhookUrl: r.url(), eventTypes: ['factor.created'], signing: 'STANDARD' } }, a.auth);
+      await t.ok(
+        CreateWebhook,
+        { input: { serviceSid, friendlyName: 'm', webhookUrl: r.url(), eventTypes: ['factor.created'], signing: 'STANDARD' } },
+        a.auth,
+      );
     }
     const rest = await t.app.fetch(`http://verity.test/v2/Services/${serviceSid}/Entities/metrics-rest-01/Factors`, {
       method: 'POST',
@@ -187,7 +206,14 @@ describe('/metrics', () => {
     let after = await scrape();
     const delta = (key: string) => value(after, key) - value(before, key);
     const outcomes = () => (['delivered', 'failed', 'dead'] as const).map((o) => delta(`verity_webhook_deliveries_total{outcome="${o}"}`));
-    await waitUntil(async () => { after = await scrape(); return outcomes().every((n) => n >= 1); }, WAIT_MS, 'every delivery outcome counted');
+    await waitUntil(
+      async () => {
+        after = await scrape();
+        return outcomes().every((n) => n >= 1);
+      },
+      WAIT_MS,
+      'every delivery outcome counted',
+    );
     expect(outcomes()).toEqual([1, 1, 1]);
     expect(delta('verity_http_requests_total{operation="POST /v2/Services/:serviceSid/Entities/:identity/Factors",status="201"}')).toBe(1);
     expect((await t.app.fetch(`http://verity.test/v2/Services/${serviceSid}`)).status).toBe(401);
@@ -199,7 +225,8 @@ describe('/metrics', () => {
     await t.ok(CreateChallenge, { input: { factorSid: f.factorSid } }, a.auth); // a delayed expiry job
     const queue = t.deps.jobs.kind === 'bullmq' ? 'verity-jobs' : 'local';
     const s = await scrape();
-    for (const state of ['waiting', 'delayed', 'active', 'failed']) expect(s.has(`verity_queue_depth{queue="${queue}",state="${state}"}`)).toBe(true);
+    for (const state of ['waiting', 'delayed', 'active', 'failed'])
+      expect(s.has(`verity_queue_depth{queue="${queue}",state="${state}"}`)).toBe(true);
     expect(value(s, `verity_queue_depth{queue="${queue}",state="delayed"}`)).toBeGreaterThanOrEqual(1);
 
     expect(value(s, 'verity_active_subscriptions')).toBe(0);

@@ -6,7 +6,17 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schema } from '../src/schema/index.ts';
 import { startTestApp, basic, type TestApp } from './support/app.ts';
-import { Fixtures, checkGraphQLAnswer, describeRun, operations, params, resolve, snapshot, variablesArb, type Operation } from './support/properties.ts';
+import {
+  Fixtures,
+  checkGraphQLAnswer,
+  describeRun,
+  operations,
+  params,
+  resolve,
+  snapshot,
+  variablesArb,
+  type Operation,
+} from './support/properties.ts';
 
 let t: TestApp;
 let fx: Fixtures;
@@ -28,14 +38,20 @@ async function run(op: Operation, generated: Record<string, unknown>, auth: Para
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const header = fx.header(auth);
   if (header) headers.authorization = header;
-  const res = await t.app.fetch('http://verity.test/graphql', { method: 'POST', headers, body: JSON.stringify({ query: op.document, variables: vars }) });
+  const res = await t.app.fetch('http://verity.test/graphql', {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ query: op.document, variables: vars }),
+  });
   const body = checkGraphQLAnswer(res.status, await res.text(), context);
   // The operation failed when its root field did (or the request was refused). An error deeper in
   // the result (a nested list's bad `first`) comes after a mutation committed: GraphQL semantics.
   const failed = !!body.errors?.some((e) => !e.path || e.path.length <= 1);
   if (op.kind === 'query' || failed) {
     // No half-written row: a failed mutation (and every query) changes nothing at all.
-    expect(await snapshot(t.deps.prisma), `rows changed by ${failed ? 'failed ' : ''}${context}: ${JSON.stringify(body.errors)}`).toEqual(before);
+    expect(await snapshot(t.deps.prisma), `rows changed by ${failed ? 'failed ' : ''}${context}: ${JSON.stringify(body.errors)}`).toEqual(
+      before,
+    );
   } else {
     adoptRotatedToken(body.data);
     await fx.repair();

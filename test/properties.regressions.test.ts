@@ -14,7 +14,8 @@ beforeAll(async () => {
   t = await startTestApp();
   tenant = await t.newAccount();
   serviceSid = (await t.ok(CreateService, { input: { friendlyName: 'Regressions' } }, tenant.auth)).createService.sid;
-  factorSid = (await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'regress-0001', friendlyName: 'Phone' } }, tenant.auth)).createTotpFactor.factor.sid;
+  factorSid = (await t.ok(CreateTotpFactor, { input: { serviceSid, identity: 'regress-0001', friendlyName: 'Phone' } }, tenant.auth))
+    .createTotpFactor.factor.sid;
 });
 afterAll(() => t?.close());
 
@@ -24,7 +25,10 @@ async function raw(query: string, variables: unknown) {
     headers: { 'content-type': 'application/json', authorization: tenant.auth },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: res.status, ...((await res.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] }) };
+  return {
+    status: res.status,
+    ...((await res.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] }),
+  };
 }
 
 describe('text PostgreSQL cannot store is INVALID_ARGUMENT, not a 500 (found: NUL in friendlyName / metadata)', () => {
@@ -46,11 +50,19 @@ describe('text PostgreSQL cannot store is INVALID_ARGUMENT, not a 500 (found: NU
   });
 
   it('NUL in a service name, challenge details and hidden details', async () => {
-    expectError(await t.gql(CreateService, { input: { friendlyName: '\u0000' } }, tenant.auth), 'INVALID_ARGUMENT', { field: 'friendlyName' });
-    const c = await t.gql(CreateChallenge, { input: { factorSid, details: { message: 'm', fields: [{ label: 'l', value: '\u0000' }] } } }, tenant.auth);
+    expectError(await t.gql(CreateService, { input: { friendlyName: '\u0000' } }, tenant.auth), 'INVALID_ARGUMENT', {
+      field: 'friendlyName',
+    });
+    const c = await t.gql(
+      CreateChallenge,
+      { input: { factorSid, details: { message: 'm', fields: [{ label: 'l', value: '\u0000' }] } } },
+      tenant.auth,
+    );
     // The factor is unverified, but bad input is refused before anything is looked up.
     expectError(c, 'INVALID_ARGUMENT', { field: 'details.fields.0.value' });
-    expectError(await t.gql(CreateChallenge, { input: { factorSid, hiddenDetails: { a: ['\u0000'] } } }, tenant.auth), 'INVALID_ARGUMENT', { field: 'hiddenDetails.a.0' });
+    expectError(await t.gql(CreateChallenge, { input: { factorSid, hiddenDetails: { a: ['\u0000'] } } }, tenant.auth), 'INVALID_ARGUMENT', {
+      field: 'hiddenDetails.a.0',
+    });
   });
 });
 
@@ -70,7 +82,9 @@ describe('request errors carry a stable code (found: graphql-js variable and val
   });
 
   it('an extra input field is BAD_USER_INPUT; an unknown field in the document is GRAPHQL_VALIDATION_FAILED; bad syntax GRAPHQL_PARSE_FAILED', async () => {
-    const extra = await raw('mutation ($input: CreateServiceInput!) { createService(input: $input) { sid } }', { input: { friendlyName: 'x', constructor: 1 } });
+    const extra = await raw('mutation ($input: CreateServiceInput!) { createService(input: $input) { sid } }', {
+      input: { friendlyName: 'x', constructor: 1 },
+    });
     expect(extra.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect((await raw('{ nope }', {})).errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect((await raw('{ viewer { sid }', {})).errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
@@ -84,7 +98,11 @@ describe('deep JSON is refused, not a crash', () => {
     const query = 'mutation ($input: CreateChallengeInput!) { createChallenge(input: $input) { sid } }';
     const body = `{"query":${JSON.stringify(query)},"variables":{"input":{"factorSid":"${factorSid}","hiddenDetails":{"deep":${deep}}}}}`;
     const before = await snapshot(t.deps.prisma);
-    const res = await t.app.fetch('http://verity.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: tenant.auth }, body });
+    const res = await t.app.fetch('http://verity.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: tenant.auth },
+      body,
+    });
     const r = (await res.json()) as { errors?: { extensions?: Record<string, unknown> }[] };
     expect(res.status).toBeLessThan(500);
     expect(r.errors?.[0]?.extensions?.code).toMatch(/^(INVALID_ARGUMENT|PAYLOAD_TOO_LARGE|BAD_REQUEST)$/);
@@ -94,7 +112,9 @@ describe('deep JSON is refused, not a crash', () => {
 
 describe('REST path segments PostgreSQL cannot store (found: %00 as an identity was a 500)', () => {
   it('GET …/Entities/%00/Factors/YF… answers 404 (20404), like any name no resource has', async () => {
-    const res = await t.app.fetch(`http://verity.test/v2/Services/${serviceSid}/Entities/%00/Factors/${factorSid}`, { headers: { authorization: tenant.auth } });
+    const res = await t.app.fetch(`http://verity.test/v2/Services/${serviceSid}/Entities/%00/Factors/${factorSid}`, {
+      headers: { authorization: tenant.auth },
+    });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { code: number }).code).toBe(20404);
   });

@@ -18,7 +18,6 @@ const clientFor = (tenant: Tenant) => twilioClient(t, tenant.sid, tenant.token);
 
 const code = (secret: string) => oathCode(secret, {}, unix(t.clock.now()));
 
-
 beforeAll(async () => {
   t = await startHttpTestApp();
   a = await t.newAccount('Tenant A');
@@ -46,15 +45,24 @@ describe("tenant B's credentials on tenant A's URLs → 404, nothing changes", (
     ['create entity', () => clientB.verify.v2.services(A.serviceSid).entities.create({ identity: 'intruder-0001' })],
     ['fetch entity', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).fetch()],
     ['delete entity', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).remove()],
-    ['create factor', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).newFactors.create({ friendlyName: 'x', factorType: 'totp' })],
+    [
+      'create factor',
+      () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).newFactors.create({ friendlyName: 'x', factorType: 'totp' }),
+    ],
     ['list factors', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).factors.list()],
     ['fetch factor', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).factors(A.factorSid).fetch()],
-    ['verify factor', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).factors(A.factorSid).update({ authPayload: '123456' })],
+    [
+      'verify factor',
+      () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).factors(A.factorSid).update({ authPayload: '123456' }),
+    ],
     ['delete factor', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).factors(A.factorSid).remove()],
     ['create challenge', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).challenges.create({ factorSid: A.factorSid })],
     ['list challenges', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).challenges.list()],
     ['fetch challenge', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).challenges(A.challengeSid).fetch()],
-    ['verify challenge', () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).challenges(A.challengeSid).update({ authPayload: '123456' })],
+    [
+      'verify challenge',
+      () => clientB.verify.v2.services(A.serviceSid).entities(A.identity).challenges(A.challengeSid).update({ authPayload: '123456' }),
+    ],
   ];
 
   it.each(cases)('%s → 404', async (_name, call) => {
@@ -62,7 +70,7 @@ describe("tenant B's credentials on tenant A's URLs → 404, nothing changes", (
     expect(e.status).toBe(404);
   });
 
-  it("answers exactly as for a service that does not exist (same code and message shape)", async () => {
+  it('answers exactly as for a service that does not exist (same code and message shape)', async () => {
     const theirs = await restError(clientB.verify.v2.services(A.serviceSid).fetch());
     const missing = await restError(clientB.verify.v2.services(`VA${'0'.repeat(32)}`).fetch());
     expect(theirs.code).toBe(20404);

@@ -25,7 +25,6 @@ afterAll(() => t?.close());
 
 const code = (secret: string) => oathCode(secret, {}, unix(t.clock.now()));
 
-
 /** A service and a verified TOTP factor, enrolled through the SDK; the clock moved past the enrolment step. */
 async function enrolled(identity = nextIdentity()) {
   const service = await client.verify.v2.services.create({ friendlyName: 'Enrolled' });
@@ -84,8 +83,15 @@ describe('the Twilio Verify TOTP quickstart, run by twilio-node against Verity',
     // The other face, same data: a GraphQL read of what the SDK made.
     const g = await t.ok(GetService, { sid: service.sid }, a.auth);
     expect(g.service).toMatchObject({ sid: service.sid, friendlyName: 'My App', totp: { issuer: 'Acme', skew: 1 } });
-    expect((await t.ok(GetFactor, { sid: factor.sid }, a.auth)).factor).toMatchObject({ status: 'VERIFIED', identity, friendlyName: 'Alice’s phone' });
-    expect((await t.ok(GetChallenge, { sid: challenge.sid }, a.auth)).challenge).toMatchObject({ status: 'APPROVED', factor: { sid: factor.sid } });
+    expect((await t.ok(GetFactor, { sid: factor.sid }, a.auth)).factor).toMatchObject({
+      status: 'VERIFIED',
+      identity,
+      friendlyName: 'Alice’s phone',
+    });
+    expect((await t.ok(GetChallenge, { sid: challenge.sid }, a.auth)).challenge).toMatchObject({
+      status: 'APPROVED',
+      factor: { sid: factor.sid },
+    });
   });
 
   it('a wrong code is a result, not an error: the factor stays unverified, the challenge pending until a right code', async () => {
@@ -97,7 +103,11 @@ describe('the Twilio Verify TOTP quickstart, run by twilio-node against Verity',
     expect((await entity.factors(factor.sid).update({ authPayload: wrong })).status).toBe('unverified');
     expect((await entity.factors(factor.sid).update({ authPayload: code(secret) })).status).toBe('verified');
     t.clock.advance(30_000);
-    const pending = await entity.challenges.create({ factorSid: factor.sid, authPayload: wrong, 'details.message': 'Sign in from Firefox' });
+    const pending = await entity.challenges.create({
+      factorSid: factor.sid,
+      authPayload: wrong,
+      'details.message': 'Sign in from Firefox',
+    });
     expect(pending.status).toBe('pending');
     expect(pending.details).toMatchObject({ message: 'Sign in from Firefox', fields: [] });
     expect((await entity.challenges(pending.sid).update({ authPayload: code(secret) })).status).toBe('approved');
@@ -107,8 +117,14 @@ describe('the Twilio Verify TOTP quickstart, run by twilio-node against Verity',
     const service = await client.verify.v2.services.create({ friendlyName: 'Imported' });
     const entity = client.verify.v2.services(service.sid).entities(nextIdentity());
     const factor = await entity.newFactors.create({
-      friendlyName: 'Migrated', factorType: 'totp', 'binding.secret': 'jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp',
-      'config.alg': 'sha256', 'config.codeLength': 8, 'config.timeStep': 60, 'config.skew': 0, metadata: { os: 'Android' },
+      friendlyName: 'Migrated',
+      factorType: 'totp',
+      'binding.secret': 'jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp',
+      'config.alg': 'sha256',
+      'config.codeLength': 8,
+      'config.timeStep': 60,
+      'config.skew': 0,
+      metadata: { os: 'Android' },
     });
     expect(factor.binding.secret).toBe('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP');
     expect(factor.config).toEqual({ alg: 'sha256', skew: 0, code_length: 8, time_step: 60 });
@@ -118,7 +134,8 @@ describe('the Twilio Verify TOTP quickstart, run by twilio-node against Verity',
   });
 
   it('updates and deletes through the SDK (200 / 204), and reads what GraphQL made', async () => {
-    const viaGraphql = (await t.ok(CreateService, { input: { friendlyName: 'From GraphQL', totp: { timeStep: 45 } } }, a.auth)).createService;
+    const viaGraphql = (await t.ok(CreateService, { input: { friendlyName: 'From GraphQL', totp: { timeStep: 45 } } }, a.auth))
+      .createService;
     const svc = client.verify.v2.services(viaGraphql.sid);
     expect((await svc.fetch()).totp).toEqual({ issuer: null, time_step: 45, code_length: null, skew: null });
     const updated = await svc.update({ friendlyName: 'Renamed', 'totp.codeLength': 8 });
@@ -127,7 +144,11 @@ describe('the Twilio Verify TOTP quickstart, run by twilio-node against Verity',
     const identity = nextIdentity();
     const entity = await svc.entities.create({ identity });
     expect(entity).toMatchObject({ identity, serviceSid: viaGraphql.sid });
-    expect(entity.links).toEqual({ factors: `${entity.url}/Factors`, new_factors: `${entity.url}/Factors`, challenges: `${entity.url}/Challenges` });
+    expect(entity.links).toEqual({
+      factors: `${entity.url}/Factors`,
+      new_factors: `${entity.url}/Factors`,
+      challenges: `${entity.url}/Challenges`,
+    });
     expect((await svc.entities(identity).fetch()).sid).toBe(entity.sid);
 
     const factor = await svc.entities(identity).newFactors.create({ friendlyName: 'Old name', factorType: 'totp' });
@@ -159,7 +180,9 @@ describe('pagination: PageSize, PageToken and absolute meta URLs that twilio-nod
     const first = await entity.factors.page({ pageSize: 3 });
     expect(first.instances.map((f) => f.sid)).toEqual(sids.slice(0, 3));
     expect(first.previousPageUrl).toBeUndefined();
-    expect(first.nextPageUrl).toMatch(new RegExp(`^${t.baseUrl}/v2/Services/${service.sid}/Entities/${identity}/Factors\\?PageSize=3&Page=1&PageToken=`));
+    expect(first.nextPageUrl).toMatch(
+      new RegExp(`^${t.baseUrl}/v2/Services/${service.sid}/Entities/${identity}/Factors\\?PageSize=3&Page=1&PageToken=`),
+    );
     const second = (await first.nextPage())!;
     expect(second.instances.map((f) => f.sid)).toEqual(sids.slice(3, 6));
     const third = (await second.nextPage())!;
@@ -170,11 +193,16 @@ describe('pagination: PageSize, PageToken and absolute meta URLs that twilio-nod
     expect((await back.previousPage())!.instances.map((f) => f.sid)).toEqual(sids.slice(0, 3));
 
     // The raw envelope, as Twilio documents it.
-    const res = await fetch(`${t.baseUrl}/v2/Services/${service.sid}/Entities/${identity}/Factors?PageSize=3`, { headers: { authorization: a.auth } });
+    const res = await fetch(`${t.baseUrl}/v2/Services/${service.sid}/Entities/${identity}/Factors?PageSize=3`, {
+      headers: { authorization: a.auth },
+    });
     const body = (await res.json()) as { factors: unknown[]; meta: Record<string, unknown> };
     expect(body.factors).toHaveLength(3);
     expect(body.meta).toMatchObject({
-      page: 0, page_size: 3, key: 'factors', previous_page_url: null,
+      page: 0,
+      page_size: 3,
+      key: 'factors',
+      previous_page_url: null,
       first_page_url: `${t.baseUrl}/v2/Services/${service.sid}/Entities/${identity}/Factors?PageSize=3&Page=0`,
       url: `${t.baseUrl}/v2/Services/${service.sid}/Entities/${identity}/Factors?PageSize=3&Page=0`,
     });
@@ -240,7 +268,9 @@ describe('errors surface as RestException with Twilio code and status', () => {
     const long = await restError(client.verify.v2.services.create({ friendlyName: 'x'.repeat(31) }));
     expect(long).toMatchObject({ status: 400, code: 60200 });
     expect(long.message).toMatch(/^Invalid parameter: FriendlyName: /);
-    const badSecret = await restError(entity.newFactors.create({ friendlyName: 'Phone', factorType: 'totp', 'binding.secret': 'not base32!' }));
+    const badSecret = await restError(
+      entity.newFactors.create({ friendlyName: 'Phone', factorType: 'totp', 'binding.secret': 'not base32!' }),
+    );
     expect(badSecret.message).toMatch(/^Invalid parameter: Binding\.Secret: /);
   });
 
@@ -249,7 +279,10 @@ describe('errors surface as RestException with Twilio code and status', () => {
     const challenge = await entity.challenges.create({ factorSid });
     const wrong = code(secret) === '000000' ? '111111' : '000000';
     for (let i = 0; i < 5; i++) expect((await entity.challenges(challenge.sid).update({ authPayload: wrong })).status).toBe('pending');
-    expect(await restError(entity.challenges(challenge.sid).update({ authPayload: code(secret) }))).toMatchObject({ status: 429, code: 60308 });
+    expect(await restError(entity.challenges(challenge.sid).update({ authPayload: code(secret) }))).toMatchObject({
+      status: 429,
+      code: 60308,
+    });
   });
 
   it('answered → 60322 / 403; FactorType push → 400', async () => {
@@ -257,13 +290,19 @@ describe('errors surface as RestException with Twilio code and status', () => {
     const c = await entity.challenges.create({ factorSid, authPayload: code(secret) });
     expect(c.status).toBe('approved');
     expect(await restError(entity.challenges(c.sid).update({ authPayload: code(secret) }))).toMatchObject({ status: 403, code: 60322 });
-    expect(await restError(entity.newFactors.create({ friendlyName: 'x', factorType: 'push' }))).toMatchObject({ status: 400, code: 60369 });
+    expect(await restError(entity.newFactors.create({ friendlyName: 'x', factorType: 'push' }))).toMatchObject({
+      status: 400,
+      code: 60369,
+    });
   });
 });
 
 describe('the wire format, seen without the SDK', () => {
   const raw = (path: string, init: RequestInit = {}, auth: string | null = a.auth) =>
-    fetch(`${t.baseUrl}${path}`, { ...init, headers: { ...(auth ? { authorization: auth } : {}), ...(init.headers as Record<string, string>) } });
+    fetch(`${t.baseUrl}${path}`, {
+      ...init,
+      headers: { ...(auth ? { authorization: auth } : {}), ...(init.headers as Record<string, string>) },
+    });
 
   it('no credentials → 401 with WWW-Authenticate and exactly Twilio’s error keys (no type/title)', async () => {
     const res = await raw('/v2/Services', {}, null);
@@ -300,18 +339,28 @@ describe('the wire format, seen without the SDK', () => {
       ['HiddenDetails', JSON.stringify({ ip: '203.0.113.9' })],
     ]);
     const res = await raw(`/v2/Services/${service.sid}/Entities/${identity}/Challenges`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString(),
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: body.toString(),
     });
     expect(res.status).toBe(201);
     const c = (await res.json()) as Record<string, unknown>;
     expect(c).toMatchObject({
       status: 'pending',
-      details: { message: 'Approve?', fields: [{ label: 'IP', value: '203.0.113.9' }, { label: 'Browser', value: 'Firefox' }] },
+      details: {
+        message: 'Approve?',
+        fields: [
+          { label: 'IP', value: '203.0.113.9' },
+          { label: 'Browser', value: 'Firefox' },
+        ],
+      },
       hidden_details: { ip: '203.0.113.9' },
       date_responded: null,
     });
     const bad = await raw(`/v2/Services/${service.sid}/Entities/${identity}/Challenges`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `FactorSid=${factorSid}&HiddenDetails=%7Bnope`,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `FactorSid=${factorSid}&HiddenDetails=%7Bnope`,
     });
     expect(await bad.json()).toMatchObject({ code: 60200, status: 400, message: 'Invalid parameter: HiddenDetails: must be JSON' });
   });

@@ -31,11 +31,21 @@ describe('Webhooks via twilio-node', () => {
     const client = clientFor(a);
     const service = await client.verify.v2.services.create({ friendlyName: 'Hooks' });
     const hooks = client.verify.v2.services(service.sid).webhooks;
-    const w = await hooks.create({ friendlyName: 'My receiver', eventTypes: ['factor.verified', 'challenge.approved'], webhookUrl: rx.url('/twilio') });
+    const w = await hooks.create({
+      friendlyName: 'My receiver',
+      eventTypes: ['factor.verified', 'challenge.approved'],
+      webhookUrl: rx.url('/twilio'),
+    });
     expect(w.sid).toMatch(/^YW[0-9a-f]{32}$/);
     expect(w).toMatchObject({
-      serviceSid: service.sid, accountSid: a.sid, friendlyName: 'My receiver', eventTypes: ['factor.verified', 'challenge.approved'],
-      status: 'enabled', version: 'v2', webhookUrl: rx.url('/twilio'), webhookMethod: 'POST',
+      serviceSid: service.sid,
+      accountSid: a.sid,
+      friendlyName: 'My receiver',
+      eventTypes: ['factor.verified', 'challenge.approved'],
+      status: 'enabled',
+      version: 'v2',
+      webhookUrl: rx.url('/twilio'),
+      webhookMethod: 'POST',
       url: `${t.baseUrl}/v2/Services/${service.sid}/Webhooks/${w.sid}`,
     });
     expect(w.dateCreated).toBeInstanceOf(Date);
@@ -70,11 +80,26 @@ describe('Webhooks via twilio-node', () => {
       () => other.verify.v2.services(service.sid).webhooks(w.sid).update({ status: 'disabled' }),
       () => other.verify.v2.services(service.sid).webhooks(w.sid).remove(),
       () => other.verify.v2.services(service.sid).webhooks.list(),
-    ]) expect(await (call() as Promise<unknown>).then(() => null, (e: unknown) => e)).toMatchObject({ status: 404 });
+    ])
+      expect(
+        await (call() as Promise<unknown>).then(
+          () => null,
+          (e: unknown) => e,
+        ),
+      ).toMatchObject({ status: 404 });
     expect((await hooks(w.sid).fetch()).status).toBe('enabled'); // unchanged
     // Under another of A's own services, the webhook does not exist either.
     const service2 = await client.verify.v2.services.create({ friendlyName: 'Other' });
-    expect(await client.verify.v2.services(service2.sid).webhooks(w.sid).fetch().then(() => null, (e: unknown) => e)).toMatchObject({ status: 404 });
+    expect(
+      await client.verify.v2
+        .services(service2.sid)
+        .webhooks(w.sid)
+        .fetch()
+        .then(
+          () => null,
+          (e: unknown) => e,
+        ),
+    ).toMatchObject({ status: 404 });
     await hooks(w.sid).remove();
   });
 
@@ -88,6 +113,11 @@ describe('Webhooks via twilio-node', () => {
     const r = await rx.next();
     expect(r.path).toBe('/signed');
     expect(twilio.validateRequest(a.token, String(r.headers['x-twilio-signature']), url, formOf(r.body))).toBe(true);
-    expect(formOf(r.body)).toMatchObject({ type: 'factor.created', account_sid: a.sid, service_sid: service.sid, entity_identity: 'sdk-user-0001' });
+    expect(formOf(r.body)).toMatchObject({
+      type: 'factor.created',
+      account_sid: a.sid,
+      service_sid: service.sid,
+      entity_identity: 'sdk-user-0001',
+    });
   });
 });

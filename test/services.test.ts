@@ -18,7 +18,11 @@ describe('services', () => {
       { input: { friendlyName: 'Prod', totp: { issuer: 'Acme', timeStep: 60, codeLength: 8, skew: 2 } } },
       a.auth,
     );
-    expect(createService).toMatchObject({ accountSid: a.sid, friendlyName: 'Prod', totp: { issuer: 'Acme', timeStep: 60, codeLength: 8, skew: 2 } });
+    expect(createService).toMatchObject({
+      accountSid: a.sid,
+      friendlyName: 'Prod',
+      totp: { issuer: 'Acme', timeStep: 60, codeLength: 8, skew: 2 },
+    });
     expect(createService.sid).toMatch(/^VA[0-9a-f]{32}$/);
     const { service } = await t.ok(GetService, { sid: createService.sid }, a.auth);
     expect(service?.totp).toEqual({ issuer: 'Acme', timeStep: 60, codeLength: 8, skew: 2 });
@@ -32,7 +36,11 @@ describe('services', () => {
   it('updates: omitted fields kept, null clears a default', async () => {
     const { createService } = await t.ok(CreateService, { input: { friendlyName: 'Upd', totp: { issuer: 'I', skew: 0 } } }, a.auth);
     t.clock.advance(1000);
-    const { updateService } = await t.ok(UpdateService, { input: { sid: createService.sid, friendlyName: 'Renamed', totp: { skew: null, codeLength: 7 } } }, a.auth);
+    const { updateService } = await t.ok(
+      UpdateService,
+      { input: { sid: createService.sid, friendlyName: 'Renamed', totp: { skew: null, codeLength: 7 } } },
+      a.auth,
+    );
     expect(updateService).toMatchObject({ friendlyName: 'Renamed', totp: { issuer: 'I', skew: null, codeLength: 7, timeStep: null } });
     const { updateService: again } = await t.ok(UpdateService, { input: { sid: createService.sid } }, a.auth);
     expect(again.friendlyName).toBe('Renamed');
@@ -60,11 +68,14 @@ describe('services', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
-      const { services }: { services: { totalCount: number; edges: { node: { sid: string } }[]; pageInfo: { hasNextPage: boolean; endCursor?: string | null } ; } } =
-        await t.ok(ListServices, { first: 3, after }, b.auth);
+      const {
+        services,
+      }: {
+        services: { totalCount: number; edges: { node: { sid: string } }[]; pageInfo: { hasNextPage: boolean; endCursor?: string | null } };
+      } = await t.ok(ListServices, { first: 3, after }, b.auth);
       expect(services.totalCount).toBe(7);
       seen.push(...services.edges.map((e) => e.node.sid));
-            if (!services.pageInfo.hasNextPage) break;
+      if (!services.pageInfo.hasNextPage) break;
       after = services.pageInfo.endCursor!;
     }
     expect(seen).toEqual(sids);
@@ -94,7 +105,11 @@ describe('service limits (docs/api-contract.md) → INVALID_ARGUMENT with the fi
   });
 
   it('accepts the limits themselves', async () => {
-    const r = await t.ok(CreateService, { input: { friendlyName: 'x'.repeat(30), totp: { timeStep: 20, codeLength: 3, skew: 0 } } }, a.auth);
+    const r = await t.ok(
+      CreateService,
+      { input: { friendlyName: 'x'.repeat(30), totp: { timeStep: 20, codeLength: 3, skew: 0 } } },
+      a.auth,
+    );
     expect(r.createService.totp).toMatchObject({ timeStep: 20, codeLength: 3, skew: 0 });
     const r2 = await t.ok(CreateService, { input: { friendlyName: 'y', totp: { timeStep: 60, codeLength: 8, skew: 2 } } }, a.auth);
     expect(r2.createService.totp).toMatchObject({ timeStep: 60, codeLength: 8, skew: 2 });
@@ -102,7 +117,13 @@ describe('service limits (docs/api-contract.md) → INVALID_ARGUMENT with the fi
 
   it('updateService applies the same limits', async () => {
     const { createService } = await t.ok(CreateService, { input: { friendlyName: 'lim' } }, a.auth);
-    expectError(await t.gql(UpdateService, { input: { sid: createService.sid, totp: { skew: 5 } } }, a.auth), 'INVALID_ARGUMENT', { field: 'totp.skew' });
-    expectError(await t.gql(UpdateService, { input: { sid: createService.sid, friendlyName: 'z'.repeat(31) } }, a.auth), 'INVALID_ARGUMENT', { field: 'friendlyName' });
+    expectError(await t.gql(UpdateService, { input: { sid: createService.sid, totp: { skew: 5 } } }, a.auth), 'INVALID_ARGUMENT', {
+      field: 'totp.skew',
+    });
+    expectError(
+      await t.gql(UpdateService, { input: { sid: createService.sid, friendlyName: 'z'.repeat(31) } }, a.auth),
+      'INVALID_ARGUMENT',
+      { field: 'friendlyName' },
+    );
   });
 });

@@ -4,7 +4,7 @@ import { flatness, isFlat } from '../bench/flatness.ts';
 /** A deterministic pseudo-random sequence in [0, 1) (the verdict must not depend on luck). */
 function lcg(seed: number) {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /**

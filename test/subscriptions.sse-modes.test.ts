@@ -41,14 +41,18 @@ afterEach(async () => {
 });
 async function listening(n: number, accountSid: string) {
   await waitUntil(() => t.deps.events.activeSubscriptions() >= base + n, WAIT_MS, `${n} subscriptions`);
-  if (redisUrl) await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, accountSid)) >= 1, WAIT_MS, 'redis subscription');
+  if (redisUrl)
+    await waitUntil(async () => (await redisSubscribers(redisUrl, t.runtime.redisPrefix, accountSid)) >= 1, WAIT_MS, 'redis subscription');
 }
 
 /** Awaits a promise started earlier, bounded from now (the wait covers only the step that should settle it). */
 async function within<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -89,11 +93,17 @@ describe('graphql-sse client', () => {
     const e2 = first(it2);
     await listening(2, a.sid);
     await t.ok(VerifyChallenge, { input: { challengeSid: c2.sid, authPayload: f2.code() } }, a.auth);
-    expect(((await within(e2, 'the second challenge approved')) as Event).data?.challengeUpdated).toMatchObject({ sid: c2.sid, status: 'APPROVED' });
+    expect(((await within(e2, 'the second challenge approved')) as Event).data?.challengeUpdated).toMatchObject({
+      sid: c2.sid,
+      status: 'APPROVED',
+    });
     await it2.return?.(); // DELETE ?operationId=…
     await waitUntil(() => t.deps.events.activeSubscriptions() <= base + 1, WAIT_MS, 'the ended operation freed');
     await t.ok(VerifyChallenge, { input: { challengeSid: c1.sid, authPayload: f1.code() } }, a.auth);
-    expect(((await within(e1, 'the first challenge approved')) as Event).data?.challengeUpdated).toMatchObject({ sid: c1.sid, status: 'APPROVED' });
+    expect(((await within(e1, 'the first challenge approved')) as Event).data?.challengeUpdated).toMatchObject({
+      sid: c1.sid,
+      status: 'APPROVED',
+    });
     await it1.return?.();
     sse.dispose();
   });
@@ -104,7 +114,12 @@ describe('graphql-sse client', () => {
     const its = Array.from({ length: MAX_OPS + 1 }, () =>
       sse.iterate({ query: print(ChallengeUpdated), variables: { identity: f.identity } })[Symbol.asyncIterator](),
     );
-    const pending = its.map((i) => i.next().then((r) => r, (e: unknown) => ({ error: e })));
+    const pending = its.map((i) =>
+      i.next().then(
+        (r) => r,
+        (e: unknown) => ({ error: e }),
+      ),
+    );
     await listening(MAX_OPS, a.sid);
     const refused = await Promise.race(pending);
     expect(String((refused as { error?: unknown }).error)).toMatch(/429|TOO_MANY_SUBSCRIPTIONS|At most/);
@@ -114,8 +129,7 @@ describe('graphql-sse client', () => {
 });
 
 describe('single connection mode, raw protocol', () => {
-  const put = (authorization?: string) =>
-    fetch(url(), { method: 'PUT', headers: authorization ? { authorization } : {} });
+  const put = (authorization?: string) => fetch(url(), { method: 'PUT', headers: authorization ? { authorization } : {} });
   const open = (token: string, authorization: string, signal?: AbortSignal) =>
     fetch(url(), { headers: { authorization, accept: 'text/event-stream', 'x-graphql-event-stream-token': token }, signal });
   const operation = (token: string, authorization: string) =>
@@ -163,12 +177,17 @@ describe('single connection mode, raw protocol', () => {
 describe('single connection mode, reservations', () => {
   it('a principal’s live streams are capped, and a reservation nobody opens is released after its TTL', async () => {
     // The plugin alone in a Yoga of its own, with a short TTL and a cap of one stream.
-    const yoga = createYoga({ schema, plugins: [sseSingleConnection(t.deps, { maxOperationsPerStream: 1, maxStreamsPerPrincipal: 1, reservationTtlMs: 300 })] });
+    const yoga = createYoga({
+      schema,
+      plugins: [sseSingleConnection(t.deps, { maxOperationsPerStream: 1, maxStreamsPerPrincipal: 1, reservationTtlMs: 300 })],
+    });
     const put = () => yoga.fetch('http://verity.test/graphql', { method: 'PUT', headers: { authorization: a.auth } });
     expect((await put()).status).toBe(201);
     const second = await put();
     expect(second.status).toBe(429);
-    expect(((await second.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('TOO_MANY_SUBSCRIPTIONS');
+    expect(((await second.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+      'TOO_MANY_SUBSCRIPTIONS',
+    );
     // Nobody opens the first stream: once its TTL has passed the principal may reserve again.
     let status = 0;
     await waitUntil(async () => (status = (await put()).status) === 201, WAIT_MS, 'the unopened reservation to be released');

@@ -41,7 +41,6 @@ async function listening(n: number, accountSid: string) {
   }
 }
 
-
 describe('challengeUpdated', () => {
   it('graphql-ws (connectionParams): APPROVED arrives after verifyChallenge', async () => {
     const f = await verifiedFactor(t, a);
@@ -85,25 +84,39 @@ describe('challengeUpdated', () => {
   });
 
   it('no credentials → closed with 4401 (WebSocket) or UNAUTHENTICATED (SSE); no filter → INVALID_ARGUMENT', async () => {
-    const firstOutcome = (it: AsyncIterator<unknown>) => it.next().then((r) => JSON.stringify(r.value), (e: unknown) => JSON.stringify(e));
+    const firstOutcome = (it: AsyncIterator<unknown>) =>
+      it.next().then(
+        (r) => JSON.stringify(r.value),
+        (e: unknown) => JSON.stringify(e),
+      );
     const anon = wsClient(http.port);
-    const closed = await anon.iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })[Symbol.asyncIterator]().next().then(
-      (r) => JSON.stringify(r),
-      (e: unknown) => (e as { code?: number }).code,
-    );
+    const closed = await anon
+      .iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })
+      [Symbol.asyncIterator]()
+      .next()
+      .then(
+        (r) => JSON.stringify(r),
+        (e: unknown) => (e as { code?: number }).code,
+      );
     expect(closed).toBe(4401);
     await anon.dispose();
     const client = wsClient(http.port, { authorization: a.auth });
-    expect(await firstOutcome(client.iterate({ query: print(ChallengeUpdated), variables: {} })[Symbol.asyncIterator]())).toContain('INVALID_ARGUMENT');
+    expect(await firstOutcome(client.iterate({ query: print(ChallengeUpdated), variables: {} })[Symbol.asyncIterator]())).toContain(
+      'INVALID_ARGUMENT',
+    );
     await client.dispose();
     const sse = sseClient(http.port, 'Basic bm9wZTpub3Bl');
-    expect(await firstOutcome(sse.iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })[Symbol.asyncIterator]())).toContain('UNAUTHENTICATED');
+    expect(
+      await firstOutcome(sse.iterate({ query: print(ChallengeUpdated), variables: { identity: 'someone-1' } })[Symbol.asyncIterator]()),
+    ).toContain('UNAUTHENTICATED');
     sse.dispose();
   });
 
   it('caps subscriptions per WebSocket connection with a clear error', async () => {
     const client = wsClient(http.port, { authorization: a.auth });
-    const its = [1, 2].map((i) => client.iterate({ query: print(ChallengeUpdated), variables: { identity: `cap-user-${i}` } })[Symbol.asyncIterator]());
+    const its = [1, 2].map((i) =>
+      client.iterate({ query: print(ChallengeUpdated), variables: { identity: `cap-user-${i}` } })[Symbol.asyncIterator](),
+    );
     const pending = its.map((it) => it.next());
     await listening(2, a.sid);
     const third = client.iterate({ query: print(ChallengeUpdated), variables: { identity: 'cap-user-3' } })[Symbol.asyncIterator]();
@@ -123,7 +136,9 @@ describe('tenant isolation of subscriptions', () => {
     const client2 = wsClient(http.port, { authorization: b.auth });
     // B guesses A's challenge SID, service SID and identity, and also watches its own service.
     const spy = client.iterate({ query: print(ChallengeUpdated), variables: { challengeSid: ca.sid } })[Symbol.asyncIterator]();
-    const spy2 = client.iterate({ query: print(ChallengeUpdated), variables: { serviceSid: fa.serviceSid, identity: fa.identity } })[Symbol.asyncIterator]();
+    const spy2 = client
+      .iterate({ query: print(ChallengeUpdated), variables: { serviceSid: fa.serviceSid, identity: fa.identity } })
+      [Symbol.asyncIterator]();
     const own = client2.iterate({ query: print(ChallengeUpdated), variables: { serviceSid: fb.serviceSid } })[Symbol.asyncIterator]();
     const spyNext = spy.next();
     const spy2Next = spy2.next();
@@ -152,9 +167,13 @@ describe('factorUpdated', () => {
     const first = it.next();
     await listening(1, a.sid);
     await t.ok(UpdateFactor, { input: { factorSid: f.factorSid, friendlyName: 'Renamed' } }, a.auth);
-    expect(((await first).value as { data: unknown }).data).toMatchObject({ factorUpdated: { sid: f.factorSid, friendlyName: 'Renamed', status: 'VERIFIED' } });
+    expect(((await first).value as { data: unknown }).data).toMatchObject({
+      factorUpdated: { sid: f.factorSid, friendlyName: 'Renamed', status: 'VERIFIED' },
+    });
     await t.ok(DeleteFactor, { sid: f.factorSid }, a.auth);
-    expect(((await next(it)) as { data: unknown }).data).toMatchObject({ factorUpdated: { sid: f.factorSid, friendlyName: 'Renamed', entity: { identity: f.identity } } });
+    expect(((await next(it)) as { data: unknown }).data).toMatchObject({
+      factorUpdated: { sid: f.factorSid, friendlyName: 'Renamed', entity: { identity: f.identity } },
+    });
     await it.return?.();
     await client.dispose();
   });

@@ -1,9 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, type Tenant } from './support/app.ts';
 import {
-  CreateEntity, CreateService, CreateTotpFactor, DeleteEntity, DeleteFactor, DeleteService, GetEntity, GetFactor, GetService,
-  ListEntities, ListFactors, ListServices, UpdateFactor, UpdateService, VerifyFactor, Viewer,
-  CreateChallenge, GetChallenge, ListChallenges, VerifyChallenge,
+  CreateEntity,
+  CreateService,
+  CreateTotpFactor,
+  DeleteEntity,
+  DeleteFactor,
+  DeleteService,
+  GetEntity,
+  GetFactor,
+  GetService,
+  ListEntities,
+  ListFactors,
+  ListServices,
+  UpdateFactor,
+  UpdateService,
+  VerifyFactor,
+  Viewer,
+  CreateChallenge,
+  GetChallenge,
+  ListChallenges,
+  VerifyChallenge,
 } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
 import { oathCode, unix } from './support/oath.ts';
@@ -75,7 +92,10 @@ describe('tenant isolation (two tenants)', () => {
 
   it('createTotpFactor in another tenant’s service → NOT_FOUND, nothing written', async () => {
     const before = await t.db.prisma.factor.count();
-    expectError(await t.gql(CreateTotpFactor, { input: { serviceSid: aService, identity: 'alice-0001', friendlyName: 'evil' } }, b.auth), 'NOT_FOUND');
+    expectError(
+      await t.gql(CreateTotpFactor, { input: { serviceSid: aService, identity: 'alice-0001', friendlyName: 'evil' } }, b.auth),
+      'NOT_FOUND',
+    );
     expect(await t.db.prisma.factor.count()).toBe(before);
   });
 
@@ -84,7 +104,9 @@ describe('tenant isolation (two tenants)', () => {
     expect((await t.ok(GetFactor, { sid: aFactor.sid }, b.auth)).factor).toBeNull();
     const missingFactor = 'YF' + '0'.repeat(32);
     for (const sid of [aFactor.sid, missingFactor]) {
-      const v = expectError(await t.gql(VerifyFactor, { input: { factorSid: sid, authPayload: code } }, b.auth), 'NOT_FOUND', { twilioCode: 60390 });
+      const v = expectError(await t.gql(VerifyFactor, { input: { factorSid: sid, authPayload: code } }, b.auth), 'NOT_FOUND', {
+        twilioCode: 60390,
+      });
       expect(v.message).toBe(`Factor ${sid} not found`);
       expectError(await t.gql(UpdateFactor, { input: { factorSid: sid, friendlyName: 'pwned' } }, b.auth), 'NOT_FOUND');
       expectError(await t.gql(DeleteFactor, { sid }, b.auth), 'NOT_FOUND');
@@ -93,22 +115,30 @@ describe('tenant isolation (two tenants)', () => {
     // A's factor is untouched: still unverified, same name, and A's code still works for A.
     const mine = (await t.ok(GetFactor, { sid: aFactor.sid }, a.auth)).factor!;
     expect(mine).toMatchObject({ status: 'UNVERIFIED', friendlyName: 'Alice phone' });
-    expect((await t.ok(VerifyFactor, { input: { factorSid: aFactor.sid, authPayload: code } }, a.auth)).verifyFactor.status).toBe('VERIFIED');
+    expect((await t.ok(VerifyFactor, { input: { factorSid: aFactor.sid, authPayload: code } }, a.auth)).verifyFactor.status).toBe(
+      'VERIFIED',
+    );
   });
 
   it('createChallenge / challenge / verifyChallenge / entity.challenges: another tenant’s do not exist', async () => {
     const f = await verifiedFactor(t, a);
     const c = (await t.ok(CreateChallenge, { input: { factorSid: f.factorSid } }, a.auth)).createChallenge;
     const before = await t.db.prisma.challenge.count();
-    expectError(await t.gql(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code() } }, b.auth), 'NOT_FOUND', { twilioCode: 60390 });
+    expectError(await t.gql(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code() } }, b.auth), 'NOT_FOUND', {
+      twilioCode: 60390,
+    });
     expect(await t.db.prisma.challenge.count()).toBe(before);
     expect((await t.ok(GetChallenge, { sid: c.sid }, b.auth)).challenge).toBeNull();
     for (const sid of [c.sid, 'YC' + '1'.repeat(32)]) {
-      const e = expectError(await t.gql(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, b.auth), 'NOT_FOUND', { twilioCode: 60391 });
+      const e = expectError(await t.gql(VerifyChallenge, { input: { challengeSid: sid, authPayload: f.code() } }, b.auth), 'NOT_FOUND', {
+        twilioCode: 60391,
+      });
       expect(e.message).toBe(`Challenge ${sid} not found`);
     }
     expect((await t.ok(ListChallenges, { serviceSid: f.serviceSid, identity: f.identity }, b.auth)).entity).toBeNull();
     // B's attempts cost A nothing: the code still approves A's challenge.
-    expect((await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth)).verifyChallenge.status).toBe('APPROVED');
+    expect((await t.ok(VerifyChallenge, { input: { challengeSid: c.sid, authPayload: f.code() } }, a.auth)).verifyChallenge.status).toBe(
+      'APPROVED',
+    );
   });
 });

@@ -8,7 +8,8 @@ import { generateCode, verifyCode, type TotpAlgorithm, type TotpConfig } from '.
 
 const run = promisify(execFile);
 const OATHTOOL = process.env.OATHTOOL ?? 'oathtool';
-const INSTALL_HINT = 'oathtool is required by this test (independent TOTP oracle). Install it with `apt-get install -y oathtool` (Debian/Ubuntu) or `brew install oath-toolkit`, or point OATHTOOL at the binary.';
+const INSTALL_HINT =
+  'oathtool is required by this test (independent TOTP oracle). Install it with `apt-get install -y oathtool` (Debian/Ubuntu) or `brew install oath-toolkit`, or point OATHTOOL at the binary.';
 const PRNG_SEED = Number(process.env.TOTP_ORACLE_SEED ?? 0x5eed_2026);
 const CASES = 1000;
 const WINDOW = 2; // oathtool -w 2 prints the codes of steps T, T+1, T+2: 3 comparisons per case
@@ -24,7 +25,12 @@ function mulberry32(a: number): () => number {
   };
 }
 
-interface Case { i: number; seed: Uint8Array; cfg: TotpConfig; t: number }
+interface Case {
+  i: number;
+  seed: Uint8Array;
+  cfg: TotpConfig;
+  t: number;
+}
 
 function makeCases(prngSeed: number): Case[] {
   const rnd = mulberry32(prngSeed);
@@ -48,8 +54,14 @@ const oathDigits = (c: Case) => (c.cfg.codeLength >= 6 ? c.cfg.codeLength : 8);
 // One `sh` per batch runs many oathtool commands: spawning each from Node costs ~3× more than from a shell.
 // Every argument is generated here (algorithm name, integers, hex), so no quoting is needed.
 async function oathtoolCodes(batch: Case[]): Promise<string[][]> {
-  const script = ['set -e', ...batch.map((c) => `"$0" --totp=${c.cfg.alg} -d ${oathDigits(c)} -s ${c.cfg.timeStep}s`
-    + ` -w ${WINDOW} -N @${c.t} ${Buffer.from(c.seed).toString('hex')}`)].join('\n');
+  const script = [
+    'set -e',
+    ...batch.map(
+      (c) =>
+        `"$0" --totp=${c.cfg.alg} -d ${oathDigits(c)} -s ${c.cfg.timeStep}s` +
+        ` -w ${WINDOW} -N @${c.t} ${Buffer.from(c.seed).toString('hex')}`,
+    ),
+  ].join('\n');
   const { stdout } = await run('sh', ['-c', script, OATHTOOL], { maxBuffer: 16 << 20 });
   const lines = stdout.trim().split('\n');
   return batch.map((c, k) => lines.slice(k * (WINDOW + 1), (k + 1) * (WINDOW + 1)).map((code) => code.slice(-c.cfg.codeLength)));
@@ -58,9 +70,14 @@ async function oathtoolCodes(batch: Case[]): Promise<string[][]> {
 async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) { const i = next++; out[i] = await fn(items[i]!); }
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
   return out;
 }
 
@@ -78,7 +95,10 @@ describe(`totp.ts vs oathtool (TOTP_ORACLE_SEED=${PRNG_SEED})`, () => {
     cases.forEach((c, k) => {
       const expected = oracle[k]!;
       const describeCase = () => `#${c.i} key=${Buffer.from(c.seed).toString('hex')} cfg=${JSON.stringify(c.cfg)} t=${c.t}`;
-      if (expected.length !== WINDOW + 1) { failures.push(`${describeCase()}: oathtool printed ${JSON.stringify(expected)}`); return; }
+      if (expected.length !== WINDOW + 1) {
+        failures.push(`${describeCase()}: oathtool printed ${JSON.stringify(expected)}`);
+        return;
+      }
       expected.forEach((want, w) => {
         const got = generateCode(c.seed, c.cfg, c.t + w * c.cfg.timeStep);
         if (got !== want) failures.push(`${describeCase()} step+${w}: ours ${got}, oathtool ${want}`);

@@ -6,8 +6,18 @@ import twilio from 'twilio';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { startTestApp, TEST_KEYS, type TestApp, type Tenant } from './support/app.ts';
 import {
-  CreateChallenge, CreateService, CreateTotpFactor, CreateWebhook, DeleteFactor, DeleteWebhook, ListWebhooks, RedeliverWebhookDelivery,
-  UpdateFactor, UpdateWebhook, VerifyFactor, WebhookDeliveries,
+  CreateChallenge,
+  CreateService,
+  CreateTotpFactor,
+  CreateWebhook,
+  DeleteFactor,
+  DeleteWebhook,
+  ListWebhooks,
+  RedeliverWebhookDelivery,
+  UpdateFactor,
+  UpdateWebhook,
+  VerifyFactor,
+  WebhookDeliveries,
 } from './support/documents.ts';
 import { verifiedFactor } from './support/flows.ts';
 import { oathCode, unix } from './support/oath.ts';
@@ -64,7 +74,11 @@ async function service(tenant = a) {
   return (await t.ok(CreateService, { input: { friendlyName: 'Hooks' } }, tenant.auth)).createService.sid;
 }
 
-async function hook(serviceSid: string, url: string, opts: { eventTypes?: string[]; signing?: 'TWILIO' | 'STANDARD'; tenant?: Tenant } = {}) {
+async function hook(
+  serviceSid: string,
+  url: string,
+  opts: { eventTypes?: string[]; signing?: 'TWILIO' | 'STANDARD'; tenant?: Tenant } = {},
+) {
   const r = await t.ok(
     CreateWebhook,
     { input: { serviceSid, friendlyName: 'Receiver', webhookUrl: url, eventTypes: opts.eventTypes ?? ['*'], signing: opts.signing } },
@@ -98,34 +112,62 @@ describe('TWILIO signing: form body + X-Twilio-Signature, accepted by twilio.val
     t.clock.advance(30_000);
     await t.ok(UpdateFactor, { input: { factorSid, friendlyName: 'Phone 2' } }, a.auth); // factor.updated: not delivered
     // challenge.approved (challenge.created is not delivered)
-    const approved = await t.ok(CreateChallenge, { input: { factorSid, authPayload: oathCode(secret, {}, unix(t.clock.now())), details: { message: 'Sign in' } } }, a.auth);
+    const approved = await t.ok(
+      CreateChallenge,
+      { input: { factorSid, authPayload: oathCode(secret, {}, unix(t.clock.now())), details: { message: 'Sign in' } } },
+      a.auth,
+    );
     expect(approved.createChallenge.status).toBe('APPROVED');
     // challenge.expired: a pending challenge overdue, made durable by reconciliation
     const pending = await t.ok(CreateChallenge, { input: { factorSid } }, a.auth);
     t.clock.advance(6 * 60_000);
     expect(await reconcileExpiry(t.deps)).toBe(1);
     // challenge.denied: TOTP has no path that denies (push only); the event type is still delivered when emitted.
-    await emit(t.deps, { type: 'challenge.denied', accountSid: a.sid, serviceSid, identity, factorSid, challengeSid: pending.createChallenge.sid });
+    await emit(t.deps, {
+      type: 'challenge.denied',
+      accountSid: a.sid,
+      serviceSid,
+      identity,
+      factorSid,
+      challengeSid: pending.createChallenge.sid,
+    });
     // factor.deleted
     await t.ok(DeleteFactor, { sid: factorSid }, a.auth);
 
     const got = await rx.waitFor(6);
     const types = got.map((r) => formOf(r.body).type);
-    expect(types.sort()).toEqual(['challenge.approved', 'challenge.denied', 'challenge.expired', 'factor.created', 'factor.deleted', 'factor.verified']);
+    expect(types.sort()).toEqual([
+      'challenge.approved',
+      'challenge.denied',
+      'challenge.expired',
+      'factor.created',
+      'factor.deleted',
+      'factor.verified',
+    ]);
     for (const r of got) {
       expect(r.method).toBe('POST');
       expect(r.path).toBe('/verify-events?tenant=a');
       expect(r.headers['content-type']).toBe('application/x-www-form-urlencoded');
       expect(valid(a.token, url, r)).toBe(true);
       const body = formOf(r.body);
-      expect(body).toMatchObject({ account_sid: a.sid, service_sid: serviceSid, entity_identity: identity, factor_sid: factorSid, factor_type: 'totp' });
+      expect(body).toMatchObject({
+        account_sid: a.sid,
+        service_sid: serviceSid,
+        entity_identity: identity,
+        factor_sid: factorSid,
+        factor_type: 'totp',
+      });
       expect(body.uuid).toMatch(/^[0-9a-f-]{36}$/);
       expect(r.headers['i-twilio-idempotency-token']).toBe(body.uuid);
       expect(r.body).not.toContain(secret);
       expect(r.body).not.toContain(a.token);
     }
     const byType = Object.fromEntries(got.map((r) => [formOf(r.body).type, formOf(r.body)]));
-    expect(byType['challenge.approved']).toMatchObject({ challenge_sid: approved.createChallenge.sid, challenge_status: 'approved', factor_friendly_name: 'Phone 2' });
+    expect(byType['challenge.approved']).toMatchObject({
+      challenge_sid: approved.createChallenge.sid,
+      challenge_status: 'approved',
+      factor_friendly_name: 'Phone 2',
+    });
     expect(JSON.parse(byType['challenge.approved']!.challenge_details!)).toMatchObject({ message: 'Sign in', fields: [] });
     expect(byType['challenge.expired']).toMatchObject({ challenge_sid: pending.createChallenge.sid, challenge_status: 'expired' });
     expect(byType['factor.deleted']).toMatchObject({ factor_friendly_name: 'Phone 2' });
@@ -181,15 +223,23 @@ describe('TWILIO signing: form body + X-Twilio-Signature, accepted by twilio.val
   it('TWILIO signing needs the raw auth token: without Basic credentials createWebhook is FORBIDDEN; the token is stored encrypted, bound to the webhook', async () => {
     const serviceSid = await service();
     const tenant = { deps: t.deps, accountSid: a.sid };
-    await expect(createWebhook(tenant, { serviceSid, friendlyName: 'x', webhookUrl: 'http://127.0.0.1:9/', eventTypes: ['*'] }, {})).rejects.toMatchObject({
+    await expect(
+      createWebhook(tenant, { serviceSid, friendlyName: 'x', webhookUrl: 'http://127.0.0.1:9/', eventTypes: ['*'] }, {}),
+    ).rejects.toMatchObject({
       code: 'FORBIDDEN',
     });
-    const { webhook } = await createWebhook(tenant, { serviceSid, friendlyName: 'x', webhookUrl: 'http://127.0.0.1:9/', eventTypes: ['*'] }, { credential: a.token });
+    const { webhook } = await createWebhook(
+      tenant,
+      { serviceSid, friendlyName: 'x', webhookUrl: 'http://127.0.0.1:9/', eventTypes: ['*'] },
+      { credential: a.token },
+    );
     const row = await t.deps.prisma.webhook.findUniqueOrThrow({ where: { sid: webhook.sid } });
     expect(Buffer.from(row.secretCiphertext).toString('latin1')).not.toContain(a.token);
     expect(Buffer.from(decryptSeed(t.deps.keyring, row.secretKeyId, row.secretCiphertext, `webhook:${row.sid}`)).toString()).toBe(a.token);
     // Copied onto another webhook's row, the ciphertext no longer authenticates (AAD = the webhook SID).
-    expect(() => decryptSeed(t.deps.keyring, row.secretKeyId, row.secretCiphertext, 'webhook:YW00000000000000000000000000000000')).toThrow();
+    expect(() =>
+      decryptSeed(t.deps.keyring, row.secretKeyId, row.secretCiphertext, 'webhook:YW00000000000000000000000000000000'),
+    ).toThrow();
   });
 
   it('after an auth-token rotation, recaptureAuthToken makes deliveries sign with the new token', async () => {
@@ -239,7 +289,13 @@ describe('STANDARD signing: JSON body + Standard Webhooks headers, accepted by t
     };
     const wh = new StandardWebhook(secret);
     const payload = wh.verify(r.body, headers) as Record<string, unknown>;
-    expect(payload).toMatchObject({ type: 'factor.created', account_sid: a.sid, service_sid: serviceSid, entity_identity: 'std-user-0001', factor_friendly_name: 'Phone' });
+    expect(payload).toMatchObject({
+      type: 'factor.created',
+      account_sid: a.sid,
+      service_sid: serviceSid,
+      entity_identity: 'std-user-0001',
+      factor_friendly_name: 'Phone',
+    });
     expect(headers['webhook-id']).toBe(payload.uuid);
 
     expect(() => wh.verify(r.body.replace('std-user-0001', 'std-user-0002'), headers)).toThrow();
@@ -385,7 +441,8 @@ describe('one path for subscriptions and webhooks', () => {
       }
     })();
     // With Redis the subscription is live once Redis confirms it: wait for that, not for a fixed time.
-    if (t.config.redisUrl) await waitUntil(async () => (await redisSubscribers(t.config.redisUrl!, t.runtime.redisPrefix, a.sid)) > 0, WAIT_MS, 'subscribed');
+    if (t.config.redisUrl)
+      await waitUntil(async () => (await redisSubscribers(t.config.redisUrl!, t.runtime.redisPrefix, a.sid)) > 0, WAIT_MS, 'subscribed');
     const f = await verifiedFactor(t, a, { serviceSid });
     await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code() } }, a.auth);
     const got = await rx.waitFor(3);
@@ -431,9 +488,14 @@ describe('tenant isolation', () => {
       await t.gql(UpdateWebhook, { input: { sid: hookB.webhook.sid, status: 'DISABLED' } }, a.auth),
       await t.gql(DeleteWebhook, { sid: hookB.webhook.sid }, a.auth),
       await t.gql(ListWebhooks, { serviceSid: serviceB }, a.auth),
-    ]) expect(r.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    ])
+      expect(r.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     // A webhook on A's service cannot be created against B's service either.
-    const cross = await t.gql(CreateWebhook, { input: { serviceSid: serviceB, friendlyName: 'x', webhookUrl: rxA.url(), eventTypes: ['*'] } }, a.auth);
+    const cross = await t.gql(
+      CreateWebhook,
+      { input: { serviceSid: serviceB, friendlyName: 'x', webhookUrl: rxA.url(), eventTypes: ['*'] } },
+      a.auth,
+    );
     expect(cross.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   });
 });

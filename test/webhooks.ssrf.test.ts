@@ -79,8 +79,16 @@ describe('at creation (VERITY_WEBHOOK_ALLOW_PRIVATE unset)', () => {
 describe('at delivery', () => {
   it.each([
     ['an IP literal', () => rx.url(), /resolves to (127\.0\.0\.1|::1) \(loopback\)/],
-    ['a name resolved at connect time (the check is in the socket’s own lookup: no rebinding window)', () => `http://localhost:${rx.port}/hook`, /resolves to (127\.0\.0\.1|::1) \(loopback\)/],
-    ['an IPv4-compatible IPv6 literal of loopback', () => `http://[::7f00:1]:${rx.port}/hook`, /resolves to ::7f00:1 \(ipv4Compatible, embeds 127\.0\.0\.1\)/],
+    [
+      'a name resolved at connect time (the check is in the socket’s own lookup: no rebinding window)',
+      () => `http://localhost:${rx.port}/hook`,
+      /resolves to (127\.0\.0\.1|::1) \(loopback\)/,
+    ],
+    [
+      'an IPv4-compatible IPv6 literal of loopback',
+      () => `http://[::7f00:1]:${rx.port}/hook`,
+      /resolves to ::7f00:1 \(ipv4Compatible, embeds 127\.0\.0\.1\)/,
+    ],
     ['a NAT64 literal of loopback', () => `http://[64:ff9b::7f00:1]:${rx.port}/hook`, /resolves to 64:ff9b::7f00:1 \(loopback\)/],
   ])('a webhook whose address became refused is not called (%s): DEAD at once, with the reason', async (_what, url, reason) => {
     // Created while private addresses were allowed, delivered after they no longer are.
@@ -91,10 +99,14 @@ describe('at delivery', () => {
     const webhookSid = created.data!.createWebhook.webhook.sid;
     await t.ok(CreateTotpFactor, { input: { serviceSid, identity: `ssrf-user-${Date.now()}`, friendlyName: 'Phone' } }, a.auth);
     let node: { status: string; attempts: number; lastError?: string | null } | undefined;
-    await waitUntil(async () => {
-      node = (await t.ok(WebhookDeliveries, { webhookSid }, a.auth)).webhookDeliveries.edges[0]?.node;
-      return node?.status === 'DEAD';
-    }, 10_000, 'DEAD recorded');
+    await waitUntil(
+      async () => {
+        node = (await t.ok(WebhookDeliveries, { webhookSid }, a.auth)).webhookDeliveries.edges[0]?.node;
+        return node?.status === 'DEAD';
+      },
+      10_000,
+      'DEAD recorded',
+    );
     expect(node).toMatchObject({ status: 'DEAD', attempts: 1 });
     expect(node!.lastError).toMatch(reason);
     expect(rx.requests).toHaveLength(0);

@@ -22,7 +22,8 @@ try {
 }
 const { logger } = runtime.deps;
 await runtime.startWorkers();
-const metrics = runtime.deps.config.workerMetricsPort === undefined ? undefined : await serveMetrics(runtime.deps, runtime.deps.config.workerMetricsPort);
+const metrics =
+  runtime.deps.config.workerMetricsPort === undefined ? undefined : await serveMetrics(runtime.deps, runtime.deps.config.workerMetricsPort);
 logger.info({ metricsPort: metrics?.port }, 'Verity worker started');
 
 let stopping = false;

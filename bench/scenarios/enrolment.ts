@@ -8,7 +8,13 @@ const CREATE = 'mutation($input: CreateTotpFactorInput!) { createTotpFactor(inpu
 const VERIFY = 'mutation($input: VerifyFactorInput!) { verifyFactor(input: $input) { sid status } }';
 
 export async function enrolment(o: {
-  url: string; auth: string; serviceSid: string; durationMs: number; maxOps: number; concurrency: number; onTick?: () => void;
+  url: string;
+  auth: string;
+  serviceSid: string;
+  durationMs: number;
+  maxOps: number;
+  concurrency: number;
+  onTick?: () => void;
 }): Promise<LoadResult> {
   const url = new URL(o.url);
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency });
@@ -20,7 +26,11 @@ export async function enrolment(o: {
   };
   try {
     return await runOps({
-      name: 'c. enrolment', durationMs: o.durationMs, maxOps: o.maxOps, concurrency: o.concurrency, onTick: o.onTick,
+      name: 'c. enrolment',
+      durationMs: o.durationMs,
+      maxOps: o.maxOps,
+      concurrency: o.concurrency,
+      onTick: o.onTick,
       op: async (i) => {
         const identity = `bench-enrol-${run}-${String(i).padStart(6, '0')}`;
         const created = await post(CREATE, { serviceSid: o.serviceSid, identity, friendlyName: 'Bench phone' });

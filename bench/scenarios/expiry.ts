@@ -25,14 +25,27 @@ export interface DrainResult {
 
 type Drain = Seeded['drain'];
 
-export async function insertPending(prisma: PrismaClient, seeded: Seeded, n: number, expirationDate: Date, onProgress?: (k: number) => void) {
+export async function insertPending(
+  prisma: PrismaClient,
+  seeded: Seeded,
+  n: number,
+  expirationDate: Date,
+  onProgress?: (k: number) => void,
+) {
   const now = new Date();
   for (let from = 0; from < n; from += 5000) {
     const k = Math.min(5000, n - from);
     await prisma.challenge.createMany({
       data: Array.from({ length: k }, () => ({
-        sid: newSid('challenge'), accountSid: seeded.accountSid, serviceSid: seeded.drain.serviceSid, entitySid: seeded.drain.entitySid,
-        identity: seeded.drain.identity, factorSid: seeded.drain.factorSid, expirationDate, dateCreated: now, dateUpdated: now,
+        sid: newSid('challenge'),
+        accountSid: seeded.accountSid,
+        serviceSid: seeded.drain.serviceSid,
+        entitySid: seeded.drain.entitySid,
+        identity: seeded.drain.identity,
+        factorSid: seeded.drain.factorSid,
+        expirationDate,
+        dateCreated: now,
+        dateUpdated: now,
       })),
     });
     onProgress?.(from + k);
@@ -41,7 +54,13 @@ export async function insertPending(prisma: PrismaClient, seeded: Seeded, n: num
 
 /** Waits until no drain challenge is pending (or timeout), then reads the lag distribution. */
 export async function measureDrain(
-  prisma: PrismaClient, drain: Drain, path: DrainResult['path'], expirationDate: Date, total: number, timeoutMs: number, onTick?: () => void,
+  prisma: PrismaClient,
+  drain: Drain,
+  path: DrainResult['path'],
+  expirationDate: Date,
+  total: number,
+  timeoutMs: number,
+  onTick?: () => void,
 ): Promise<DrainResult> {
   const where = { serviceSid: drain.serviceSid, status: 'pending' as const };
   let pending = total;
@@ -51,7 +70,9 @@ export async function measureDrain(
     onTick?.();
     pending = await prisma.challenge.count({ where });
     const t = (Date.now() - expirationDate.getTime()) / 1000;
-    progress(`  e. expiry (${path}): ${total - pending}/${total} expired, ${t >= 0 ? `${t.toFixed(1)} s after` : `${(-t).toFixed(1)} s before`} expirationDate`);
+    progress(
+      `  e. expiry (${path}): ${total - pending}/${total} expired, ${t >= 0 ? `${t.toFixed(1)} s after` : `${(-t).toFixed(1)} s before`} expirationDate`,
+    );
     if (pending === 0 && Date.now() >= expirationDate.getTime()) {
       // The last row's own dateUpdated is the exact finish, not our polling instant.
       const last = await prisma.challenge.aggregate({ where: { serviceSid: drain.serviceSid }, _max: { dateUpdated: true } });
@@ -68,8 +89,13 @@ export async function measureDrain(
   // Not finished within the timeout: the rate of what did expire, and stillPending says how many did not.
   const drainSeconds = ((Number.isNaN(doneAt) ? Date.now() : doneAt) - expirationDate.getTime()) / 1000;
   return {
-    path, challenges: total, drainSeconds: round(drainSeconds), perSecond: Math.round((total - pending) / Math.max(drainSeconds, 0.001)),
-    lagP50Ms: round(Number(lag?.p50 ?? NaN), 0), lagP99Ms: round(Number(lag?.p99 ?? NaN), 0), lagMaxMs: round(Number(lag?.max ?? NaN), 0),
+    path,
+    challenges: total,
+    drainSeconds: round(drainSeconds),
+    perSecond: Math.round((total - pending) / Math.max(drainSeconds, 0.001)),
+    lagP50Ms: round(Number(lag?.p50 ?? NaN), 0),
+    lagP99Ms: round(Number(lag?.p99 ?? NaN), 0),
+    lagMaxMs: round(Number(lag?.max ?? NaN), 0),
     stillPending: pending,
   };
 }

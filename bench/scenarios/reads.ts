@@ -6,7 +6,10 @@ export const LIST_CHALLENGES =
   'query($svc: ID!, $identity: String!, $first: Int) { entity(serviceSid: $svc, identity: $identity) { challenges(first: $first) { edges { node { sid status dateCreated factor { sid status friendlyName } } } } } }';
 
 export function listRequest(auth: string, serviceSid: string, identity: string, first: number): Req {
-  return { headers: { authorization: auth }, body: JSON.stringify({ query: LIST_CHALLENGES, variables: { svc: serviceSid, identity, first } }) };
+  return {
+    headers: { authorization: auth },
+    body: JSON.stringify({ query: LIST_CHALLENGES, variables: { svc: serviceSid, identity, first } }),
+  };
 }
 
 export const expectPage = (first: number) => (code: number, body: string) =>

@@ -19,7 +19,10 @@ export interface StatementCounts {
 export async function countStatements(env: Record<string, string>, seeded: Seeded, spare: SeededFactor[]): Promise<StatementCounts> {
   let log: string[] = [];
   const db = await openDatabase({
-    databaseUrl: env.DATABASE_URL, dataDir: env.VERITY_DATA_DIR, migrate: false, poolSize: 4,
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.VERITY_DATA_DIR,
+    migrate: false,
+    poolSize: 4,
     onQuery: (sql) => log.push(sql),
   });
   // No REDIS_URL: in-memory jobs and events (Redis calls are not SQL; they are listed separately).
@@ -28,11 +31,19 @@ export async function countStatements(env: Record<string, string>, seeded: Seede
   const app = createApp(runtime.deps);
   const count = async (r: { body: string; headers?: Record<string, string> } | null) => {
     if (!r) throw new Error('no request');
-    const res = await app.fetch('http://bench/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...r.headers }, body: r.body });
+    const res = await app.fetch('http://bench/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...r.headers },
+      body: r.body,
+    });
     const body = await res.text();
     if (body.includes('"errors"')) throw new Error(body.slice(0, 300));
     log = [];
-    await app.fetch('http://bench/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...r.headers }, body: r.body });
+    await app.fetch('http://bench/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...r.headers },
+      body: r.body,
+    });
     return log.length;
   };
   try {
@@ -44,10 +55,18 @@ export async function countStatements(env: Record<string, string>, seeded: Seede
     const pool = new FactorPool(spare);
     const countOnce = async (req: () => ReturnType<typeof challengeRequest>) => {
       const warm = req();
-      await app.fetch('http://bench/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...warm!.headers }, body: warm!.body });
+      await app.fetch('http://bench/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...warm!.headers },
+        body: warm!.body,
+      });
       const r = req()!;
       log = [];
-      const res = await app.fetch('http://bench/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...r.headers }, body: r.body });
+      const res = await app.fetch('http://bench/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...r.headers },
+        body: r.body,
+      });
       await res.text();
       return [...log];
     };

@@ -69,9 +69,12 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Prin
   }
   const { sub, account, service, iat, exp } = payload;
   if (
-    typeof account !== 'string' || !isSid('account', account) ||
-    typeof service !== 'string' || !isSid('service', service) ||
-    typeof sub !== 'string' || !identitySchema.safeParse(sub).success ||
+    typeof account !== 'string' ||
+    !isSid('account', account) ||
+    typeof service !== 'string' ||
+    !isSid('service', service) ||
+    typeof sub !== 'string' ||
+    !identitySchema.safeParse(sub).success ||
     exp! - iat! > ACCESS_TOKEN_TTL.max
   ) {
     return { kind: 'anonymous', reason: INVALID };
@@ -79,7 +82,11 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Prin
   const row = await tokenService(deps, service);
   if (!row || row.accountSid !== account) return { kind: 'anonymous', reason: INVALID };
   const principal: AccessPrincipal = {
-    kind: 'access', accountSid: account, serviceSid: service, identity: sub, expiresAt: new Date(exp! * 1000),
+    kind: 'access',
+    accountSid: account,
+    serviceSid: service,
+    identity: sub,
+    expiresAt: new Date(exp! * 1000),
     allowedOrigins: row.allowedOrigins,
   };
   return principal;

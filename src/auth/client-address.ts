@@ -8,7 +8,13 @@ const normalize = (a: string) => (a.startsWith('::ffff:') && a.includes('.') ? a
  * (tests calling app.fetch) have no socket: they count as one address, "local".
  */
 export function clientAddress(socketAddress: string | undefined, forwardedFor: string | null | undefined, hops: number): string {
-  const chain = hops > 0 && forwardedFor ? forwardedFor.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const chain =
+    hops > 0 && forwardedFor
+      ? forwardedFor
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
   chain.push(socketAddress ?? 'local');
   return normalize(chain[Math.max(0, chain.length - 1 - hops)]!);
 }

@@ -62,7 +62,10 @@ export interface UpgradeRequest {
 }
 
 /** A WebSocket's credential: connectionParams.authorization (or Authorization), else the upgrade request's header. */
-export function connectionAuthorization(connectionParams: Readonly<Record<string, unknown>> | undefined, req: UpgradeRequest | undefined): string | undefined {
+export function connectionAuthorization(
+  connectionParams: Readonly<Record<string, unknown>> | undefined,
+  req: UpgradeRequest | undefined,
+): string | undefined {
   const fromParams = connectionParams?.authorization ?? connectionParams?.Authorization;
   if (typeof fromParams === 'string') return fromParams;
   const header = req?.headers.authorization;
@@ -72,7 +75,11 @@ export function connectionAuthorization(connectionParams: Readonly<Record<string
 /** The client address of a Node request: a WebSocket's upgrade request, or a request to the metrics port. */
 export function nodeRequestAddress(deps: AuthDeps, req: UpgradeRequest | undefined): string {
   const forwarded = req?.headers['x-forwarded-for'];
-  return clientAddress(req?.socket?.remoteAddress, typeof forwarded === 'string' ? forwarded : undefined, deps.config.limits.trustProxyHops);
+  return clientAddress(
+    req?.socket?.remoteAddress,
+    typeof forwarded === 'string' ? forwarded : undefined,
+    deps.config.limits.trustProxyHops,
+  );
 }
 
 /**

@@ -7,32 +7,58 @@ import { graphql } from './gql/index.ts';
 export const DemoCreateFactor = graphql(`
   mutation DemoCreateFactor($input: CreateTotpFactorInput!) {
     createTotpFactor(input: $input) {
-      factor { sid status friendlyName config { alg codeLength timeStep } }
-      binding { secret qrCodeSvg }
+      factor {
+        sid
+        status
+        friendlyName
+        config {
+          alg
+          codeLength
+          timeStep
+        }
+      }
+      binding {
+        secret
+        qrCodeSvg
+      }
     }
   }
 `);
 
 export const DemoVerifyFactor = graphql(`
   mutation DemoVerifyFactor($input: VerifyFactorInput!) {
-    verifyFactor(input: $input) { sid status }
+    verifyFactor(input: $input) {
+      sid
+      status
+    }
   }
 `);
 
 export const DemoCreateChallenge = graphql(`
   mutation DemoCreateChallenge($input: CreateChallengeInput!) {
-    createChallenge(input: $input) { sid status expirationDate }
+    createChallenge(input: $input) {
+      sid
+      status
+      expirationDate
+    }
   }
 `);
 
 export const DemoVerifyChallenge = graphql(`
   mutation DemoVerifyChallenge($input: VerifyChallengeInput!) {
-    verifyChallenge(input: $input) { sid status }
+    verifyChallenge(input: $input) {
+      sid
+      status
+    }
   }
 `);
 
 export const DemoChallengeUpdated = graphql(`
   subscription DemoChallengeUpdated($challengeSid: ID!) {
-    challengeUpdated(challengeSid: $challengeSid) { sid status dateResponded }
+    challengeUpdated(challengeSid: $challengeSid) {
+      sid
+      status
+      dateResponded
+    }
   }
 `);

@@ -23,7 +23,9 @@ const linkSql = (seq: Prisma.Sql, prev: Prisma.Sql, contentHash: string | Prisma
  */
 export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): Promise<{ seq: bigint; hash: string }> {
   const ch = auditContentHash(c);
-  const rows = await hotQuery<{ seq: bigint; hash: string }>(prisma, Prisma.sql`${PREPARED}
+  const rows = await hotQuery<{ seq: bigint; hash: string }>(
+    prisma,
+    Prisma.sql`${PREPARED}
     WITH head AS (
       INSERT INTO "AuditChain" AS h ("accountSid", "seq", "prevHash", "headHash", "dateUpdated")
       VALUES (${c.accountSid}, 1, ${GENESIS_HASH}, ${linkSql(Prisma.sql`1`, Prisma.sql`${GENESIS_HASH}::text`, ch)}, ${c.dateCreated}::timestamp(3))
@@ -39,7 +41,8 @@ export async function appendAuditEvent(prisma: PrismaClient, c: AuditContent): P
     SELECT ${c.sid}, ${c.accountSid}, head."seq", ${c.type}, ${c.serviceSid}, ${c.entitySid}, ${c.factorSid}, ${c.challengeSid},
            ${c.actor}, ${c.details}, ${c.dateCreated}::timestamp(3), head."prevHash", head."headHash"
     FROM head
-    RETURNING "seq", "hash"`);
+    RETURNING "seq", "hash"`,
+  );
   return rows[0]!;
 }
 
@@ -56,7 +59,9 @@ export async function appendAccountAuditEvents(prisma: PrismaClient, accountSid:
   if (events.some((e) => e.accountSid !== accountSid)) throw new Error('appendAccountAuditEvents: events of another account');
   const col = <T>(f: (e: AuditContent) => T) => events.map(f);
   // timestamp(3) without time zone ignores the ISO string's "Z": the stored value is the UTC instant, as Prisma stores Dates.
-  const rows = await hotQuery<{ n: bigint }>(prisma, Prisma.sql`${PREPARED}
+  const rows = await hotQuery<{ n: bigint }>(
+    prisma,
+    Prisma.sql`${PREPARED}
     WITH RECURSIVE input AS (
       SELECT * FROM unnest(${col((e) => e.sid)}::text[], ${col((e) => e.type)}::text[], ${col((e) => e.serviceSid)}::text[],
                            ${col((e) => e.entitySid)}::text[], ${col((e) => e.factorSid)}::text[], ${col((e) => e.challengeSid)}::text[],
@@ -84,7 +89,8 @@ export async function appendAccountAuditEvents(prisma: PrismaClient, accountSid:
       WHERE EXISTS (SELECT 1 FROM head)
       RETURNING 1
     )
-    SELECT count(*) AS n FROM ins`);
+    SELECT count(*) AS n FROM ins`,
+  );
   const n = Number(rows[0]?.n ?? 0);
   if (n === events.length) return true;
   if (n === 0) return false;
@@ -115,19 +121,37 @@ export async function appendAuditEvents(prisma: PrismaClient, events: AuditConte
     const state = new Map(heads.map((h) => [h.accountSid, { seq: h.seq, prev: h.headHash, head: h.headHash }]));
     const n = events.length;
     const col = {
-      sid: new Array<string>(n), accountSid: new Array<string>(n), seq: new Array<string>(n), type: new Array<string>(n),
-      serviceSid: new Array<string | null>(n), entitySid: new Array<string | null>(n), factorSid: new Array<string | null>(n),
-      challengeSid: new Array<string | null>(n), actor: new Array<string>(n), details: new Array<string | null>(n),
-      dateCreated: new Array<string>(n), prevHash: new Array<string>(n), hash: new Array<string>(n),
+      sid: new Array<string>(n),
+      accountSid: new Array<string>(n),
+      seq: new Array<string>(n),
+      type: new Array<string>(n),
+      serviceSid: new Array<string | null>(n),
+      entitySid: new Array<string | null>(n),
+      factorSid: new Array<string | null>(n),
+      challengeSid: new Array<string | null>(n),
+      actor: new Array<string>(n),
+      details: new Array<string | null>(n),
+      dateCreated: new Array<string>(n),
+      prevHash: new Array<string>(n),
+      hash: new Array<string>(n),
     };
     events.forEach((e, i) => {
       const s = state.get(e.accountSid)!;
       const seq = s.seq + 1n;
       const hash = auditLinkHash(seq, s.head, auditContentHash(e));
-      col.sid[i] = e.sid; col.accountSid[i] = e.accountSid; col.seq[i] = String(seq); col.type[i] = e.type;
-      col.serviceSid[i] = e.serviceSid; col.entitySid[i] = e.entitySid; col.factorSid[i] = e.factorSid; col.challengeSid[i] = e.challengeSid;
-      col.actor[i] = e.actor; col.details[i] = e.details; col.dateCreated[i] = e.dateCreated.toISOString();
-      col.prevHash[i] = s.head; col.hash[i] = hash;
+      col.sid[i] = e.sid;
+      col.accountSid[i] = e.accountSid;
+      col.seq[i] = String(seq);
+      col.type[i] = e.type;
+      col.serviceSid[i] = e.serviceSid;
+      col.entitySid[i] = e.entitySid;
+      col.factorSid[i] = e.factorSid;
+      col.challengeSid[i] = e.challengeSid;
+      col.actor[i] = e.actor;
+      col.details[i] = e.details;
+      col.dateCreated[i] = e.dateCreated.toISOString();
+      col.prevHash[i] = s.head;
+      col.hash[i] = hash;
       state.set(e.accountSid, { seq, prev: s.head, head: hash });
     });
     // dateCreated goes as ISO text: a zone suffix is ignored by timestamp(3), which holds UTC here

@@ -44,7 +44,10 @@ function effectiveStatusWhere(status: ChallengeStatus | null | undefined, now: D
  * a check-then-act gap. Returns the challenge as charged, or null when the factor is throttled or
  * the challenge is no longer pending, unexpired and under its cap (the caller re-reads to say which).
  */
-export async function chargeChallengeAttempt(prisma: PrismaClient, p: { challengeSid: string; factorSid: string; now: Date }): Promise<Challenge | null> {
+export async function chargeChallengeAttempt(
+  prisma: PrismaClient,
+  p: { challengeSid: string; factorSid: string; now: Date },
+): Promise<Challenge | null> {
   const rows = await prisma.$queryRaw<Challenge[]>`
     WITH f AS (
       UPDATE "Factor" SET ${streakCharge(p.now)}
@@ -94,7 +97,9 @@ const jsonParam = (v: unknown) => (v === undefined || v === null ? null : JSON.s
  * TOO_MANY_ATTEMPTS.
  */
 export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Promise<OpenedChallenge> {
-  const rows = await hotQuery<Record<string, unknown>>(prisma, Prisma.sql`${PREPARED}
+  const rows = await hotQuery<Record<string, unknown>>(
+    prisma,
+    Prisma.sql`${PREPARED}
     WITH f AS (
       SELECT "sid", "accountSid", "serviceSid", "entitySid", "identity", "status", "throttledUntil"
       FROM "Factor" WHERE "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid}
@@ -115,7 +120,8 @@ export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Prom
     SELECT ins.*, f."status"::text AS "f_status", f."throttledUntil" AS "f_throttledUntil",
       k."sid" AS "k_sid", k."secretCiphertext" AS "k_secretCiphertext", k."secretKeyId" AS "k_secretKeyId", k."alg"::text AS "k_alg",
       k."codeLength" AS "k_codeLength", k."timeStep" AS "k_timeStep", k."skew" AS "k_skew", k."lastUsedTimeStep" AS "k_lastUsedTimeStep"
-    FROM f LEFT JOIN ins ON true LEFT JOIN charged k ON true`);
+    FROM f LEFT JOIN ins ON true LEFT JOIN charged k ON true`,
+  );
   const row = rows[0];
   if (!row) return { kind: 'no-factor' };
   if (row.f_status !== 'verified' || row.sid == null) return { kind: 'factor-unverified' };
@@ -144,7 +150,9 @@ export async function approveWithStep(
   prisma: PrismaClient,
   p: { challengeSid: string; factorSid: string; step: bigint; now: Date },
 ): Promise<{ challenge: Challenge; webhookSids: string[] } | null> {
-  const rows = await hotQuery<(Challenge & { webhookSids: string[] })>(prisma, Prisma.sql`${PREPARED}
+  const rows = await hotQuery<Challenge & { webhookSids: string[] }>(
+    prisma,
+    Prisma.sql`${PREPARED}
     WITH consumed AS (
       UPDATE "Factor" SET ${consumeStep(p.step)}
       WHERE "sid" = ${p.factorSid} AND "status" = 'verified'
@@ -156,7 +164,8 @@ export async function approveWithStep(
       WHERE "sid" = ${p.challengeSid} AND "status" = 'pending' AND EXISTS (SELECT 1 FROM consumed)
       RETURNING ${CHALLENGE_COLUMNS}
     )
-    SELECT a.*, ${matchingWebhookSids(Prisma.raw('a'), 'challenge.approved')} AS "webhookSids" FROM approved a`);
+    SELECT a.*, ${matchingWebhookSids(Prisma.raw('a'), 'challenge.approved')} AS "webhookSids" FROM approved a`,
+  );
   const row = rows[0];
   if (!row) return null;
   const { webhookSids, ...challenge } = row;
@@ -243,7 +252,15 @@ export async function setChallengeMetadata(prisma: PrismaClient, sid: string, me
 /** One page of an entity's challenges, filtered on the effective status (effectiveStatusWhere). */
 export function challengePage(
   prisma: PrismaClient,
-  filter: { entitySid: string; accountSid: string; serviceSid?: string; identity?: string; factorSid?: string; status?: ChallengeStatus | null; now: Date },
+  filter: {
+    entitySid: string;
+    accountSid: string;
+    serviceSid?: string;
+    identity?: string;
+    factorSid?: string;
+    status?: ChallengeStatus | null;
+    now: Date;
+  },
   page: { first?: number | null; after?: string | null; order: 'asc' | 'desc' },
 ) {
   const { status, now, ...where } = filter;

@@ -49,7 +49,8 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   if (opts.databaseUrl) {
     const timeouts = { ...DEFAULT_PG_TIMEOUTS, ...opts.timeouts };
     // Migrations get no statement deadline: building an index on a big table may take a while.
-    if (opts.migrate !== false) await applyMigrations(new PrismaPg(pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 })));
+    if (opts.migrate !== false)
+      await applyMigrations(new PrismaPg(pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 })));
     // One pool for Prisma and for the hot path's marked statements, which go to pg directly, named
     // (prepared) — src/db/prepared.ts. Idle-connection errors are expected in outages: handled, not fatal.
     const pool = new pg.Pool(pgPoolConfig(opts.databaseUrl, opts.poolSize ?? 10, timeouts));

@@ -30,7 +30,10 @@ export const streakCharge = (now: Date) => Prisma.sql`
     ELSE NULL END`;
 
 /** What checking a code needs from the factor (seed, config, replay guard), read by the charging statement. */
-export type CodeFactor = Pick<Factor, 'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep'>;
+export type CodeFactor = Pick<
+  Factor,
+  'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep'
+>;
 
 // ------------------------------------------------------------------ enrolment
 
@@ -47,15 +50,21 @@ export async function insertFactor(
 ): Promise<{ kind: 'created'; factor: Factor } | { kind: 'limit' } | { kind: 'duplicate' }> {
   try {
     // Enrolments on one entity queue on its row lock: allow a burst to wait rather than fail.
-    return await prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT 1 FROM "Entity" WHERE "sid" = ${p.entitySid} FOR UPDATE`;
-      const count = await tx.factor.count({ where: { entitySid: p.entitySid } });
-      if (count >= p.limit) return { kind: 'limit' as const };
-      const dup = await tx.factor.findFirst({ where: { entitySid: p.entitySid, secretFingerprint: p.fingerprint }, select: { sid: true } });
-      if (dup) return { kind: 'duplicate' as const };
-      const factor = await tx.factor.create({ data: { ...p.data, entitySid: p.entitySid, secretFingerprint: p.fingerprint } });
-      return { kind: 'created' as const, factor };
-    }, { maxWait: 10_000, timeout: 10_000 });
+    return await prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT 1 FROM "Entity" WHERE "sid" = ${p.entitySid} FOR UPDATE`;
+        const count = await tx.factor.count({ where: { entitySid: p.entitySid } });
+        if (count >= p.limit) return { kind: 'limit' as const };
+        const dup = await tx.factor.findFirst({
+          where: { entitySid: p.entitySid, secretFingerprint: p.fingerprint },
+          select: { sid: true },
+        });
+        if (dup) return { kind: 'duplicate' as const };
+        const factor = await tx.factor.create({ data: { ...p.data, entitySid: p.entitySid, secretFingerprint: p.fingerprint } });
+        return { kind: 'created' as const, factor };
+      },
+      { maxWait: 10_000, timeout: 10_000 },
+    );
   } catch (e) {
     if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') return { kind: 'duplicate' };
     throw e;
@@ -90,7 +99,11 @@ export async function findFactor(prisma: PrismaClient, accountSid: string, sid: 
 }
 
 /** A factor by its REST path (service, identity, SID), inside one account. */
-export async function findEntityFactor(prisma: PrismaClient, accountSid: string, ref: { serviceSid: string; identity: string; factorSid: string }): Promise<Factor | null> {
+export async function findEntityFactor(
+  prisma: PrismaClient,
+  accountSid: string,
+  ref: { serviceSid: string; identity: string; factorSid: string },
+): Promise<Factor | null> {
   return prisma.factor.findFirst({ where: { sid: ref.factorSid, serviceSid: ref.serviceSid, identity: ref.identity, accountSid } });
 }
 
@@ -150,11 +163,16 @@ export async function factorSeedsNotUnder(prisma: PrismaClient, keyId: string, a
 }
 
 /** Rewrites a batch of seeds in one transaction, each only if still under the key it was read with. */
-export async function rewriteFactorSeeds(prisma: PrismaClient, rows: { sid: string; fromKeyId: string; keyId: string; ciphertext: Uint8Array<ArrayBuffer> }[]): Promise<void> {
+export async function rewriteFactorSeeds(
+  prisma: PrismaClient,
+  rows: { sid: string; fromKeyId: string; keyId: string; ciphertext: Uint8Array<ArrayBuffer> }[],
+): Promise<void> {
   await prisma.$transaction(
-    rows.map((r) => prisma.factor.updateMany({
-      where: { sid: r.sid, secretKeyId: r.fromKeyId },
-      data: { secretKeyId: r.keyId, secretCiphertext: r.ciphertext },
-    })),
+    rows.map((r) =>
+      prisma.factor.updateMany({
+        where: { sid: r.sid, secretKeyId: r.fromKeyId },
+        data: { secretKeyId: r.keyId, secretCiphertext: r.ciphertext },
+      }),
+    ),
   );
 }

@@ -23,10 +23,7 @@ export async function keysetPage<T extends Position>(
   const after = args.after ? decodeCursor(args.after) : undefined;
   const keyset = after
     ? {
-        OR: [
-          { dateCreated: { [op]: after.dateCreated } },
-          { dateCreated: after.dateCreated, sid: { [op]: after.sid } },
-        ],
+        OR: [{ dateCreated: { [op]: after.dateCreated } }, { dateCreated: after.dateCreated, sid: { [op]: after.sid } }],
       }
     : {};
   const rows = await delegate.findMany({

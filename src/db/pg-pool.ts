@@ -52,9 +52,7 @@ export function pgPoolConfig(connectionString: string, max: number, t: PgTimeout
     max,
     // Covers both the TCP/startup handshake and waiting for a pooled connection.
     connectionTimeoutMillis: t.connectTimeoutMs,
-    ...(statement
-      ? { statement_timeout: t.statementTimeoutMs, query_timeout: t.statementTimeoutMs + CLIENT_DEADLINE_MARGIN_MS }
-      : {}),
+    ...(statement ? { statement_timeout: t.statementTimeoutMs, query_timeout: t.statementTimeoutMs + CLIENT_DEADLINE_MARGIN_MS } : {}),
     // Dead peers on idle connections are eventually noticed by the kernel, not only on next use.
     keepAlive: true,
     Client: DeadlineClient as unknown as pg.PoolConfig['Client'],

@@ -32,7 +32,11 @@ export function statementName(query: { sql: string }): string {
  * when it is prepared, and PostgreSQL refuses to run it after a migration adds a column ("cached plan
  * must not change result type") — a listed set of columns does not change under a running instance.
  */
-export const CHALLENGE_COLUMNS = Prisma.raw(Object.values(Prisma.ChallengeScalarFieldEnum).map((c) => `"${c}"`).join(', '));
+export const CHALLENGE_COLUMNS = Prisma.raw(
+  Object.values(Prisma.ChallengeScalarFieldEnum)
+    .map((c) => `"${c}"`)
+    .join(', '),
+);
 
 // ------------------------------------------------------------------ the hot statements without Prisma
 
@@ -75,7 +79,8 @@ export async function hotQuery<T>(prisma: PrismaClient, sql: Prisma.Sql): Promis
   } catch (err) {
     // Socket-level failures (Node errno + syscall) are outages (503), as the adapter would report them.
     const e = err as Error & { code?: unknown; syscall?: unknown };
-    if (typeof e.code === 'string' && typeof e.syscall === 'string' && /^E[A-Z]+$/.test(e.code)) throw new DatabaseConnectionError(e as Error & { code: string });
+    if (typeof e.code === 'string' && typeof e.syscall === 'string' && /^E[A-Z]+$/.test(e.code))
+      throw new DatabaseConnectionError(e as Error & { code: string });
     throw err;
   }
 }

@@ -15,8 +15,12 @@ import * as bg from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
 
 export type { SqlMigrationAwareDriverAdapterFactory };
-export interface MigrationsOptions { migrationsDir?: string }
-export interface DiffOptions extends MigrationsOptions { schemaPath?: string }
+export interface MigrationsOptions {
+  migrationsDir?: string;
+}
+export interface DiffOptions extends MigrationsOptions {
+  schemaPath?: string;
+}
 
 const defaultMigrationsDir = () => path.resolve('prisma/migrations');
 const defaultSchemaPath = () => path.resolve('prisma/schema.prisma');
@@ -30,9 +34,8 @@ const NO_FILTERS = { externalTables: [], externalEnums: [] };
 // --experimental-wasm-modules), so we instantiate the glue ourselves — exactly once per glue module: a second
 // instantiate swaps the memory under its cached views ("encoded data was not valid for encoding utf-8").
 // Memo kept on globalThis keyed by the glue module, so re-evaluating this file (vitest, HMR) still reuses it.
-const memo: WeakMap<object, Promise<void>> = ((globalThis as Record<symbol, unknown>)[
-  Symbol.for('verity.schemaEngineWasm')
-] ??= new WeakMap()) as WeakMap<object, Promise<void>>;
+const memo: WeakMap<object, Promise<void>> = ((globalThis as Record<symbol, unknown>)[Symbol.for('verity.schemaEngineWasm')] ??=
+  new WeakMap()) as WeakMap<object, Promise<void>>;
 
 function loadWasm(): Promise<void> {
   let p = memo.get(bg);
@@ -41,8 +44,8 @@ function loadWasm(): Promise<void> {
       const glue = bg as unknown as Record<string, unknown>;
       const imports: Record<string, unknown> = { ...glue };
       // Workaround 3: the engine arms timers it never clears (no clearTimeout import) → process lingers ~10 s.
-      for (const k of Object.keys(glue)) if (k.startsWith('__wbg_setTimeout_'))
-        imports[k] = (fn: () => void, ms: number) => setTimeout(fn, ms >>> 0).unref();
+      for (const k of Object.keys(glue))
+        if (k.startsWith('__wbg_setTimeout_')) imports[k] = (fn: () => void, ms: number) => setTimeout(fn, ms >>> 0).unref();
       // package.json isn't exported: resolve the main entry and take its sibling.
       const entry = createRequire(import.meta.url).resolve('@prisma/schema-engine-wasm');
       const bytes = await readFile(path.join(path.dirname(entry), 'schema_engine_bg.wasm'));
@@ -136,10 +139,7 @@ async function withEngine<T>(
  * Applies pending `migration.sql` files like `prisma migrate deploy` (same `_prisma_migrations` rows and
  * checksums). Idempotent; returns the names applied by this call. Does not close the caller's PGlite/pool.
  */
-export async function applyMigrations(
-  factory: SqlMigrationAwareDriverAdapterFactory,
-  opts: MigrationsOptions = {},
-): Promise<string[]> {
+export async function applyMigrations(factory: SqlMigrationAwareDriverAdapterFactory, opts: MigrationsOptions = {}): Promise<string[]> {
   const migrationsList = await loadMigrations(opts.migrationsDir);
   const out = await withEngine(factory, undefined, (e) => e.applyMigrations({ migrationsList, filters: NO_FILTERS }));
   return out.appliedMigrationNames;

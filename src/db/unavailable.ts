@@ -16,7 +16,8 @@ const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'Sock
  */
 const SQLSTATE = /^(57014|57P0[123]|53300|08...)$/;
 /** pg / pg-pool messages for errors the adapter passes through unconverted (pg 8.x). */
-const PG_MESSAGES = /^(Query read timeout|Connection terminated( unexpectedly| due to connection timeout)?|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable)$/;
+const PG_MESSAGES =
+  /^(Query read timeout|Connection terminated( unexpectedly| due to connection timeout)?|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable)$/;
 
 /**
  * A socket error (refused, reset, …) of a statement sent to pg directly (src/db/prepared.ts), which
@@ -30,7 +31,12 @@ export class DatabaseConnectionError extends Error {
   }
 }
 
-type Loose = { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown } } }; cause?: unknown };
+type Loose = {
+  code?: unknown;
+  message?: unknown;
+  meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown } } };
+  cause?: unknown;
+};
 
 /** A short, secret-free description when `err` is a database outage; undefined otherwise. */
 export function databaseUnavailable(err: unknown, depth = 0): string | undefined {

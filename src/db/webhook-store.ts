@@ -20,7 +20,10 @@ export const matchingWebhookSids = (row: Prisma.Sql, eventType: string): Prisma.
     AND w."eventTypes" && ARRAY[${eventType}, '*']::text[]
   ORDER BY w."sid")`;
 
-export async function subscribedWebhookSids(prisma: PrismaClient, p: { accountSid: string; serviceSid: string; eventType: string }): Promise<string[]> {
+export async function subscribedWebhookSids(
+  prisma: PrismaClient,
+  p: { accountSid: string; serviceSid: string; eventType: string },
+): Promise<string[]> {
   const rows = await prisma.$queryRaw<{ webhookSids: string[] }[]>`
     SELECT ${matchingWebhookSids(Prisma.raw('r'), p.eventType)} AS "webhookSids"
     FROM (SELECT ${p.accountSid}::text AS "accountSid", ${p.serviceSid}::text AS "serviceSid") r`;
@@ -69,7 +72,10 @@ export async function setWebhookSecret(prisma: PrismaClient, sid: string, sealed
 
 /** Signing keys not under `keyId` (few rows: one per webhook). */
 export async function webhookSecretsNotUnder(prisma: PrismaClient, keyId: string) {
-  return prisma.webhook.findMany({ where: { secretKeyId: { not: keyId } }, select: { sid: true, secretKeyId: true, secretCiphertext: true } });
+  return prisma.webhook.findMany({
+    where: { secretKeyId: { not: keyId } },
+    select: { sid: true, secretKeyId: true, secretCiphertext: true },
+  });
 }
 
 /** Rewrites a signing key only if still under the key it was read with (a concurrent change wins). */
@@ -102,7 +108,15 @@ export function deliveryPage(
 export async function restartDelivery(prisma: PrismaClient, sid: string, now: Date): Promise<WebhookDelivery> {
   return prisma.webhookDelivery.update({
     where: { sid },
-    data: { status: 'pending', attempts: 0, generation: { increment: 1 }, nextAttemptAt: now, lastError: null, lastStatusCode: null, deliveredAt: null },
+    data: {
+      status: 'pending',
+      attempts: 0,
+      generation: { increment: 1 },
+      nextAttemptAt: now,
+      lastError: null,
+      lastStatusCode: null,
+      deliveredAt: null,
+    },
   });
 }
 

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  AuditChainVerifier, GENESIS_HASH, auditContentHash, auditContentText, auditLinkHash, auditRowHash, canonicalJson, type AuditContent, type AuditRow,
+  AuditChainVerifier,
+  GENESIS_HASH,
+  auditContentHash,
+  auditContentText,
+  auditLinkHash,
+  auditRowHash,
+  canonicalJson,
+  type AuditContent,
+  type AuditRow,
 } from './audit.ts';
 
 // Known answers computed with Python's hashlib/json from docs/operations.md's description alone (an
@@ -40,13 +48,23 @@ describe('the audit hash format', () => {
   it('changes with every field', () => {
     const base = auditContentHash(event);
     const variants: Partial<AuditContent>[] = [
-      { sid: 'AE00000000000000000000000000000002' }, { accountSid: 'AC' + 'e'.repeat(32) }, { type: 'factor.deleted' },
-      { serviceSid: null }, { entitySid: null }, { factorSid: null }, { challengeSid: 'YC' + 'f'.repeat(32) }, { actor: 'operator' },
-      { details: null }, { details: '{}' }, { dateCreated: new Date('2026-11-30T12:00:00.124Z') },
+      { sid: 'AE00000000000000000000000000000002' },
+      { accountSid: 'AC' + 'e'.repeat(32) },
+      { type: 'factor.deleted' },
+      { serviceSid: null },
+      { entitySid: null },
+      { factorSid: null },
+      { challengeSid: 'YC' + 'f'.repeat(32) },
+      { actor: 'operator' },
+      { details: null },
+      { details: '{}' },
+      { dateCreated: new Date('2026-11-30T12:00:00.124Z') },
     ];
     for (const v of variants) expect(auditContentHash({ ...event, ...v })).not.toBe(base);
     // Moving text between adjacent fields cannot produce the same serialisation.
-    expect(auditContentText({ ...event, actor: 'acc', details: 'ount' })).not.toBe(auditContentText({ ...event, actor: 'account', details: '' }));
+    expect(auditContentText({ ...event, actor: 'acc', details: 'ount' })).not.toBe(
+      auditContentText({ ...event, actor: 'account', details: '' }),
+    );
   });
 });
 
@@ -84,7 +102,12 @@ describe('AuditChainVerifier', () => {
   it('names the first row that does not verify', () => {
     const changed = rows.map((r, i) => (i === 2 ? { ...r, details: '{"identity":"mallory-01"}' } : r));
     expect(run(changed, head)).toMatchObject({ kind: 'content', seq: 3n, sid: rows[2]!.sid });
-    expect(run(rows.filter((_, i) => i !== 1), head)).toMatchObject({ kind: 'gap', seq: 3n, reason: expect.stringMatching(/seq 2 is missing/) });
+    expect(
+      run(
+        rows.filter((_, i) => i !== 1),
+        head,
+      ),
+    ).toMatchObject({ kind: 'gap', seq: 3n, reason: expect.stringMatching(/seq 2 is missing/) });
     const rehashed = rows.map((r) => ({ ...r }));
     rehashed[1]!.type = 'factor.created';
     rehashed[1]!.hash = auditRowHash(rehashed[1]!);

@@ -75,8 +75,17 @@ const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('
  */
 export function auditContentText(c: AuditContent): string {
   return JSON.stringify([
-    AUDIT_FORMAT, c.sid, c.accountSid, c.type, c.serviceSid, c.entitySid, c.factorSid, c.challengeSid, c.actor,
-    c.dateCreated.toISOString(), c.details,
+    AUDIT_FORMAT,
+    c.sid,
+    c.accountSid,
+    c.type,
+    c.serviceSid,
+    c.entitySid,
+    c.factorSid,
+    c.challengeSid,
+    c.actor,
+    c.dateCreated.toISOString(),
+    c.details,
   ]);
 }
 
@@ -115,17 +124,29 @@ export class AuditChainVerifier {
   constructor(readonly accountSid: string) {}
 
   push(r: AuditRow): AuditFailure | null {
-    const fail = (kind: AuditFailureKind, reason: string): AuditFailure => ({ accountSid: this.accountSid, kind, seq: r.seq, sid: r.sid, reason });
+    const fail = (kind: AuditFailureKind, reason: string): AuditFailure => ({
+      accountSid: this.accountSid,
+      kind,
+      seq: r.seq,
+      sid: r.sid,
+      reason,
+    });
     if (r.accountSid !== this.accountSid) return fail('content', `row belongs to chain ${r.accountSid}`);
     if (r.seq !== this.expected) {
-      return fail('gap', r.seq > this.expected
-        ? `seq ${this.expected}${r.seq - 1n > this.expected ? `–${r.seq - 1n}` : ''} is missing (row deleted)`
-        : `seq ${r.seq} out of order (expected ${this.expected})`);
+      return fail(
+        'gap',
+        r.seq > this.expected
+          ? `seq ${this.expected}${r.seq - 1n > this.expected ? `–${r.seq - 1n}` : ''} is missing (row deleted)`
+          : `seq ${r.seq} out of order (expected ${this.expected})`,
+      );
     }
     if (r.prevHash !== this.prevHash) {
-      return fail('link', r.seq === 1n
-        ? 'prevHash is not the genesis value'
-        : `prevHash does not match the hash of seq ${r.seq - 1n} (seq ${r.seq - 1n} was rewritten, or this link was)`);
+      return fail(
+        'link',
+        r.seq === 1n
+          ? 'prevHash is not the genesis value'
+          : `prevHash does not match the hash of seq ${r.seq - 1n} (seq ${r.seq - 1n} was rewritten, or this link was)`,
+      );
     }
     if (auditRowHash(r) !== r.hash) return fail('content', 'hash does not match the row’s fields (the row was changed)');
     this.expected = r.seq + 1n;
@@ -137,7 +158,13 @@ export class AuditChainVerifier {
   /** The head must name the last row: a deleted tail leaves the head ahead of the rows. */
   finish(head: { seq: bigint; headHash: string } | null): AuditFailure | null {
     const last = this.expected - 1n;
-    const fail = (reason: string, seq: bigint | null): AuditFailure => ({ accountSid: this.accountSid, kind: 'head', seq, sid: null, reason });
+    const fail = (reason: string, seq: bigint | null): AuditFailure => ({
+      accountSid: this.accountSid,
+      kind: 'head',
+      seq,
+      sid: null,
+      reason,
+    });
     if (!head) return last > 0n ? fail('the chain head row is missing', last) : null;
     if (head.seq > last) return fail(`truncated: the chain head records seq ${head.seq} but the last row is seq ${last}`, last + 1n);
     if (head.seq < last) return fail(`the chain head records seq ${head.seq} but rows go up to seq ${last}`, head.seq + 1n);

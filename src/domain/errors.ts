@@ -29,11 +29,22 @@ export class ForbiddenError extends VerityError {
 }
 
 /** Twilio uses a specific code per resource (60390 factor, 60391 challenge, 60392 entity). */
-const NOT_FOUND_CODES = { Service: 20404, Entity: 60392, Factor: 60390, Challenge: 60391, Account: 20404, Webhook: 20404, WebhookDelivery: 20404 } as const;
+const NOT_FOUND_CODES = {
+  Service: 20404,
+  Entity: 60392,
+  Factor: 60390,
+  Challenge: 60391,
+  Account: 20404,
+  Webhook: 20404,
+  WebhookDelivery: 20404,
+} as const;
 export type ResourceName = keyof typeof NOT_FOUND_CODES;
 
 export class NotFoundError extends VerityError {
-  constructor(readonly resource: ResourceName, sid: string) {
+  constructor(
+    readonly resource: ResourceName,
+    sid: string,
+  ) {
     super('NOT_FOUND', NOT_FOUND_CODES[resource], 404, `${resource} ${sid} not found`);
   }
 }
@@ -85,7 +96,12 @@ export class TooManyAttemptsError extends VerityError {
 /** A seed that cannot be decrypted with the configured keys: fail loudly, never accept a code. */
 export class SeedUnavailableError extends VerityError {
   constructor(keyId: string) {
-    super('SEED_UNAVAILABLE', undefined, 500, `This factor's secret cannot be decrypted with the configured keys (key id "${keyId}"): check VERITY_ENCRYPTION_KEYS`);
+    super(
+      'SEED_UNAVAILABLE',
+      undefined,
+      500,
+      `This factor's secret cannot be decrypted with the configured keys (key id "${keyId}"): check VERITY_ENCRYPTION_KEYS`,
+    );
   }
 }
 

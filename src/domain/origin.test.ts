@@ -36,7 +36,8 @@ describe('parseOrigin', () => {
 
   it('a list is normalised and deduplicated, names the bad entry, and is capped', () => {
     expect(allowedOriginsSchema.parse(['https://A.example.com/', 'https://a.example.com', 'http://localhost:3000'])).toEqual([
-      'https://a.example.com', 'http://localhost:3000',
+      'https://a.example.com',
+      'http://localhost:3000',
     ]);
     const bad = allowedOriginsSchema.safeParse(['https://ok.example.com', 'https://bad.example.com/x']);
     expect(bad.success).toBe(false);

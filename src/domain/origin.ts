@@ -4,8 +4,7 @@ import { z } from 'zod';
 export const MAX_ALLOWED_ORIGINS = 20;
 
 /** Hosts a developer's own machine answers to: plain http is allowed for them only. */
-const isLocalHost = (host: string) =>
-  host === 'localhost' || host.endsWith('.localhost') || host === '127.0.0.1' || host === '[::1]';
+const isLocalHost = (host: string) => host === 'localhost' || host.endsWith('.localhost') || host === '127.0.0.1' || host === '[::1]';
 
 /**
  * A web origin exactly as browsers send it in `Origin` (RFC 6454 §6.1): scheme://host[:port], no
@@ -15,7 +14,8 @@ const isLocalHost = (host: string) =>
  */
 export function parseOrigin(value: string): { ok: true; origin: string } | { ok: false; reason: string } {
   if (value === '*' || value.includes('*')) return { ok: false, reason: 'wildcards are not allowed: list each origin' };
-  if (!/^https?:\/\/[^/?#@\s]+\/?$/i.test(value)) return { ok: false, reason: 'must be scheme://host[:port] with no path, e.g. https://app.example.com' };
+  if (!/^https?:\/\/[^/?#@\s]+\/?$/i.test(value))
+    return { ok: false, reason: 'must be scheme://host[:port] with no path, e.g. https://app.example.com' };
   let url: URL;
   try {
     url = new URL(value);

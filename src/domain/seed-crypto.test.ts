@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  decryptSeed, deriveFingerprintKey, encryptSeed, fingerprintSeed, KeyringParseError, parseKeyring, SeedDecryptionError,
+  decryptSeed,
+  deriveFingerprintKey,
+  encryptSeed,
+  fingerprintSeed,
+  KeyringParseError,
+  parseKeyring,
+  SeedDecryptionError,
 } from './seed-crypto.ts';
 
 const k = () => randomBytes(32).toString('base64');
@@ -11,7 +17,12 @@ const seed = new Uint8Array(randomBytes(20));
 const SID = 'YF0123456789abcdef0123456789abcdef';
 
 function decryptError(fn: () => unknown): SeedDecryptionError {
-  try { fn(); } catch (e) { if (e instanceof SeedDecryptionError) return e; throw e; }
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof SeedDecryptionError) return e;
+    throw e;
+  }
   throw new Error('expected SeedDecryptionError');
 }
 
@@ -96,7 +107,11 @@ describe('parseKeyring', () => {
     ['k1:', /got 0/],
   ])('rejects %j', (spec, msg) => {
     let err: unknown;
-    try { parseKeyring(spec); } catch (e) { err = e; }
+    try {
+      parseKeyring(spec);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(KeyringParseError);
     const m = (err as Error).message;
     expect(m).toMatch(msg);
@@ -114,7 +129,12 @@ describe('fingerprints', () => {
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(fingerprintSeed(deriveFingerprintKey(Uint8Array.from(master)), Uint8Array.from(seed))).toBe(a);
     expect(fingerprintSeed(deriveFingerprintKey(new Uint8Array(randomBytes(32))), seed)).not.toBe(a);
-    expect(fingerprintSeed(fp, Uint8Array.from(seed, (b, i) => (i === 0 ? b ^ 1 : b)))).not.toBe(a);
+    expect(
+      fingerprintSeed(
+        fp,
+        Uint8Array.from(seed, (b, i) => (i === 0 ? b ^ 1 : b)),
+      ),
+    ).not.toBe(a);
   });
   it('refuses a short master key', () => expect(() => deriveFingerprintKey(new Uint8Array(16))).toThrow(RangeError));
 });

@@ -14,10 +14,17 @@ export class KeyringParseError extends Error {
 
 export class SeedDecryptionError extends Error {
   override readonly name = 'SeedDecryptionError';
-  constructor(readonly reason: 'unknown_key' | 'malformed' | 'authentication_failed', keyId: string) {
-    super(reason === 'unknown_key' ? `seed encrypted with unknown key id "${keyId}" (was it removed from the keyring?)`
-      : reason === 'malformed' ? `seed ciphertext is truncated (key id "${keyId}")`
-      : `seed ciphertext failed authentication with key id "${keyId}" (tampered, wrong row, or wrong key)`);
+  constructor(
+    readonly reason: 'unknown_key' | 'malformed' | 'authentication_failed',
+    keyId: string,
+  ) {
+    super(
+      reason === 'unknown_key'
+        ? `seed encrypted with unknown key id "${keyId}" (was it removed from the keyring?)`
+        : reason === 'malformed'
+          ? `seed ciphertext is truncated (key id "${keyId}")`
+          : `seed ciphertext failed authentication with key id "${keyId}" (tampered, wrong row, or wrong key)`,
+    );
   }
 }
 

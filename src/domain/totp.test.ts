@@ -1,8 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  buildKeyUri, compatibilityWarnings, encodeBase32, generateCode, generateSeed, normalizeBase32Secret,
-  parseBase32Secret, verifyCode, type TotpAlgorithm, type TotpConfig,
+  buildKeyUri,
+  compatibilityWarnings,
+  encodeBase32,
+  generateCode,
+  generateSeed,
+  normalizeBase32Secret,
+  parseBase32Secret,
+  verifyCode,
+  type TotpAlgorithm,
+  type TotpConfig,
 } from './totp.ts';
 
 interface Vectors {
@@ -88,11 +96,13 @@ describe('verifyCode window', () => {
   });
 
   it('works for every algorithm, length and period', () => {
-    for (const alg of ALGS) for (const codeLength of [3, 6, 8]) for (const timeStep of [20, 45, 60]) {
-      const c = cfg({ alg, codeLength, timeStep });
-      const s = Math.floor(t / timeStep);
-      expect(verifyCode(seed, generateCode(seed, c, t), c, t)).toEqual({ valid: true, timeStep: s, delta: 0 });
-    }
+    for (const alg of ALGS)
+      for (const codeLength of [3, 6, 8])
+        for (const timeStep of [20, 45, 60]) {
+          const c = cfg({ alg, codeLength, timeStep });
+          const s = Math.floor(t / timeStep);
+          expect(verifyCode(seed, generateCode(seed, c, t), c, t)).toEqual({ valid: true, timeStep: s, delta: 0 });
+        }
   });
 });
 
@@ -202,14 +212,24 @@ describe('Base32 secrets (RFC 4648 §6)', () => {
 
 describe('buildKeyUri', () => {
   it("reproduces Twilio's documented binding.uri byte for byte", () => {
-    expect(buildKeyUri({
-      issuer: 'test-issuer', accountName: 'John\u2019s Account Name', secretBase32: 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ',
-      alg: 'sha1', digits: 6, period: 30,
-    })).toBe('otpauth://totp/test-issuer:John%E2%80%99s%20Account%20Name?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=test-issuer&algorithm=SHA1&digits=6&period=30');
+    expect(
+      buildKeyUri({
+        issuer: 'test-issuer',
+        accountName: 'John\u2019s Account Name',
+        secretBase32: 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ',
+        alg: 'sha1',
+        digits: 6,
+        period: 30,
+      }),
+    ).toBe(
+      'otpauth://totp/test-issuer:John%E2%80%99s%20Account%20Name?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=test-issuer&algorithm=SHA1&digits=6&period=30',
+    );
   });
   it('percent-encodes issuer in label and query, keeps the label colon literal', () => {
     const uri = buildKeyUri({ issuer: 'Acme & Co: EU', accountName: 'a@b.c', secretBase32: 'AAAA', alg: 'sha512', digits: 8, period: 60 });
-    expect(uri).toBe('otpauth://totp/Acme%20%26%20Co%3A%20EU:a%40b.c?secret=AAAA&issuer=Acme%20%26%20Co%3A%20EU&algorithm=SHA512&digits=8&period=60');
+    expect(uri).toBe(
+      'otpauth://totp/Acme%20%26%20Co%3A%20EU:a%40b.c?secret=AAAA&issuer=Acme%20%26%20Co%3A%20EU&algorithm=SHA512&digits=8&period=60',
+    );
   });
 });
 
@@ -218,7 +238,10 @@ describe('compatibilityWarnings', () => {
   it('one stable code per deviation', () => {
     const w = compatibilityWarnings(cfg({ alg: 'sha256', codeLength: 8, timeStep: 60 }));
     expect(w.map((x) => x.code)).toEqual(['NON_SHA1_ALGORITHM', 'NON_STANDARD_DIGITS', 'NON_STANDARD_PERIOD']);
-    for (const x of w) { expect(x.message).not.toBe(''); expect(x.apps.length).toBeGreaterThan(0); }
+    for (const x of w) {
+      expect(x.message).not.toBe('');
+      expect(x.apps.length).toBeGreaterThan(0);
+    }
     expect(compatibilityWarnings(cfg({ codeLength: 4 }))[0]?.apps).toContain('Authy');
   });
 });

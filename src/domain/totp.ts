@@ -111,8 +111,7 @@ export function generateCode(seed: Uint8Array, cfg: TotpConfig, nowSeconds: numb
 }
 
 export type VerifyResult =
-  | { valid: true; timeStep: number; delta: number }
-  | { valid: false; reason: 'mismatch' | 'replayed' | 'malformed' };
+  { valid: true; timeStep: number; delta: number } | { valid: false; reason: 'mismatch' | 'replayed' | 'malformed' };
 
 /**
  * Checks `code` against the steps T-skew…T+skew (RFC 6238 §5.2 delay window) and rejects any step
@@ -140,7 +139,10 @@ export function verifyCode(
   // by timing, and a wrong code costs what a right one does). Comparison is constant-time.
   for (let step = now - cfg.skew; step <= now + cfg.skew; step++) {
     if (step < 0) continue;
-    const expected = Buffer.from(generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }), 'ascii');
+    const expected = Buffer.from(
+      generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }),
+      'ascii',
+    );
     if (!timingSafeEqual(expected, given)) continue;
     // The earliest step after the last one used wins (§5.2: a step ≤ lastUsedTimeStep is a replay).
     if (last === null || step > last) fresh ??= step;
@@ -169,8 +171,13 @@ export interface KeyUriInput {
 export function buildKeyUri({ issuer, accountName, secretBase32, alg, digits, period }: KeyUriInput): string {
   const enc = encodeURIComponent;
   const label = issuer ? `${enc(issuer)}:${enc(accountName)}` : enc(accountName);
-  const query = [`secret=${secretBase32}`, ...(issuer ? [`issuer=${enc(issuer)}`] : []),
-    `algorithm=${alg.toUpperCase()}`, `digits=${digits}`, `period=${period}`];
+  const query = [
+    `secret=${secretBase32}`,
+    ...(issuer ? [`issuer=${enc(issuer)}`] : []),
+    `algorithm=${alg.toUpperCase()}`,
+    `digits=${digits}`,
+    `period=${period}`,
+  ];
   return `otpauth://totp/${label}?${query.join('&')}`;
 }
 
@@ -199,11 +206,15 @@ export function compatibilityWarnings(cfg: TotpConfig): CompatibilityWarning[] {
   if (cfg.codeLength !== 6) {
     out.push({
       code: 'NON_STANDARD_DIGITS',
-      message: cfg.codeLength === 7 || cfg.codeLength === 8
-        ? `${cfg.codeLength}-digit codes are not supported by every app (Authy, 1Password and Bitwarden handle 8); others show 6 digits that will not verify.`
-        : `${cfg.codeLength}-digit codes are outside the 6–8 digits RFC 4226 §5.3 requires and almost no authenticator app can display them.`,
-      apps: ['Google Authenticator (older Android versions)', 'Microsoft Authenticator',
-        ...(cfg.codeLength < 6 ? ['Authy', '1Password', 'Bitwarden'] : [])],
+      message:
+        cfg.codeLength === 7 || cfg.codeLength === 8
+          ? `${cfg.codeLength}-digit codes are not supported by every app (Authy, 1Password and Bitwarden handle 8); others show 6 digits that will not verify.`
+          : `${cfg.codeLength}-digit codes are outside the 6–8 digits RFC 4226 §5.3 requires and almost no authenticator app can display them.`,
+      apps: [
+        'Google Authenticator (older Android versions)',
+        'Microsoft Authenticator',
+        ...(cfg.codeLength < 6 ? ['Authy', '1Password', 'Bitwarden'] : []),
+      ],
     });
   }
   if (cfg.timeStep !== 30) {

@@ -62,7 +62,12 @@ export const authPayloadSchema = z.string().regex(/^[0-9]{3,8}$/, 'must be 3–8
 export const totpAlgSchema = z.enum(['sha1', 'sha256', 'sha512']);
 
 export const factorConfigSchema = z
-  .object({ alg: totpAlgSchema.nullish(), timeStep: timeStepSchema.nullish(), codeLength: codeLengthSchema.nullish(), skew: skewSchema.nullish() })
+  .object({
+    alg: totpAlgSchema.nullish(),
+    timeStep: timeStepSchema.nullish(),
+    codeLength: codeLengthSchema.nullish(),
+    skew: skewSchema.nullish(),
+  })
   .strict();
 
 export const pageArgsSchema = z.object({
@@ -119,7 +124,9 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, prefi
     const field = [prefix, ...problem.path.map(String)].filter(Boolean).join('.') || prefix || 'input';
     throw new InvalidArgumentError(
       field,
-      problem.reason === 'too-deep' ? `must not be nested more than ${INPUT_MAX_DEPTH} levels deep` : 'must be Unicode text without NUL characters or unpaired surrogates',
+      problem.reason === 'too-deep'
+        ? `must not be nested more than ${INPUT_MAX_DEPTH} levels deep`
+        : 'must be Unicode text without NUL characters or unpaired surrogates',
     );
   }
   const result = schema.safeParse(value);

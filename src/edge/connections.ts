@@ -103,7 +103,11 @@ export function connectionPolicy(deps: AppDeps, graphqlEndpoint = '/graphql'): C
     },
   };
   return {
-    limits, bodyLimitBytes: deps.config.bodyLimitBytes, perAddress, perAccount, plugin,
+    limits,
+    bodyLimitBytes: deps.config.bodyLimitBytes,
+    perAddress,
+    perAccount,
+    plugin,
     address: (req) => nodeRequestAddress(deps, req),
   };
 }

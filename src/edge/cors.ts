@@ -51,11 +51,14 @@ export function crossOriginVerdict(principal: Principal, origin: string, listed:
     case 'operator':
       return {
         allow: false,
-        message: 'Account and operator credentials must never be used from a browser: mint an access token on your backend (createAccessToken)',
+        message:
+          'Account and operator credentials must never be used from a browser: mint an access token on your backend (createAccessToken)',
       };
     case 'anonymous':
       // Nothing can be done without credentials; from a listed origin, let the page read why.
-      return listed.has(o) ? { allow: true } : { allow: false, message: `Origin ${origin} is not allowed: list it in a service's allowedOrigins` };
+      return listed.has(o)
+        ? { allow: true }
+        : { allow: false, message: `Origin ${origin} is not allowed: list it in a service's allowedOrigins` };
   }
 }
 
@@ -79,7 +82,8 @@ export function corsPolicy(deps: AppDeps): Plugin {
       if (!origin || isSameOrigin(deps.config, origin, request.headers.get('host'))) return;
       const listed = await listedOrigins(deps);
       if (request.method === 'OPTIONS') {
-        if (!listed.has(origin.toLowerCase())) return endResponse(forbidden(`Origin ${origin} is not allowed: list it in a service's allowedOrigins`));
+        if (!listed.has(origin.toLowerCase()))
+          return endResponse(forbidden(`Origin ${origin} is not allowed: list it in a service's allowedOrigins`));
         return endResponse(
           new Response(null, {
             status: 204,

@@ -33,7 +33,11 @@ describe('execution deadline', () => {
     const seen: WeakRef<AbortSignal>[] = [];
     const yoga = app(seen);
     for (let i = 0; i < 20; i++) {
-      const r = await yoga.fetch('http://verity.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ hello }"}' });
+      const r = await yoga.fetch('http://verity.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":"{ hello }"}',
+      });
       expect(await r.json()).toEqual({ data: { hello: 'world' } });
     }
     expect(seen).toHaveLength(20);
@@ -52,7 +56,14 @@ describe('execution deadline', () => {
     const yoga = createYoga({
       schema: createSchema({
         typeDefs: 'type Query { slow: String! }',
-        resolvers: { Query: { slow: (_p, _a, ctx: { request: Request }) => (started(), new Promise<string>((resolve) => ctx.request.signal.addEventListener('abort', () => resolve('late')))) } },
+        resolvers: {
+          Query: {
+            slow: (_p, _a, ctx: { request: Request }) => (
+              started(),
+              new Promise<string>((resolve) => ctx.request.signal.addEventListener('abort', () => resolve('late')))
+            ),
+          },
+        },
       }),
       plugins: [
         {
@@ -68,7 +79,14 @@ describe('execution deadline', () => {
       ],
       logging: false,
     });
-    const answer = Promise.resolve(yoga.fetch('http://verity.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ slow }"}', signal: client.signal })).catch((e: unknown) => e);
+    const answer = Promise.resolve(
+      yoga.fetch('http://verity.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":"{ slow }"}',
+        signal: client.signal,
+      }),
+    ).catch((e: unknown) => e);
     await running;
     client.abort(new Error('client gone'));
     await answer;
@@ -95,11 +113,14 @@ describe('operation cost', () => {
     expect(cost(`{ a: services(first: 10) ${page} b: services(first: 10) ${page} }`)).toBe(2 * one);
     expect(cost(`query { ...Q } fragment Q on Query { services(first: 10) ${page} }`)).toBe(one);
     expect(cost(`{ ... on Query { services(first: 10) ${page} } }`)).toBe(one);
-    expect(cost(`query ($no: Boolean!) { a: services(first: 10) ${page} b: services(first: 10) @include(if: $no) ${page} }`, { no: false })).toBe(one);
+    expect(
+      cost(`query ($no: Boolean!) { a: services(first: 10) ${page} b: services(first: 10) @include(if: $no) ${page} }`, { no: false }),
+    ).toBe(one);
   });
 
   it('a nested list multiplies: read once per parent row', () => {
-    const nested = (n: number) => cost(`query ($n: Int) { services(first: $n) { edges { node { entities(first: $n) { edges { node { sid } } } } } } }`, { n });
+    const nested = (n: number) =>
+      cost(`query ($n: Int) { services(first: $n) { edges { node { entities(first: $n) { edges { node { sid } } } } } } }`, { n });
     // 100 entity pages of 100 rows: more than 100 flat pages of 100 services.
     expect(nested(100)!).toBeGreaterThan(100 * cost('{ services(first: 100) { edges { node { sid } } } }')!);
   });

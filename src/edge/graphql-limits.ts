@@ -8,7 +8,17 @@
  * (Yoga reads `extensions.http` and strips it from the response).
  */
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { getNullableType, getOperationAST, getVariableValues, isListType, Kind, type DocumentNode, type ExecutionArgs, type GraphQLError, type ValidationContext } from 'graphql';
+import {
+  getNullableType,
+  getOperationAST,
+  getVariableValues,
+  isListType,
+  Kind,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLError,
+  type ValidationContext,
+} from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
@@ -57,17 +67,20 @@ export function graphqlLimitPlugins(limits: LimitsConfig): Plugin[] {
   const plugins: Plugin[] = [keepLimitStatus];
   if (limits.maxTokens > 0) {
     // Counted while lexing, so a huge document is abandoned at the first token over the limit.
-    plugins.push(maxTokensPlugin({
-      n: limits.maxTokens,
-      onReject: [
-        (_ctx: unknown, err: GraphQLError) => {
-          throw limitError('TOO_MANY_TOKENS', err);
-        },
-      ],
-    }) as Plugin);
+    plugins.push(
+      maxTokensPlugin({
+        n: limits.maxTokens,
+        onReject: [
+          (_ctx: unknown, err: GraphQLError) => {
+            throw limitError('TOO_MANY_TOKENS', err);
+          },
+        ],
+      }) as Plugin,
+    );
   }
   // Introspection (GraphiQL's schema query) is exempt from depth and cost: it is deep by design.
-  if (limits.maxDepth > 0) plugins.push(maxDepthPlugin({ n: limits.maxDepth, ignoreIntrospection: true, ...report('QUERY_TOO_DEEP') }) as Plugin);
+  if (limits.maxDepth > 0)
+    plugins.push(maxDepthPlugin({ n: limits.maxDepth, ignoreIntrospection: true, ...report('QUERY_TOO_DEEP') }) as Plugin);
   if (limits.maxAliases > 0) plugins.push(maxAliasesPlugin({ n: limits.maxAliases, ...report('TOO_MANY_ALIASES') }) as Plugin);
   if (limits.maxDirectives > 0) plugins.push(maxDirectivesPlugin({ n: limits.maxDirectives, ...report('TOO_MANY_DIRECTIVES') }) as Plugin);
   if (limits.maxCost > 0 || limits.heavyPerAccount > 0) plugins.push(queryCostLimits(limits));
@@ -112,7 +125,9 @@ const estimator: ComplexityEstimator = ({ field, node, args, childComplexity }) 
   if (field.args.some((a) => a.name === 'first' || a.name === 'last')) return LIST_READ_COST + object * pageRows(given.first ?? given.last);
   // A list chosen by a list argument (nodes(ids: [...])): one object per element asked for.
   if (isListType(getNullableType(field.type))) {
-    const asked = field.args.filter((a) => isListType(getNullableType(a.type))).map((a) => (Array.isArray(given[a.name]) ? (given[a.name] as unknown[]).length : 1));
+    const asked = field.args
+      .filter((a) => isListType(getNullableType(a.type)))
+      .map((a) => (Array.isArray(given[a.name]) ? (given[a.name] as unknown[]).length : 1));
     if (asked.length) return LIST_READ_COST + object * Math.max(1, ...asked);
   }
   return object;
@@ -130,7 +145,10 @@ export function operationCost(args: Pick<ExecutionArgs, 'schema' | 'document' | 
   const variables = (args.variableValues ?? {}) as Record<string, unknown>;
   if (getVariableValues(args.schema, operation.variableDefinitions ?? [], variables).errors) return undefined;
   // Only the operation that runs (and the fragments): the others in the document cost nothing.
-  const query: DocumentNode = { ...args.document, definitions: args.document.definitions.filter((d) => d.kind !== Kind.OPERATION_DEFINITION || d === operation) };
+  const query: DocumentNode = {
+    ...args.document,
+    definitions: args.document.definitions.filter((d) => d.kind !== Kind.OPERATION_DEFINITION || d === operation),
+  };
   try {
     return getComplexity({ schema: args.schema, query, variables, estimators: [estimator] });
   } catch {
@@ -185,9 +203,17 @@ export function queryCostLimits(limits: Pick<LimitsConfig, 'maxCost' | 'heavyCos
           // and the client learns to back off (429 with Retry-After, RFC 6585 §4; Twilio 20429).
           return {
             errors: [
-              createGraphQLError(`Too many costly queries running for this account at once (limit ${limits.heavyPerAccount}); retry when one has finished`, {
-                extensions: { code: 'TOO_MANY_CONCURRENT_QUERIES', twilioCode: 20429, retryAfter: 1, http: { status: 429, headers: { 'retry-after': '1' } } },
-              }),
+              createGraphQLError(
+                `Too many costly queries running for this account at once (limit ${limits.heavyPerAccount}); retry when one has finished`,
+                {
+                  extensions: {
+                    code: 'TOO_MANY_CONCURRENT_QUERIES',
+                    twilioCode: 20429,
+                    retryAfter: 1,
+                    http: { status: 429, headers: { 'retry-after': '1' } },
+                  },
+                },
+              ),
             ],
           };
         }

@@ -17,28 +17,48 @@ import { failedAuthBudget } from '../auth/failed-auth.ts';
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string; redisPrefix: string; logger: Logger; commandTimeoutMs?: number }): RateLimits {
+export function createRateLimits(opts: {
+  limits: LimitsConfig;
+  redisUrl?: string;
+  redisPrefix: string;
+  logger: Logger;
+  commandTimeoutMs?: number;
+}): RateLimits {
   const { limits, logger } = opts;
   let redis: Redis | undefined;
   if (opts.redisUrl && (limits.accountPerSecond > 0 || limits.identityPerSecond > 0 || limits.authFailures > 0)) {
     // Fails fast while Redis is away (no offline queue) or silent (command timeout): the limiter then fails open, below.
     // Auto-pipelining: concurrent requests' commands issued in one tick leave in one write (the failed-auth GET on every request).
     redis = new Redis(opts.redisUrl, {
-      enableOfflineQueue: false, maxRetriesPerRequest: 1, disconnectTimeout: 200, commandTimeout: opts.commandTimeoutMs, enableAutoPipelining: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      disconnectTimeout: 200,
+      commandTimeout: opts.commandTimeoutMs,
+      enableAutoPipelining: true,
     });
     redis.on('error', (err) => logger.debug({ err }, 'rate-limit redis error'));
   }
   const make = (name: string, points: number, duration: number): RateLimiterAbstract =>
     redis
-      ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `${opts.redisPrefix}:rl:${name}`, points, duration, rejectIfRedisNotReady: true })
+      ? new RateLimiterRedis({
+          storeClient: redis,
+          keyPrefix: `${opts.redisPrefix}:rl:${name}`,
+          points,
+          duration,
+          rejectIfRedisNotReady: true,
+        })
       : new RateLimiterMemory({ keyPrefix: `rl:${name}`, points, duration });
 
   let account: Pick<RateLimiterAbstract, 'consume'> | undefined;
   if (limits.accountPerSecond > 0) {
     const steady = make('account', limits.accountPerSecond, 1);
-    account = limits.accountBurst > 0 ? new BurstyRateLimiter(steady, make('account-burst', limits.accountBurst, limits.accountBurstWindowS)) : steady;
+    account =
+      limits.accountBurst > 0
+        ? new BurstyRateLimiter(steady, make('account-burst', limits.accountBurst, limits.accountBurstWindowS))
+        : steady;
   }
-  const identity: RateLimiterAbstract | undefined = limits.identityPerSecond > 0 ? make('identity', limits.identityPerSecond, 1) : undefined;
+  const identity: RateLimiterAbstract | undefined =
+    limits.identityPerSecond > 0 ? make('identity', limits.identityPerSecond, 1) : undefined;
 
   /** A store outage must not take the API down with it: allow, and say so in the log. */
   const storeDown = (err: unknown, what: string) => logger.warn({ err }, `rate limit store unavailable (${what}): request allowed`);
@@ -49,7 +69,8 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
     try {
       await bucket.consume(key);
     } catch (err) {
-      if (err instanceof RateLimiterRes) throw new RateLimitedError(`Too many requests for ${whom}: retry later`, seconds(err.msBeforeNext));
+      if (err instanceof RateLimiterRes)
+        throw new RateLimitedError(`Too many requests for ${whom}: retry later`, seconds(err.msBeforeNext));
       storeDown(err, what);
     }
   };
@@ -62,7 +83,8 @@ export function createRateLimits(opts: { limits: LimitsConfig; redisUrl?: string
         await spend(identity, `${principal.accountSid}:${principal.serviceSid}:${principal.identity}`, 'identity', 'this end user');
       }
       // Account credentials and the account's access tokens share the account's bucket ("all operations").
-      if (principal.kind === 'account' || principal.kind === 'access') await spend(account, principal.accountSid, 'account', 'this account');
+      if (principal.kind === 'account' || principal.kind === 'access')
+        await spend(account, principal.accountSid, 'account', 'this account');
     },
     authFailures: failedAuthBudget({
       limiter: limits.authFailures > 0 ? make('auth-fail', limits.authFailures, limits.authWindowS) : undefined,

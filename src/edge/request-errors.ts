@@ -11,7 +11,10 @@ export function requestErrorCode(error: GraphQLError): 'GRAPHQL_PARSE_FAILED' | 
   if (error.path) return null; // raised while executing a field: not a request error
   if (error.message.startsWith('Syntax Error')) return 'GRAPHQL_PARSE_FAILED';
   // graphql-js coerceVariableValues: `Variable "$x" got invalid value …`, `… was not provided.`, `… must not be null.`
-  if (/^Variable "\$[^"]+" (got invalid value|of required type .* was not provided|of non-null type .* must not be null)/s.test(error.message)) return 'BAD_USER_INPUT';
+  if (
+    /^Variable "\$[^"]+" (got invalid value|of required type .* was not provided|of non-null type .* must not be null)/s.test(error.message)
+  )
+    return 'BAD_USER_INPUT';
   return 'GRAPHQL_VALIDATION_FAILED';
 }
 
@@ -21,7 +24,12 @@ export function withRequestCode(error: GraphQLError): GraphQLError | null {
   if (!code) return null;
   const message = withoutValues(error);
   if (message === error.message && code === error.extensions?.code) return error;
-  return createGraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } });
+  return createGraphQLError(message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
+  });
 }
 
 // Inner coercion messages that name only types and fields, never the value sent (graphql-js coerceInputValue).
@@ -78,16 +86,18 @@ export function withoutValues(error: GraphQLError): string {
  */
 export function valuelessValidationErrors(): Plugin {
   return {
-    onValidate: () => ({ valid, result, setResult }) => {
-      if (valid) return;
-      let changed = false;
-      const out = result.map((e) => {
-        const message = withoutValues(e);
-        if (message === e.message) return e;
-        changed = true;
-        return createGraphQLError(message, { nodes: e.nodes, source: e.source, positions: e.positions, extensions: e.extensions });
-      });
-      if (changed) setResult(out);
-    },
+    onValidate:
+      () =>
+      ({ valid, result, setResult }) => {
+        if (valid) return;
+        let changed = false;
+        const out = result.map((e) => {
+          const message = withoutValues(e);
+          if (message === e.message) return e;
+          changed = true;
+          return createGraphQLError(message, { nodes: e.nodes, source: e.source, positions: e.positions, extensions: e.extensions });
+        });
+        if (changed) setResult(out);
+      },
   };
 }

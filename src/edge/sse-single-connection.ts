@@ -112,9 +112,17 @@ export function sseSingleConnection(deps: AppDeps, opts: SingleConnectionOptions
       }
       const owner = ownerOf(principal);
       if (!owner) {
-        return endResponse(principal.kind === 'operator'
-          ? json(403, 'FORBIDDEN', 'The operator token manages accounts only')
-          : json(401, 'UNAUTHENTICATED', principal.kind === 'anonymous' && principal.reason ? principal.reason : 'Subscriptions need account credentials or an access token'));
+        return endResponse(
+          principal.kind === 'operator'
+            ? json(403, 'FORBIDDEN', 'The operator token manages accounts only')
+            : json(
+                401,
+                'UNAUTHENTICATED',
+                principal.kind === 'anonymous' && principal.reason
+                  ? principal.reason
+                  : 'Subscriptions need account credentials or an access token',
+              ),
+        );
       }
 
       if (request.method === 'PUT') {

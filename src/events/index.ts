@@ -104,7 +104,10 @@ export function createRedisEventBus(
   for (const c of [publishClient, subscribeClient]) c.on('error', (err) => onError(err));
   const timeoutMs = opts.commandTimeoutMs ?? 1_000;
   const stopWatchdogs = [publishClient, subscribeClient].map((c) =>
-    watchRedis(c, { ...watchdogTiming(timeoutMs), onSilent: (err) => onError(new Error(`event bus: silent Redis link, reconnecting: ${err.message}`)) }),
+    watchRedis(c, {
+      ...watchdogTiming(timeoutMs),
+      onSilent: (err) => onError(new Error(`event bus: silent Redis link, reconnecting: ${err.message}`)),
+    }),
   );
   // redis-event-target does not await publish(): catch here, or an outage is an unhandled rejection.
   const publisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(onError) };

@@ -20,7 +20,10 @@ export function watchRedis(client: Redis, opts: { everyMs: number; timeoutMs: nu
       ping.catch(() => {}); // settles after the race when the socket is dropped: nobody left to hear it
       await Promise.race([
         ping,
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${opts.timeoutMs} ms`)), opts.timeoutMs))),
+        new Promise(
+          (_, reject) =>
+            (timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${opts.timeoutMs} ms`)), opts.timeoutMs)),
+        ),
       ]);
       misses = 0;
     } catch (err) {

@@ -110,12 +110,15 @@ export async function rotateSeeds(
   for (;;) {
     const batch = await factorSeedsNotUnder(prisma, primary, after, batchSize);
     if (batch.length === 0) break;
-    await rewriteFactorSeeds(prisma, batch.map((f) => {
-      const seed = decryptSeed(keyring, f.secretKeyId, f.secretCiphertext, f.sid);
-      const { keyId, ciphertext } = encryptSeed(keyring, seed, f.sid);
-      seed.fill(0);
-      return { sid: f.sid, fromKeyId: f.secretKeyId, keyId, ciphertext: new Uint8Array(ciphertext) };
-    }));
+    await rewriteFactorSeeds(
+      prisma,
+      batch.map((f) => {
+        const seed = decryptSeed(keyring, f.secretKeyId, f.secretCiphertext, f.sid);
+        const { keyId, ciphertext } = encryptSeed(keyring, seed, f.sid);
+        seed.fill(0);
+        return { sid: f.sid, fromKeyId: f.secretKeyId, keyId, ciphertext: new Uint8Array(ciphertext) };
+      }),
+    );
     done += batch.length;
     after = batch.at(-1)!.sid;
     opts.onProgress?.({ done, total: Math.max(total, done) });

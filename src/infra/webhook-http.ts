@@ -29,7 +29,9 @@ export function urlProblem(raw: string): string | null {
 
 function refuse(host: string, address: string): WebhookAddressError | null {
   const range = refusedRange(address);
-  return range ? new WebhookAddressError(`${host} resolves to ${address} (${range}): private, loopback, link-local and metadata addresses are refused`) : null;
+  return range
+    ? new WebhookAddressError(`${host} resolves to ${address} (${range}): private, loopback, link-local and metadata addresses are refused`)
+    : null;
 }
 
 /** Every address `host` resolves to, refused if any of them is outside the public unicast space. */
@@ -77,7 +79,8 @@ function guardedLookup(allowPrivate: boolean): LookupFunction {
   return ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
     const resolved = allowPrivate
       ? new Promise<LookupAddress[]>((resolve, reject) =>
-          dnsLookup(hostname, { all: true, verbatim: true }, (err, list) => (err ? reject(err) : resolve(list))))
+          dnsLookup(hostname, { all: true, verbatim: true }, (err, list) => (err ? reject(err) : resolve(list))),
+        )
       : resolveChecked(hostname);
     resolved.then(
       (list) => {
@@ -150,7 +153,11 @@ export async function sendWebhook(o: SendOptions): Promise<AttemptResult> {
       const chunks: Buffer[] = [];
       let size = 0;
       const finish = () => {
-        const text = Buffer.concat(chunks).toString('utf8').replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 200);
+        const text = Buffer.concat(chunks)
+          .toString('utf8')
+          .replace(/[^\x20-\x7e]+/g, ' ')
+          .trim()
+          .slice(0, 200);
         if (status >= 200 && status < 300) return done({ ok: true, statusCode: status });
         // Redirects are not followed: a receiver could otherwise bounce the request to an internal address.
         if (status >= 300 && status < 400) return done({ ok: false, statusCode: status, error: `HTTP ${status}: redirect not followed` });

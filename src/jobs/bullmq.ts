@@ -88,7 +88,8 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   let unanswered = 0;
   const bounded = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     if (closing) throw new Error('job engine is closed');
-    if (everReady && producerConn.status !== 'ready') throw new Error(`jobs: ${what} refused: Redis connection lost (${producerConn.status})`);
+    if (everReady && producerConn.status !== 'ready')
+      throw new Error(`jobs: ${what} refused: Redis connection lost (${producerConn.status})`);
     if (unanswered > 0) throw new Error(`jobs: ${what} refused: Redis has not answered ${unanswered} earlier call(s)`);
     const p = call();
     let timer: NodeJS.Timeout | undefined;
@@ -242,7 +243,10 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
 /** True when p settled (either way) within ms. */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const settled = p.then(() => true, () => true);
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
   const result = await Promise.race([settled, new Promise<false>((r) => (timer = setTimeout(r, ms, false)))]);
   clearTimeout(timer);
   return result;

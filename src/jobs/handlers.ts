@@ -17,7 +17,11 @@ export function jobHandlers(deps: Deps): Record<string, JobHandler> {
       if (d > 0) deps.logger.info({ deliveries: d }, 'reconciliation re-enqueued overdue webhook deliveries');
     },
     [DELIVER_WEBHOOK_JOB]: async (data) =>
-      deliverWebhookJob(deps, { deliverySid: String(data.deliverySid), generation: Number(data.generation), attempt: Number(data.attempt) }),
+      deliverWebhookJob(deps, {
+        deliverySid: String(data.deliverySid),
+        generation: Number(data.generation),
+        attempt: Number(data.attempt),
+      }),
   };
 }
 

@@ -85,15 +85,29 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
       if (url.pathname !== '/metrics') return;
       let allowed;
       try {
-        allowed = await authorizeMetrics(deps, request.headers.get('authorization'), requestAddress(deps, request, serverContext as RequestAuthState));
+        allowed = await authorizeMetrics(
+          deps,
+          request.headers.get('authorization'),
+          requestAddress(deps, request, serverContext as RequestAuthState),
+        );
       } catch (err) {
         if (!(err instanceof RateLimitedError)) throw err;
         // RFC 6585 §4: 429 with Retry-After, as every other endpoint answers a guessing address.
-        return endResponse(new Response(`${err.message}\n`, { status: 429, headers: { 'content-type': 'text/plain', 'retry-after': String(err.extra.retryAfter) } }));
+        return endResponse(
+          new Response(`${err.message}\n`, {
+            status: 429,
+            headers: { 'content-type': 'text/plain', 'retry-after': String(err.extra.retryAfter) },
+          }),
+        );
       }
       if (!allowed) {
         // RFC 6750 §3: a 401 names the scheme the resource expects.
-        return endResponse(new Response('Unauthorized\n', { status: 401, headers: { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="verity-metrics"' } }));
+        return endResponse(
+          new Response('Unauthorized\n', {
+            status: 401,
+            headers: { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="verity-metrics"' },
+          }),
+        );
       }
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         return endResponse(new Response('Method not allowed\n', { status: 405, headers: { allow: 'GET, HEAD' } }));
@@ -103,10 +117,16 @@ export function observability(deps: ObservabilityDeps, graphqlEndpoint = '/graph
     },
 
     onExecute({ args }) {
-      annotateLogContext({ operation: graphqlOperation(args.document, args.operationName), operationName: args.operationName ?? undefined });
+      annotateLogContext({
+        operation: graphqlOperation(args.document, args.operationName),
+        operationName: args.operationName ?? undefined,
+      });
     },
     onSubscribe({ args }) {
-      annotateLogContext({ operation: graphqlOperation(args.document, args.operationName), operationName: args.operationName ?? undefined });
+      annotateLogContext({
+        operation: graphqlOperation(args.document, args.operationName),
+        operationName: args.operationName ?? undefined,
+      });
     },
     onExecutionResult({ result }) {
       const ctx = currentLogContext();

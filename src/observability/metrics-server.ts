@@ -20,21 +20,25 @@ export async function serveMetrics(
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics') return void res.writeHead(404).end();
-    authorizeMetrics(deps, req.headers.authorization, nodeRequestAddress(deps, req)).then(
-      async (allowed) => {
+    authorizeMetrics(deps, req.headers.authorization, nodeRequestAddress(deps, req))
+      .then(async (allowed) => {
         if (!allowed) {
-          return void res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="verity-metrics"' }).end('Unauthorized\n');
+          return void res
+            .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="verity-metrics"' })
+            .end('Unauthorized\n');
         }
         const body = await deps.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(body);
-      },
-    ).catch((err: unknown) => {
-      // RFC 6585 §4: an address over its failed-auth budget gets 429 with Retry-After.
-      if (err instanceof RateLimitedError) {
-        return void res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': String(err.extra.retryAfter) }).end(`${err.message}\n`);
-      }
-      res.writeHead(500).end();
-    });
+      })
+      .catch((err: unknown) => {
+        // RFC 6585 §4: an address over its failed-auth budget gets 429 with Retry-After.
+        if (err instanceof RateLimitedError) {
+          return void res
+            .writeHead(429, { 'content-type': 'text/plain', 'retry-after': String(err.extra.retryAfter) })
+            .end(`${err.message}\n`);
+        }
+        res.writeHead(500).end();
+      });
   });
   server.listen(port, host);
   await once(server, 'listening');

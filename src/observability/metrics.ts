@@ -42,38 +42,55 @@ export function createMetrics(sources: MetricsSources): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'verity_' });
 
   const requests = new Counter({
-    name: 'verity_http_requests_total', help: 'HTTP requests by operation and status code',
-    labelNames: ['operation', 'status'] as const, registers,
+    name: 'verity_http_requests_total',
+    help: 'HTTP requests by operation and status code',
+    labelNames: ['operation', 'status'] as const,
+    registers,
   });
   const duration = new Histogram({
-    name: 'verity_http_request_duration_seconds', help: 'Time to the response head, by operation',
-    labelNames: ['operation'] as const, registers,
+    name: 'verity_http_request_duration_seconds',
+    help: 'Time to the response head, by operation',
+    labelNames: ['operation'] as const,
+    registers,
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   });
   const verifications = new Counter({
-    name: 'verity_verifications_total', help: 'TOTP code checks by kind (factor enrolment, challenge) and outcome',
-    labelNames: ['kind', 'outcome'] as const, registers,
+    name: 'verity_verifications_total',
+    help: 'TOTP code checks by kind (factor enrolment, challenge) and outcome',
+    labelNames: ['kind', 'outcome'] as const,
+    registers,
   });
   const throttles = new Counter({
-    name: 'verity_throttles_total', help: 'Requests refused by a throttle', labelNames: ['kind'] as const, registers,
+    name: 'verity_throttles_total',
+    help: 'Requests refused by a throttle',
+    labelNames: ['kind'] as const,
+    registers,
   });
   const expiryLag = new Histogram({
-    name: 'verity_expiry_lag_seconds', help: 'How late the expiry job or reconciliation made a challenge EXPIRED',
-    registers, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600],
+    name: 'verity_expiry_lag_seconds',
+    help: 'How late the expiry job or reconciliation made a challenge EXPIRED',
+    registers,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600],
   });
   const deliveries = new Counter({
-    name: 'verity_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome (dead: no more attempts)',
-    labelNames: ['outcome'] as const, registers,
+    name: 'verity_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome (dead: no more attempts)',
+    labelNames: ['outcome'] as const,
+    registers,
   });
   new Gauge({
-    name: 'verity_active_subscriptions', help: 'Live GraphQL subscriptions (event-bus listeners) in this process', registers,
+    name: 'verity_active_subscriptions',
+    help: 'Live GraphQL subscriptions (event-bus listeners) in this process',
+    registers,
     collect() {
       this.set(sources.events.activeSubscriptions());
     },
   });
   new Gauge({
-    name: 'verity_queue_depth', help: 'Jobs by state, read from the job engine at scrape time',
-    labelNames: ['queue', 'state'] as const, registers,
+    name: 'verity_queue_depth',
+    help: 'Jobs by state, read from the job engine at scrape time',
+    labelNames: ['queue', 'state'] as const,
+    registers,
     async collect() {
       this.reset();
       try {

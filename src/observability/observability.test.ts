@@ -40,19 +40,45 @@ describe('logger', () => {
     const { lines, logger } = capture();
     const err = Object.assign(new Error('boom'), { code: 'P2002' });
     logger.info({
-      authorization: 'Basic c2VjcmV0', authToken: 't0k3n', code: '12345678', variables: { authPayload: '87654321' },
+      authorization: 'Basic c2VjcmV0',
+      authToken: 't0k3n',
+      code: '12345678',
+      variables: { authPayload: '87654321' },
       input: { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', authPayload: '11223344', code: '55667788' },
-      headers: { authorization: 'Bearer x', cookie: 'c=1' }, req: { headers: { authorization: 'Bearer y' } },
-      webhook: { signingSecret: 'whsec_abc' }, binding: { secret: 's', uri: 'otpauth://…' }, err,
+      headers: { authorization: 'Bearer x', cookie: 'c=1' },
+      req: { headers: { authorization: 'Bearer y' } },
+      webhook: { signingSecret: 'whsec_abc' },
+      binding: { secret: 's', uri: 'otpauth://…' },
+      err,
       deep: { request: { headers: { Authorization: 'Basic ZGVlcA==', 'x-twilio-signature': 'sig=' } } },
-      list: [{ token: 'in-an-array' }], Authorization: 'Bearer top', ['x-twilio-signature']: 'topsig',
+      list: [{ token: 'in-an-array' }],
+      Authorization: 'Bearer top',
+      ['x-twilio-signature']: 'topsig',
     });
     const line = JSON.stringify(lines[0]);
-    for (const secret of ['c2VjcmV0', 't0k3n', '12345678', '87654321', 'JBSWY3DP', '11223344', '55667788', 'Bearer', 'c=1', 'whsec_abc', 'otpauth', 'ZGVlcA', 'sig=', 'in-an-array', 'topsig']) {
+    for (const secret of [
+      'c2VjcmV0',
+      't0k3n',
+      '12345678',
+      '87654321',
+      'JBSWY3DP',
+      '11223344',
+      '55667788',
+      'Bearer',
+      'c=1',
+      'whsec_abc',
+      'otpauth',
+      'ZGVlcA',
+      'sig=',
+      'in-an-array',
+      'topsig',
+    ]) {
       expect(line).not.toContain(secret);
     }
     expect((lines[0]!.err as { code: string }).code).toBe('P2002');
-    expect((lines[0]!.deep as { request: unknown }).request).toEqual({ headers: { Authorization: '[redacted]', 'x-twilio-signature': '[redacted]' } });
+    expect((lines[0]!.deep as { request: unknown }).request).toEqual({
+      headers: { Authorization: '[redacted]', 'x-twilio-signature': '[redacted]' },
+    });
     // The caller's object is not modified by censoring.
     const mine = { input: { authPayload: '123456', friendlyName: 'kept' } };
     logger.info(mine, 'x');
@@ -86,7 +112,15 @@ describe('/metrics credentials', () => {
   it('accepts either bearer token, nothing else', () => {
     expect(canReadMetrics(config, `Bearer ${'o'.repeat(32)}`)).toBe(true);
     expect(canReadMetrics(config, `bearer ${'m'.repeat(32)}`)).toBe(true);
-    for (const h of [null, '', 'Bearer', `Bearer ${'m'.repeat(31)}`, `Basic ${'m'.repeat(32)}`, 'm'.repeat(32), `Bearer ${'m'.repeat(32)} extra`]) {
+    for (const h of [
+      null,
+      '',
+      'Bearer',
+      `Bearer ${'m'.repeat(31)}`,
+      `Basic ${'m'.repeat(32)}`,
+      'm'.repeat(32),
+      `Bearer ${'m'.repeat(32)} extra`,
+    ]) {
       expect(canReadMetrics(config, h)).toBe(false);
     }
     expect(canReadMetrics({ adminToken: undefined, metricsToken: undefined }, 'Bearer undefined')).toBe(false);

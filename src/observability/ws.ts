@@ -53,4 +53,3 @@ export function wsObservability(wss: WebSocketServer, logger?: Logger) {
     },
   };
 }
-

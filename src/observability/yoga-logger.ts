@@ -29,11 +29,13 @@ const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && 
  * `error` (server.ts logs them too).
  */
 export function yogaLogger(logger: Logger): YogaLogger {
-  const forward = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => {
-    if (args.length === 1 && args[0] instanceof Error) return logger[level]({ err: args[0] }, args[0].message);
-    if (args.length === 1) return logger[level](String(args[0]));
-    return logger[level]({ args }, 'yoga');
-  };
+  const forward =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...args: unknown[]) => {
+      if (args.length === 1 && args[0] instanceof Error) return logger[level]({ err: args[0] }, args[0].message);
+      if (args.length === 1) return logger[level](String(args[0]));
+      return logger[level]({ args }, 'yoga');
+    };
   const error = forward('error');
   return {
     debug: forward('debug'),

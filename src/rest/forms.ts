@@ -70,7 +70,8 @@ export class Form {
     const v = this.string(key);
     if (v === undefined) return undefined;
     const d = /^\d{4}-\d{2}-\d{2}T/.test(v) ? new Date(v) : new Date(NaN);
-    if (Number.isNaN(d.getTime())) throw new InvalidArgumentError(this.name(key), 'must be an ISO 8601 date-time, e.g. 2026-01-01T12:00:00Z');
+    if (Number.isNaN(d.getTime()))
+      throw new InvalidArgumentError(this.name(key), 'must be an ISO 8601 date-time, e.g. 2026-01-01T12:00:00Z');
     return d;
   }
 

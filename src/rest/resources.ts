@@ -10,9 +10,7 @@ import type { Tenant } from '../services/context.ts';
 import { createWebhook, deleteWebhook, getWebhook, listWebhooks, updateWebhook, type Caller } from '../services/webhooks.ts';
 import { createService, deleteService, getService, listServices, updateService } from '../services/services.ts';
 import { createEntity, deleteEntity, getEntity, listEntities } from '../services/entities.ts';
-import {
-  createTotpFactor, deleteFactor, getEntityFactor, listFactors, updateFactor, verifyFactor,
-} from '../services/factors.ts';
+import { createTotpFactor, deleteFactor, getEntityFactor, listFactors, updateFactor, verifyFactor } from '../services/factors.ts';
 import { getEntityChallenge, listChallenges } from '../services/challenges.ts';
 import { createChallenge, verifyChallenge } from '../services/challenge-attempts.ts';
 import type { CreateChallengeInput } from '../services/challenge-input.ts';
@@ -45,7 +43,12 @@ const param = (r: RestRequest, name: string) => r.params[name] ?? '';
 function totpDefaults(form: Form) {
   const totp = form.group('Totp');
   if (totp.isEmpty()) return undefined;
-  return defined({ issuer: totp.string('Issuer'), timeStep: totp.int('TimeStep'), codeLength: totp.int('CodeLength'), skew: totp.int('Skew') });
+  return defined({
+    issuer: totp.string('Issuer'),
+    timeStep: totp.int('TimeStep'),
+    codeLength: totp.int('CodeLength'),
+    skew: totp.int('Skew'),
+  });
 }
 
 /** `Config.*` of a TOTP factor (push-only Config keys are ignored, as they mean nothing here). */
@@ -70,17 +73,25 @@ export const services = {
     return created(serviceJson(r.urls, s));
   },
   async list(r) {
-    return ok(await twilioPage({
-      form: r.form, key: 'services', listUrl: r.urls.services(),
-      list: (args) => listServices(r.tenant, args),
-      toJson: (s) => serviceJson(r.urls, s),
-    }));
+    return ok(
+      await twilioPage({
+        form: r.form,
+        key: 'services',
+        listUrl: r.urls.services(),
+        list: (args) => listServices(r.tenant, args),
+        toJson: (s) => serviceJson(r.urls, s),
+      }),
+    );
   },
   async fetch(r) {
     return ok(serviceJson(r.urls, await getService(r.tenant, param(r, 'sid'))));
   },
   async update(r) {
-    const s = await updateService(r.tenant, { sid: param(r, 'sid'), friendlyName: r.form.string('FriendlyName'), totp: totpDefaults(r.form) });
+    const s = await updateService(r.tenant, {
+      sid: param(r, 'sid'),
+      friendlyName: r.form.string('FriendlyName'),
+      totp: totpDefaults(r.form),
+    });
     return ok(serviceJson(r.urls, s));
   },
   async remove(r) {
@@ -98,11 +109,15 @@ export const entities = {
   },
   async list(r) {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
-    return ok(await twilioPage({
-      form: r.form, key: 'entities', listUrl: r.urls.entities(service.sid),
-      list: (args) => listEntities(r.tenant, service.sid, args),
-      toJson: (e) => entityJson(r.urls, e),
-    }));
+    return ok(
+      await twilioPage({
+        form: r.form,
+        key: 'entities',
+        listUrl: r.urls.entities(service.sid),
+        list: (args) => listEntities(r.tenant, service.sid, args),
+        toJson: (e) => entityJson(r.urls, e),
+      }),
+    );
   },
   async fetch(r) {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
@@ -145,11 +160,15 @@ export const factors = {
   async list(r) {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
     const entity = await getEntity(r.tenant, service.sid, param(r, 'identity'));
-    return ok(await twilioPage({
-      form: r.form, key: 'factors', listUrl: r.urls.factors(service.sid, entity.identity),
-      list: (args) => listFactors(r.tenant, entity.sid, args),
-      toJson: (f) => factorJson(r.urls, f),
-    }));
+    return ok(
+      await twilioPage({
+        form: r.form,
+        key: 'factors',
+        listUrl: r.urls.factors(service.sid, entity.identity),
+        list: (args) => listFactors(r.tenant, entity.sid, args),
+        toJson: (f) => factorJson(r.urls, f),
+      }),
+    );
   },
   async fetch(r) {
     return ok(factorJson(r.urls, await scopedFactor(r)));
@@ -194,7 +213,11 @@ export const challenges = {
   async create(r) {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
     // The factor must be this entity's: FactorSid from another entity is 60390, as if it did not exist.
-    const factor = await getEntityFactor(r.tenant, { serviceSid: service.sid, identity: param(r, 'identity'), factorSid: r.form.required('FactorSid') });
+    const factor = await getEntityFactor(r.tenant, {
+      serviceSid: service.sid,
+      identity: param(r, 'identity'),
+      factorSid: r.form.required('FactorSid'),
+    });
     const d = r.form.group('Details');
     const details = d.isEmpty() ? undefined : defined({ message: d.string('Message'), fields: d.jsonList('Fields') });
     const c = await createChallenge(r.tenant, {
@@ -213,13 +236,21 @@ export const challenges = {
     const factorSid = r.form.string('FactorSid');
     const status = r.form.oneOf('Status', CHALLENGE_STATUSES);
     const order = r.form.oneOf('Order', ['asc', 'desc'] as const);
-    return ok(await twilioPage({
-      form: r.form, key: 'challenges', listUrl: r.urls.challenges(service.sid, entity.identity),
-      filters: [['FactorSid', factorSid], ['Status', status], ['Order', order]],
-      order: order ?? 'asc', // Twilio's default order is ascending by creation
-      list: (args) => listChallenges(r.tenant, entity.sid, { ...args, factorSid, status }),
-      toJson: (c) => challengeJson(r.urls, c),
-    }));
+    return ok(
+      await twilioPage({
+        form: r.form,
+        key: 'challenges',
+        listUrl: r.urls.challenges(service.sid, entity.identity),
+        filters: [
+          ['FactorSid', factorSid],
+          ['Status', status],
+          ['Order', order],
+        ],
+        order: order ?? 'asc', // Twilio's default order is ascending by creation
+        list: (args) => listChallenges(r.tenant, entity.sid, { ...args, factorSid, status }),
+        toJson: (c) => challengeJson(r.urls, c),
+      }),
+    );
   },
   async fetch(r) {
     return ok(challengeJson(r.urls, await scopedChallenge(r)));
@@ -250,24 +281,32 @@ const eventTypes = (form: Form) => {
 export const webhooks = {
   /** Twilio signs webhooks with the auth token: REST-created webhooks are TWILIO-signed, with this request's token. */
   async create(r) {
-    const { webhook } = await createWebhook(r.tenant, {
-      serviceSid: param(r, 'serviceSid'),
-      friendlyName: r.form.required('FriendlyName'),
-      webhookUrl: r.form.required('WebhookUrl'),
-      eventTypes: eventTypes(r.form) ?? [],
-      status: r.form.oneOf('Status', WEBHOOK_STATUSES),
-      version: r.form.oneOf('Version', WEBHOOK_VERSIONS),
-      signing: 'twilio',
-    }, r.caller);
+    const { webhook } = await createWebhook(
+      r.tenant,
+      {
+        serviceSid: param(r, 'serviceSid'),
+        friendlyName: r.form.required('FriendlyName'),
+        webhookUrl: r.form.required('WebhookUrl'),
+        eventTypes: eventTypes(r.form) ?? [],
+        status: r.form.oneOf('Status', WEBHOOK_STATUSES),
+        version: r.form.oneOf('Version', WEBHOOK_VERSIONS),
+        signing: 'twilio',
+      },
+      r.caller,
+    );
     return created(webhookJson(r.urls, webhook));
   },
   async list(r) {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
-    return ok(await twilioPage({
-      form: r.form, key: 'webhooks', listUrl: r.urls.webhooks(service.sid),
-      list: (args) => listWebhooks(r.tenant, service.sid, args),
-      toJson: (w) => webhookJson(r.urls, w),
-    }));
+    return ok(
+      await twilioPage({
+        form: r.form,
+        key: 'webhooks',
+        listUrl: r.urls.webhooks(service.sid),
+        list: (args) => listWebhooks(r.tenant, service.sid, args),
+        toJson: (w) => webhookJson(r.urls, w),
+      }),
+    );
   },
   async fetch(r) {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
@@ -275,14 +314,19 @@ export const webhooks = {
   },
   async update(r) {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
-    const w = await updateWebhook(r.tenant, {
-      sid: param(r, 'sid'),
-      friendlyName: r.form.string('FriendlyName'),
-      webhookUrl: r.form.string('WebhookUrl'),
-      eventTypes: eventTypes(r.form),
-      status: r.form.oneOf('Status', WEBHOOK_STATUSES),
-      version: r.form.oneOf('Version', WEBHOOK_VERSIONS),
-    }, r.caller, service.sid);
+    const w = await updateWebhook(
+      r.tenant,
+      {
+        sid: param(r, 'sid'),
+        friendlyName: r.form.string('FriendlyName'),
+        webhookUrl: r.form.string('WebhookUrl'),
+        eventTypes: eventTypes(r.form),
+        status: r.form.oneOf('Status', WEBHOOK_STATUSES),
+        version: r.form.oneOf('Version', WEBHOOK_VERSIONS),
+      },
+      r.caller,
+      service.sid,
+    );
     return ok(webhookJson(r.urls, w));
   },
   async remove(r) {

@@ -15,14 +15,12 @@ const CreateAccountInput = builder.inputType('CreateAccountInput', {
   fields: (t) => ({ friendlyName: t.string({ required: true }) }),
 });
 
-const CreateAccountPayload = builder
-  .objectRef<Awaited<ReturnType<typeof createAccount>>>('CreateAccountPayload')
-  .implement({
-    fields: (t) => ({
-      account: t.field({ type: AccountType, resolve: (p) => p.account }),
-      authToken: t.exposeString('authToken', { description: 'Shown once: only its hash is stored' }),
-    }),
-  });
+const CreateAccountPayload = builder.objectRef<Awaited<ReturnType<typeof createAccount>>>('CreateAccountPayload').implement({
+  fields: (t) => ({
+    account: t.field({ type: AccountType, resolve: (p) => p.account }),
+    authToken: t.exposeString('authToken', { description: 'Shown once: only its hash is stored' }),
+  }),
+});
 
 builder.queryField('viewer', (t) =>
   t.field({
@@ -64,7 +62,6 @@ builder.mutationField('rotateAuthToken', (t) =>
     type: RotateAuthTokenPayload,
     description: 'A new auth token; the old one works until previousTokenValidUntil',
     args: { input: t.arg({ type: RotateAuthTokenInput }) },
-    resolve: (_root, { input }, ctx) =>
-      rotateAuthToken(ctx.deps, ctx.principal, input),
+    resolve: (_root, { input }, ctx) => rotateAuthToken(ctx.deps, ctx.principal, input),
   }),
 );

@@ -10,7 +10,10 @@ export const AuditEventType = builder.prismaObject('AuditEvent', {
   fields: (t) => ({
     sid: t.exposeID('sid'),
     accountSid: t.exposeID('accountSid'),
-    seq: t.string({ description: 'Position in the account’s chain: 1, 2, 3… without gaps (decimal: 64-bit)', resolve: (e) => e.seq.toString() }),
+    seq: t.string({
+      description: 'Position in the account’s chain: 1, 2, 3… without gaps (decimal: 64-bit)',
+      resolve: (e) => e.seq.toString(),
+    }),
     type: t.exposeString('type', { description: 'e.g. factor.verified, challenge.failed (docs/operations.md “Audit trail” lists them)' }),
     serviceSid: t.exposeID('serviceSid', { nullable: true }),
     entitySid: t.exposeID('entitySid', { nullable: true }),

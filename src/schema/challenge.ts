@@ -7,7 +7,12 @@ import { findChallenge } from '../services/challenges.ts';
 import { createChallenge, verifyChallenge } from '../services/challenge-attempts.ts';
 
 export const ChallengeStatusEnum = builder.enumType('ChallengeStatus', {
-  values: { PENDING: { value: 'pending' }, APPROVED: { value: 'approved' }, DENIED: { value: 'denied' }, EXPIRED: { value: 'expired' } } as const,
+  values: {
+    PENDING: { value: 'pending' },
+    APPROVED: { value: 'approved' },
+    DENIED: { value: 'denied' },
+    EXPIRED: { value: 'expired' },
+  } as const,
 });
 const RespondedReasonEnum = builder.enumType('ChallengeRespondedReason', {
   values: { NONE: { value: 'none' }, NOT_NEEDED: { value: 'not_needed' }, NOT_REQUESTED: { value: 'not_requested' } } as const,
@@ -41,7 +46,11 @@ export const ChallengeType = builder.prismaObject('Challenge', {
     respondedReason: t.field({ type: RespondedReasonEnum, resolve: (c) => c.respondedReason }),
     details: t.field({ type: ChallengeDetails, resolve: (c) => c }),
     // Twilio's hidden details are for the customer's backend, never the end user: null for access tokens.
-    hiddenDetails: t.field({ type: 'JSONObject', nullable: true, resolve: (c, _a, ctx) => (ctx.principal.kind === 'access' ? null : c.hiddenDetails) }),
+    hiddenDetails: t.field({
+      type: 'JSONObject',
+      nullable: true,
+      resolve: (c, _a, ctx) => (ctx.principal.kind === 'access' ? null : c.hiddenDetails),
+    }),
     metadata: t.field({ type: 'JSONObject', nullable: true, resolve: (c) => c.metadata }),
     factorType: t.field({ type: FactorTypeEnum, resolve: () => 'totp' as const }),
     expirationDate: t.expose('expirationDate', { type: 'DateTime' }),

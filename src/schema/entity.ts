@@ -37,8 +37,7 @@ builder.mutationFields((t) => ({
   createEntity: t.field({
     type: EntityType,
     args: { input: t.arg({ type: CreateEntityInput, required: true }) },
-    resolve: (_r, { input }, ctx) =>
-      createEntity(ctx.tenant(), input),
+    resolve: (_r, { input }, ctx) => createEntity(ctx.tenant(), input),
   }),
   deleteEntity: t.field({
     type: DeletePayload,

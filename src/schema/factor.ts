@@ -5,9 +5,7 @@ import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload } from './common.ts';
 import { EntityType } from './entity.ts';
 import { getEntityBySid } from '../services/entities.ts';
-import {
-  configOf, createTotpFactor, deleteFactor, findFactor, updateFactor, verifyFactor, type TotpBinding,
-} from '../services/factors.ts';
+import { configOf, createTotpFactor, deleteFactor, findFactor, updateFactor, verifyFactor, type TotpBinding } from '../services/factors.ts';
 
 export const FactorStatusEnum = builder.enumType('FactorStatus', {
   values: { UNVERIFIED: { value: 'unverified' }, VERIFIED: { value: 'verified' } } as const,
@@ -26,16 +24,14 @@ const FactorConfig = builder.objectRef<Factor>('FactorConfig').implement({
   }),
 });
 
-const CompatibilityWarning = builder
-  .objectRef<ReturnType<typeof compatibilityWarnings>[number]>('CompatibilityWarning')
-  .implement({
-    description: 'A reason some authenticator apps will show codes that do not verify with this config',
-    fields: (t) => ({
-      code: t.exposeString('code'),
-      message: t.exposeString('message'),
-      apps: t.exposeStringList('apps'),
-    }),
-  });
+const CompatibilityWarning = builder.objectRef<ReturnType<typeof compatibilityWarnings>[number]>('CompatibilityWarning').implement({
+  description: 'A reason some authenticator apps will show codes that do not verify with this config',
+  fields: (t) => ({
+    code: t.exposeString('code'),
+    message: t.exposeString('message'),
+    apps: t.exposeStringList('apps'),
+  }),
+});
 
 // No field of this type can reach the seed: the binding exists only on CreateTotpFactorPayload.
 export const FactorType = builder.prismaObject('Factor', {
@@ -70,14 +66,12 @@ const TotpBindingType = builder.objectRef<TotpBinding>('TotpBinding').implement(
   }),
 });
 
-const CreateTotpFactorPayload = builder
-  .objectRef<{ factor: Factor; binding: TotpBinding }>('CreateTotpFactorPayload')
-  .implement({
-    fields: (t) => ({
-      factor: t.field({ type: FactorType, resolve: (p) => p.factor }),
-      binding: t.field({ type: TotpBindingType, resolve: (p) => p.binding }),
-    }),
-  });
+const CreateTotpFactorPayload = builder.objectRef<{ factor: Factor; binding: TotpBinding }>('CreateTotpFactorPayload').implement({
+  fields: (t) => ({
+    factor: t.field({ type: FactorType, resolve: (p) => p.factor }),
+    binding: t.field({ type: TotpBindingType, resolve: (p) => p.binding }),
+  }),
+});
 
 const FactorConfigInput = builder.inputType('FactorConfigInput', {
   fields: (t) => ({

@@ -9,7 +9,8 @@ builder.subscriptionType({});
 builder.subscriptionFields((t) => ({
   challengeUpdated: t.field({
     type: ChallengeType,
-    description: 'Every change of the caller’s matching challenges (created, approved, expired). Give at least one filter. Access tokens: their own identity only.',
+    description:
+      'Every change of the caller’s matching challenges (created, approved, expired). Give at least one filter. Access tokens: their own identity only.',
     args: { challengeSid: t.arg.id(), serviceSid: t.arg.id(), identity: t.arg.string() },
     subscribe: (_r, a, ctx) =>
       scopedChallengeUpdates(ctx.scopedTenant(), { sid: a.challengeSid, serviceSid: a.serviceSid, identity: a.identity }),
@@ -17,7 +18,8 @@ builder.subscriptionFields((t) => ({
   }),
   factorUpdated: t.field({
     type: FactorType,
-    description: 'Every change of the caller’s matching factors (created, verified, updated, deleted). Give at least one filter. Access tokens: their own identity only.',
+    description:
+      'Every change of the caller’s matching factors (created, verified, updated, deleted). Give at least one filter. Access tokens: their own identity only.',
     args: { factorSid: t.arg.id(), serviceSid: t.arg.id(), identity: t.arg.string() },
     subscribe: (_r, a, ctx) =>
       scopedFactorUpdates(ctx.scopedTenant(), { sid: a.factorSid, serviceSid: a.serviceSid, identity: a.identity }),

@@ -3,7 +3,14 @@ import { builder, type GraphQLContext } from './builder.ts';
 import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload, OrderEnum } from './common.ts';
 import {
-  createWebhook, deleteWebhook, findWebhook, listWebhookDeliveries, listWebhooks, redeliverWebhookDelivery, updateWebhook, type Caller,
+  createWebhook,
+  deleteWebhook,
+  findWebhook,
+  listWebhookDeliveries,
+  listWebhooks,
+  redeliverWebhookDelivery,
+  updateWebhook,
+  type Caller,
 } from '../services/webhooks.ts';
 
 /** The raw token of a Basic-authenticated caller (TWILIO signing captures it); never echoed anywhere. */
@@ -16,12 +23,19 @@ export const WebhookVersionEnum = builder.enumType('WebhookVersion', {
   values: { V1: { value: 'v1' }, V2: { value: 'v2' } } as const,
 });
 export const WebhookSigningEnum = builder.enumType('WebhookSigning', {
-  description: 'TWILIO: form body + X-Twilio-Signature (HMAC-SHA1, the account auth token). STANDARD: JSON body + Standard Webhooks headers (the whsec_ signingSecret).',
+  description:
+    'TWILIO: form body + X-Twilio-Signature (HMAC-SHA1, the account auth token). STANDARD: JSON body + Standard Webhooks headers (the whsec_ signingSecret).',
   values: { TWILIO: { value: 'twilio' }, STANDARD: { value: 'standard' } } as const,
 });
 export const WebhookDeliveryStatusEnum = builder.enumType('WebhookDeliveryStatus', {
-  description: 'PENDING: not attempted yet; FAILED: an attempt failed, another is scheduled at nextAttemptAt; SUCCEEDED: a 2xx answer; DEAD: attempts exhausted (or refused): redeliver it',
-  values: { PENDING: { value: 'pending' }, SUCCEEDED: { value: 'succeeded' }, FAILED: { value: 'failed' }, DEAD: { value: 'dead' } } as const,
+  description:
+    'PENDING: not attempted yet; FAILED: an attempt failed, another is scheduled at nextAttemptAt; SUCCEEDED: a 2xx answer; DEAD: attempts exhausted (or refused): redeliver it',
+  values: {
+    PENDING: { value: 'pending' },
+    SUCCEEDED: { value: 'succeeded' },
+    FAILED: { value: 'failed' },
+    DEAD: { value: 'dead' },
+  } as const,
 });
 
 // No field of this type reaches the signing key: signingSecret exists only on CreateWebhookPayload.
@@ -52,7 +66,11 @@ export const WebhookDeliveryType = builder.prismaObject('WebhookDelivery', {
     webhookSid: t.exposeID('webhookSid'),
     eventUuid: t.exposeString('eventUuid', { description: 'The event’s uuid: the same on every attempt; deduplicate on it' }),
     eventType: t.exposeString('eventType'),
-    payload: t.field({ type: 'JSONObject', description: 'The body’s fields (SIDs and public fields)', resolve: (d: WebhookDelivery) => d.payload }),
+    payload: t.field({
+      type: 'JSONObject',
+      description: 'The body’s fields (SIDs and public fields)',
+      resolve: (d: WebhookDelivery) => d.payload,
+    }),
     status: t.field({ type: WebhookDeliveryStatusEnum, resolve: (d) => d.status }),
     attempts: t.exposeInt('attempts', { description: 'Attempts in the current series (redelivery starts a new one)' }),
     lastError: t.exposeString('lastError', { nullable: true }),
@@ -67,25 +85,29 @@ export const WebhookDeliveryType = builder.prismaObject('WebhookDelivery', {
 const WebhookConnection = connectionOf('Webhook', WebhookType);
 const WebhookDeliveryConnection = connectionOf('WebhookDelivery', WebhookDeliveryType);
 
-const CreateWebhookPayload = builder
-  .objectRef<Awaited<ReturnType<typeof createWebhook>>>('CreateWebhookPayload')
-  .implement({
-    fields: (t) => ({
-      webhook: t.field({ type: WebhookType, resolve: (p) => p.webhook }),
-      signingSecret: t.string({
-        nullable: true,
-        description: 'STANDARD signing: the whsec_ secret, shown this once. TWILIO: null (signed with the account auth token).',
-        resolve: (p) => p.signingSecret,
-      }),
+const CreateWebhookPayload = builder.objectRef<Awaited<ReturnType<typeof createWebhook>>>('CreateWebhookPayload').implement({
+  fields: (t) => ({
+    webhook: t.field({ type: WebhookType, resolve: (p) => p.webhook }),
+    signingSecret: t.string({
+      nullable: true,
+      description: 'STANDARD signing: the whsec_ secret, shown this once. TWILIO: null (signed with the account auth token).',
+      resolve: (p) => p.signingSecret,
     }),
-  });
+  }),
+});
 
 const CreateWebhookInput = builder.inputType('CreateWebhookInput', {
   fields: (t) => ({
     serviceSid: t.id({ required: true }),
     friendlyName: t.string({ required: true, description: 'At most 64 characters' }),
-    webhookUrl: t.string({ required: true, description: 'http(s); private, loopback and link-local addresses are refused (VERITY_WEBHOOK_ALLOW_PRIVATE)' }),
-    eventTypes: t.stringList({ required: true, description: 'factor.created, factor.verified, factor.deleted, challenge.approved, challenge.denied, challenge.expired, or *' }),
+    webhookUrl: t.string({
+      required: true,
+      description: 'http(s); private, loopback and link-local addresses are refused (VERITY_WEBHOOK_ALLOW_PRIVATE)',
+    }),
+    eventTypes: t.stringList({
+      required: true,
+      description: 'factor.created, factor.verified, factor.deleted, challenge.approved, challenge.denied, challenge.expired, or *',
+    }),
     status: t.field({ type: WebhookStatusEnum, description: 'Default ENABLED' }),
     version: t.field({ type: WebhookVersionEnum, description: 'Default V2 (Twilio’s field; the body is the same)' }),
     signing: t.field({ type: WebhookSigningEnum, description: 'Default TWILIO, which needs Basic AccountSid:AuthToken credentials' }),

@@ -36,10 +36,18 @@ export async function createAccessToken(
   const data = parseInput(createInput, input);
   const service = await getService(t, data.serviceSid);
   const ttl = data.ttlSeconds ?? ACCESS_TOKEN_TTL.default;
-  const { token, expiresAt } = await signAccessToken(t.deps, { accountSid: t.accountSid, serviceSid: service.sid, identity: data.identity, ttl });
+  const { token, expiresAt } = await signAccessToken(t.deps, {
+    accountSid: t.accountSid,
+    serviceSid: service.sid,
+    identity: data.identity,
+    ttl,
+  });
   // The token itself never reaches the trail: only who it is for and until when.
   await recordAudit(t.deps, {
-    type: 'access_token.issued', accountSid: t.accountSid, actor: actorOf(t), serviceSid: service.sid,
+    type: 'access_token.issued',
+    accountSid: t.accountSid,
+    actor: actorOf(t),
+    serviceSid: service.sid,
     details: { identity: data.identity, ttlSeconds: ttl, expiresAt: expiresAt.toISOString() },
   });
   return { token, expiresAt };

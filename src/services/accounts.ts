@@ -91,7 +91,8 @@ export async function rotateAuthToken(
   } else {
     const t = tenantOf(deps, principal);
     // An account rotates only its own token; another SID reads as not found (tenancy).
-    if (data.accountSid && data.accountSid.toLowerCase() !== t.accountSid.toLowerCase()) throw new NotFoundError('Account', data.accountSid);
+    if (data.accountSid && data.accountSid.toLowerCase() !== t.accountSid.toLowerCase())
+      throw new NotFoundError('Account', data.accountSid);
     accountSid = t.accountSid;
   }
   if (!isSid('account', accountSid)) throw new NotFoundError('Account', accountSid);
@@ -108,7 +109,9 @@ export async function rotateAuthToken(
   if (!replaced) throw new ConflictError('The token was rotated concurrently: retry with the newest token');
   forgetCachedCredentials(deps, account.sid);
   await recordAudit(deps, {
-    type: 'account.token_rotated', accountSid: account.sid, actor: principal.kind === 'operator' ? 'operator' : 'account',
+    type: 'account.token_rotated',
+    accountSid: account.sid,
+    actor: principal.kind === 'operator' ? 'operator' : 'account',
     details: { graceSeconds: grace, previousTokenValidUntil: previousTokenValidUntil?.toISOString() ?? null },
   });
   await recaptureAuthToken(deps, account.sid, authToken);

@@ -1,13 +1,27 @@
 import { z } from 'zod';
 import type { AuditEvent } from '../generated/prisma/client.ts';
 import {
-  AUDIT_EVENT_TYPES, AuditChainVerifier, canonicalJson, type AuditActor, type AuditContent, type AuditEventType, type AuditFailure,
+  AUDIT_EVENT_TYPES,
+  AuditChainVerifier,
+  canonicalJson,
+  type AuditActor,
+  type AuditContent,
+  type AuditEventType,
+  type AuditFailure,
 } from '../domain/audit.ts';
 import { InvalidArgumentError } from '../domain/errors.ts';
 import { decodeCursor, pageSize, type Page } from '../domain/paging.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
-import { appendAuditEvents, auditChainHead, auditEventPage, findAuditEventRow, auditRowsAfter, auditSeqOf, nextAuditChain } from '../db/audit-store.ts';
+import {
+  appendAuditEvents,
+  auditChainHead,
+  auditEventPage,
+  findAuditEventRow,
+  auditRowsAfter,
+  auditSeqOf,
+  nextAuditChain,
+} from '../db/audit-store.ts';
 import type { PrismaClient } from '../db/client.ts';
 import type { Tenant } from './context.ts';
 import type { Deps } from '../deps.ts';
@@ -61,7 +75,10 @@ export async function recordAudit(deps: AuditDeps, e: AuditInput): Promise<void>
 export async function recordAuditBatch(deps: Deps, events: AuditInput[]): Promise<void> {
   if (events.length === 0) return;
   try {
-    await appendAuditEvents(deps.prisma, events.map((e) => toContent(deps, e)));
+    await appendAuditEvents(
+      deps.prisma,
+      events.map((e) => toContent(deps, e)),
+    );
   } catch (err) {
     deps.logger.error({ err, events: events.length }, 'audit batch append failed');
   }
@@ -78,7 +95,10 @@ export const audit = (t: Tenant, e: Omit<AuditInput, 'accountSid' | 'actor'>) =>
 
 const listInput = z.object({
   type: z.enum(AUDIT_EVENT_TYPES, `must be one of ${AUDIT_EVENT_TYPES.join(', ')}`).nullish(),
-  serviceSid: z.string().refine((s) => isSid('service', s), 'is not a service SID').nullish(),
+  serviceSid: z
+    .string()
+    .refine((s) => isSid('service', s), 'is not a service SID')
+    .nullish(),
 });
 
 /** One event of the caller's own trail by SID; another account's is null, like one that does not exist. */
@@ -119,8 +139,7 @@ export async function listAuditEvents(
 // ------------------------------------------------------------------ verification
 
 export type AuditVerification =
-  | { ok: true; events: number; chains: number }
-  | { ok: false; events: number; chains: number; failure: AuditFailure };
+  { ok: true; events: number; chains: number } | { ok: false; events: number; chains: number; failure: AuditFailure };
 
 /**
  * Recomputes every chain (accountSid order), each in seq order, in batches of `batchSize` rows:

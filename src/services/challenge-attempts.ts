@@ -57,8 +57,9 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
  * in one conditional statement (RFC 6238 §5.2: accepted once).
  */
 async function checkCharged(t: Tenant, charged: Challenge, factor: CodeFactor, code: string, now: Date): Promise<Challenge> {
-  const outcome = await checkChargedCode(t, factor, code, now,
-    (step) => store.approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step, now }));
+  const outcome = await checkChargedCode(t, factor, code, now, (step) =>
+    store.approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step, now }),
+  );
   if (outcome.kind === 'wrong') {
     // Wrong or replayed: the charged row is the answer (still PENDING).
     t.deps.metrics.verification('challenge', 'wrong_code');
@@ -96,9 +97,16 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
     throw e;
   }
   const opened = await store.openChallenge(t.deps.prisma, {
-    sid: newSid('challenge'), accountSid: t.accountSid, factorSid: normalizeSid(data.factorSid), expirationDate, now,
-    detailsMessage: data.details?.message ?? null, detailsFields: data.details?.fields, hiddenDetails: data.hiddenDetails,
-    metadata: data.metadata, charge: !!data.authPayload,
+    sid: newSid('challenge'),
+    accountSid: t.accountSid,
+    factorSid: normalizeSid(data.factorSid),
+    expirationDate,
+    now,
+    detailsMessage: data.details?.message ?? null,
+    detailsFields: data.details?.fields,
+    hiddenDetails: data.hiddenDetails,
+    metadata: data.metadata,
+    charge: !!data.authPayload,
   });
   if (opened.kind === 'no-factor') throw new NotFoundError('Factor', data.factorSid);
   // Twilio 60318: challenges need a verified factor.
@@ -121,7 +129,10 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
   }
 }
 
-export async function verifyChallenge(t: Tenant, input: { challengeSid: string; authPayload: string; metadata?: Record<string, unknown> | null }): Promise<Challenge> {
+export async function verifyChallenge(
+  t: Tenant,
+  input: { challengeSid: string; authPayload: string; metadata?: Record<string, unknown> | null },
+): Promise<Challenge> {
   const data = parseInput(verifyInput, input);
   const challenge = await getChallenge(t, data.challengeSid);
   const now = t.deps.now();
@@ -133,4 +144,3 @@ export async function verifyChallenge(t: Tenant, input: { challengeSid: string; 
   const factor = await getFactor(t, challenge.factorSid);
   return attemptCode(t, challenge, factor, data.authPayload);
 }
-

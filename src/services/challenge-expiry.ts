@@ -16,7 +16,11 @@ export const RECONCILE_JOB = 'reconcile-expiry';
 /** One delayed job per challenge; its id comes from the SID, so retries and duplicates are harmless. */
 export async function scheduleExpiry(deps: Deps, c: Challenge) {
   try {
-    await deps.jobs.enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}`, runAt: c.expirationDate, attempts: 5, backoffMs: 1000 });
+    await deps.jobs.enqueue(
+      EXPIRE_JOB,
+      { challengeSid: c.sid },
+      { jobId: `expire-${c.sid}`, runAt: c.expirationDate, attempts: 5, backoffMs: 1000 },
+    );
   } catch (err) {
     // The queue being down never fails a request: reconciliation expires it anyway.
     deps.logger.warn({ err, challengeSid: c.sid }, 'could not schedule expiry; reconciliation will catch it');

@@ -33,4 +33,3 @@ export const verifyInput = z.object({ challengeSid: z.string(), authPayload: aut
 
 /** Unvalidated, as a client sends it: parseInput checks every field. */
 export type CreateChallengeInput = Omit<z.input<typeof createInput>, 'metadata'> & { metadata?: Record<string, unknown> | null };
-

@@ -32,15 +32,23 @@ export async function getChallenge(t: Tenant, sid: string): Promise<Challenge> {
  * A challenge addressed the way Twilio's REST paths address it (`…/Entities/{identity}/Challenges/{YC}`):
  * Twilio 60391 scopes the lookup by ServiceSid + Identity + Sid, so a mismatch is NOT_FOUND.
  */
-export async function findEntityChallenge(t: Tenant, ref: { serviceSid: string; identity: string; challengeSid: string }): Promise<Challenge | null> {
+export async function findEntityChallenge(
+  t: Tenant,
+  ref: { serviceSid: string; identity: string; challengeSid: string },
+): Promise<Challenge | null> {
   if (!isSid('challenge', ref.challengeSid) || !isSid('service', ref.serviceSid)) return null;
   const c = await store.findEntityChallenge(t.deps.prisma, t.accountSid, {
-    challengeSid: normalizeSid(ref.challengeSid), serviceSid: normalizeSid(ref.serviceSid), identity: ref.identity,
+    challengeSid: normalizeSid(ref.challengeSid),
+    serviceSid: normalizeSid(ref.serviceSid),
+    identity: ref.identity,
   });
   return c && withEffectiveStatus(c, t.deps.now());
 }
 
-export async function getEntityChallenge(t: Tenant, ref: { serviceSid: string; identity: string; challengeSid: string }): Promise<Challenge> {
+export async function getEntityChallenge(
+  t: Tenant,
+  ref: { serviceSid: string; identity: string; challengeSid: string },
+): Promise<Challenge> {
   const c = await findEntityChallenge(t, ref);
   if (!c) throw new NotFoundError('Challenge', ref.challengeSid);
   return c;
@@ -49,16 +57,25 @@ export async function getEntityChallenge(t: Tenant, ref: { serviceSid: string; i
 export async function listChallenges(
   t: Tenant,
   entitySid: string,
-  args: { first?: number | null; after?: string | null; factorSid?: string | null; status?: ChallengeStatus | null; order?: 'asc' | 'desc' | null },
+  args: {
+    first?: number | null;
+    after?: string | null;
+    factorSid?: string | null;
+    status?: ChallengeStatus | null;
+    order?: 'asc' | 'desc' | null;
+  },
 ) {
   const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
   const now = t.deps.now();
   // Status filters use the effective status (challenge-store): PENDING excludes overdue rows, EXPIRED includes them.
   const filter = {
-    entitySid, accountSid: t.accountSid, ...scopeWhere(t), status: args.status, now,
+    entitySid,
+    accountSid: t.accountSid,
+    ...scopeWhere(t),
+    status: args.status,
+    now,
     ...(args.factorSid ? { factorSid: isSid('factor', args.factorSid) ? normalizeSid(args.factorSid) : '' } : {}),
   };
   const result = await store.challengePage(t.deps.prisma, filter, { ...page, order: args.order ?? 'asc' });
   return { ...result, nodes: result.nodes.map((c) => withEffectiveStatus(c, now)) };
 }
-

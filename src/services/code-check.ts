@@ -12,7 +12,10 @@ import type { Tenant } from './context.ts';
 // factor-store's stepUnused/consumeStep (RFC 6238 §5.2: a code is accepted once).
 
 export const configOf = (f: Pick<Factor, 'alg' | 'codeLength' | 'timeStep' | 'skew'>): TotpConfig => ({
-  alg: f.alg, codeLength: f.codeLength, timeStep: f.timeStep, skew: f.skew,
+  alg: f.alg,
+  codeLength: f.codeLength,
+  timeStep: f.timeStep,
+  skew: f.skew,
 });
 
 /** The seed, decrypted for one check and wiped by the caller. A wrong key fails loudly: never a wrong code accepted. */

@@ -27,7 +27,9 @@ export interface Tenant {
  */
 export function tenantOf(deps: Deps, principal: Principal): Tenant {
   if (principal.kind === 'account') {
-    return principal.graceUntil ? { deps, accountSid: principal.accountSid, graceUntil: principal.graceUntil } : { deps, accountSid: principal.accountSid };
+    return principal.graceUntil
+      ? { deps, accountSid: principal.accountSid, graceUntil: principal.graceUntil }
+      : { deps, accountSid: principal.accountSid };
   }
   if (principal.kind === 'operator') throw new ForbiddenError('The operator token manages accounts only');
   if (principal.kind === 'access') throw new ForbiddenError('An access token may not perform this operation');

@@ -7,7 +7,14 @@ import { DEFAULT_TOTP_CONFIG, buildKeyUri, encodeBase32, generateSeed, parseBase
 import { encryptSeed, fingerprintSeed } from '../domain/seed-crypto.ts';
 import { qrCodeSvg } from '../domain/qr.ts';
 import {
-  LIMITS, authPayloadSchema, factorConfigSchema, factorFriendlyNameSchema, identitySchema, pageArgsSchema, parseInput, stringMapSchema,
+  LIMITS,
+  authPayloadSchema,
+  factorConfigSchema,
+  factorFriendlyNameSchema,
+  identitySchema,
+  pageArgsSchema,
+  parseInput,
+  stringMapSchema,
 } from '../domain/validation.ts';
 import * as store from '../db/factor-store.ts';
 import { checkChargedCode } from './code-check.ts';
@@ -20,7 +27,11 @@ import { audit } from './audit.ts';
 import { assertInScope, scopeWhere } from './scope.ts';
 
 const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): FactorEvent => ({
-  type, accountSid: f.accountSid, serviceSid: f.serviceSid, identity: f.identity, factorSid: f.sid,
+  type,
+  accountSid: f.accountSid,
+  serviceSid: f.serviceSid,
+  identity: f.identity,
+  factorSid: f.sid,
 });
 
 const auditSubject = (f: Factor) => ({ serviceSid: f.serviceSid, entitySid: f.entitySid, factorSid: f.sid });
@@ -115,11 +126,19 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
 
   const entity = await ensureEntity(t, service.sid, data.identity);
   const inserted = await store.insertFactor(prisma, {
-    entitySid: entity.sid, fingerprint, limit: LIMITS.factorsPerEntity,
+    entitySid: entity.sid,
+    fingerprint,
+    limit: LIMITS.factorsPerEntity,
     data: {
-      sid, accountSid: t.accountSid, serviceSid: service.sid, identity: entity.identity,
-      friendlyName: data.friendlyName.trim(), ...cfg, metadata: data.metadata ?? undefined,
-      secretCiphertext: new Uint8Array(ciphertext), secretKeyId: keyId,
+      sid,
+      accountSid: t.accountSid,
+      serviceSid: service.sid,
+      identity: entity.identity,
+      friendlyName: data.friendlyName.trim(),
+      ...cfg,
+      metadata: data.metadata ?? undefined,
+      secretCiphertext: new Uint8Array(ciphertext),
+      secretKeyId: keyId,
     },
   });
   if (inserted.kind === 'limit') throw new FactorLimitReachedError(LIMITS.factorsPerEntity);
@@ -128,15 +147,20 @@ export async function createTotpFactor(t: Tenant, input: CreateTotpFactorInput):
 
   await emit(t.deps, factorEvent('factor.created', factor));
   await audit(t, {
-    type: 'factor.created', ...auditSubject(factor),
+    type: 'factor.created',
+    ...auditSubject(factor),
     details: { identity: factor.identity, imported: data.secret != null, ...cfg },
   });
   const secret = encodeBase32(seed);
   seed.fill(0);
   // Twilio: issuer = Service.totp.issuer, else the service's friendly name; account name = factor friendlyName.
   const uri = buildKeyUri({
-    issuer: service.totpIssuer ?? service.friendlyName, accountName: factor.friendlyName, secretBase32: secret,
-    alg: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep,
+    issuer: service.totpIssuer ?? service.friendlyName,
+    accountName: factor.friendlyName,
+    secretBase32: secret,
+    alg: cfg.alg,
+    digits: cfg.codeLength,
+    period: cfg.timeStep,
   });
   return { factor, binding: { secret, uri, qrCodeSvg: await qrCodeSvg(uri) } };
 }
@@ -158,10 +182,15 @@ export async function getFactor(t: Tenant, sid: string): Promise<Factor> {
  * A factor addressed the way Twilio's REST paths address it, `Services/{VA}/Entities/{identity}/Factors/{YF}`:
  * the service and identity must match too, else NOT_FOUND (60390) — the same answer as a SID that does not exist.
  */
-export async function findEntityFactor(t: Tenant, ref: { serviceSid: string; identity: string; factorSid: string }): Promise<Factor | null> {
+export async function findEntityFactor(
+  t: Tenant,
+  ref: { serviceSid: string; identity: string; factorSid: string },
+): Promise<Factor | null> {
   if (!isSid('factor', ref.factorSid) || !isSid('service', ref.serviceSid)) return null;
   return store.findEntityFactor(t.deps.prisma, t.accountSid, {
-    factorSid: normalizeSid(ref.factorSid), serviceSid: normalizeSid(ref.serviceSid), identity: ref.identity,
+    factorSid: normalizeSid(ref.factorSid),
+    serviceSid: normalizeSid(ref.serviceSid),
+    identity: ref.identity,
   });
 }
 
@@ -190,13 +219,18 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
   }
   const now = t.deps.now();
   // RFC 6238 §5.2: the step is consumed by the same conditional write that verifies.
-  const outcome = await checkChargedCode(t, factor, code, now,
-    async (step) => ((await store.verifyWithStep(prisma, { factorSid: factor.sid, step, now })) ? true : null));
+  const outcome = await checkChargedCode(t, factor, code, now, async (step) =>
+    (await store.verifyWithStep(prisma, { factorSid: factor.sid, step, now })) ? true : null,
+  );
   if (outcome.kind === 'accepted') {
     await emit(t.deps, factorEvent('factor.verified', factor));
     await audit(t, { type: 'factor.verified', ...auditSubject(factor), details: { identity: factor.identity } });
   } else if (outcome.kind === 'wrong') {
-    await audit(t, { type: 'factor.verification_failed', ...auditSubject(factor), details: { identity: factor.identity, reason: 'wrong_code' } });
+    await audit(t, {
+      type: 'factor.verification_failed',
+      ...auditSubject(factor),
+      details: { identity: factor.identity, reason: 'wrong_code' },
+    });
   }
   t.deps.metrics.verification('factor', outcome.kind === 'accepted' ? 'approved' : 'wrong_code');
   return getFactor(t, factor.sid);
@@ -218,13 +252,13 @@ export async function updateFactor(
   const c = data.config;
   const timeStep = c?.timeStep ?? factor.timeStep;
   const updated = await store.updateFactorIfUnchanged(t.deps.prisma, factor, {
-      friendlyName: data.friendlyName?.trim() ?? undefined,
-      alg: c?.alg ?? undefined,
-      codeLength: c?.codeLength ?? undefined,
-      skew: c?.skew ?? undefined,
-      timeStep,
-      lastUsedTimeStep: timeStep === factor.timeStep ? undefined : convertLastStep(factor.lastUsedTimeStep, factor.timeStep, timeStep),
-      metadata: data.metadata === null ? Prisma.DbNull : (data.metadata ?? undefined),
+    friendlyName: data.friendlyName?.trim() ?? undefined,
+    alg: c?.alg ?? undefined,
+    codeLength: c?.codeLength ?? undefined,
+    skew: c?.skew ?? undefined,
+    timeStep,
+    lastUsedTimeStep: timeStep === factor.timeStep ? undefined : convertLastStep(factor.lastUsedTimeStep, factor.timeStep, timeStep),
+    metadata: data.metadata === null ? Prisma.DbNull : (data.metadata ?? undefined),
   });
   // A concurrent write or login changed the row between our read and write: apply again on fresh data.
   if (!updated) return updateFactor(t, input);
@@ -247,5 +281,9 @@ export async function listFactors(
   args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null },
 ) {
   const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
-  return store.factorPage(t.deps.prisma, { entitySid, accountSid: t.accountSid, ...scopeWhere(t) }, { ...page, order: args.order ?? 'asc' });
+  return store.factorPage(
+    t.deps.prisma,
+    { entitySid, accountSid: t.accountSid, ...scopeWhere(t) },
+    { ...page, order: args.order ?? 'asc' },
+  );
 }

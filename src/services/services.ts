@@ -16,7 +16,11 @@ export interface TotpDefaultsInput {
   skew?: number | null;
 }
 
-const createInput = z.object({ friendlyName: serviceFriendlyNameSchema, totp: serviceTotpSchema.nullish(), allowedOrigins: allowedOriginsSchema.nullish() });
+const createInput = z.object({
+  friendlyName: serviceFriendlyNameSchema,
+  totp: serviceTotpSchema.nullish(),
+  allowedOrigins: allowedOriginsSchema.nullish(),
+});
 const updateInput = z.object({
   sid: z.string(),
   friendlyName: serviceFriendlyNameSchema.nullish(),
@@ -75,7 +79,11 @@ export async function updateService(
   const service = await getService(t, data.sid);
   const updated = await t.deps.prisma.service.update({
     where: { sid: service.sid },
-    data: { friendlyName: data.friendlyName?.trim() ?? undefined, ...totpData(data.totp), allowedOrigins: data.allowedOrigins ?? undefined },
+    data: {
+      friendlyName: data.friendlyName?.trim() ?? undefined,
+      ...totpData(data.totp),
+      allowedOrigins: data.allowedOrigins ?? undefined,
+    },
   });
   serviceChanged(t.deps, service.sid);
   return updated;

@@ -46,9 +46,11 @@ export async function scopedFactorUpdates(t: Tenant, filter: UpdateFilter): Prom
 
 /** A serviceSid or identity filter matches every change in that scope; all given filters must match. */
 export function matches(e: VerityEvent, sid: string, f: UpdateFilter): boolean {
-  return (!f.sid || f.sid.toLowerCase() === sid.toLowerCase())
-    && (!f.serviceSid || f.serviceSid.toLowerCase() === e.serviceSid.toLowerCase())
-    && (!f.identity || f.identity === e.identity);
+  return (
+    (!f.sid || f.sid.toLowerCase() === sid.toLowerCase()) &&
+    (!f.serviceSid || f.serviceSid.toLowerCase() === e.serviceSid.toLowerCase()) &&
+    (!f.identity || f.identity === e.identity)
+  );
 }
 
 /**

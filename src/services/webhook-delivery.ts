@@ -69,13 +69,21 @@ export async function deliverWebhookJob(deps: Deps, job: DeliverJobData): Promis
   const now = deps.now();
   const nextAttemptAt = last ? null : new Date(now.getTime() + retryDelayMs(cfg.webhookBackoffMs, attempt));
   const status = result.ok ? 'succeeded' : last ? 'dead' : 'failed';
-  const recorded = await store.recordAttempt(deps.prisma, { sid: d.sid, generation: job.generation, attempt }, {
-    status, nextAttemptAt, lastStatusCode: result.statusCode ?? null, lastError: result.ok ? null : (result.error ?? null),
-    deliveredAt: result.ok ? now : null,
-  });
+  const recorded = await store.recordAttempt(
+    deps.prisma,
+    { sid: d.sid, generation: job.generation, attempt },
+    {
+      status,
+      nextAttemptAt,
+      lastStatusCode: result.statusCode ?? null,
+      lastError: result.ok ? null : (result.error ?? null),
+      deliveredAt: result.ok ? now : null,
+    },
+  );
   if (!recorded) return; // a redelivery or a duplicate got there first
   deps.metrics.webhookDelivery(status === 'succeeded' ? 'delivered' : status);
-  if (status === 'dead') deps.logger.warn({ deliverySid: d.sid, webhookSid: w.sid, attempts: attempt, error: result.error }, 'webhook delivery dead');
+  if (status === 'dead')
+    deps.logger.warn({ deliverySid: d.sid, webhookSid: w.sid, attempts: attempt, error: result.error }, 'webhook delivery dead');
   if (nextAttemptAt) await scheduleAttempt(deps, delivery, attempt + 1, nextAttemptAt);
 }
 

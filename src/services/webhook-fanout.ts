@@ -20,8 +20,13 @@ const twilioDate = (d: Date | string) => new Date(d).toISOString().replace(/\.[0
  */
 async function buildPayload(deps: Deps, event: VerityEvent & { type: WebhookEventType }, uuid: string): Promise<WebhookPayload> {
   const p: WebhookPayload = {
-    uuid, type: event.type, account_sid: event.accountSid, service_sid: event.serviceSid, entity_identity: event.identity,
-    factor_sid: event.factorSid, factor_type: 'totp',
+    uuid,
+    type: event.type,
+    account_sid: event.accountSid,
+    service_sid: event.serviceSid,
+    entity_identity: event.identity,
+    factor_sid: event.factorSid,
+    factor_type: 'totp',
   };
   const factor =
     'snapshot' in event && event.snapshot
@@ -35,7 +40,11 @@ async function buildPayload(deps: Deps, event: VerityEvent & { type: WebhookEven
     p.challenge_sid = event.challengeSid;
     p.challenge_status = event.type.slice('challenge.'.length);
     if (c) {
-      p.challenge_details = { message: c.detailsMessage, date: twilioDate(c.dateCreated), fields: (c.detailsFields as unknown[] | null) ?? [] };
+      p.challenge_details = {
+        message: c.detailsMessage,
+        date: twilioDate(c.dateCreated),
+        fields: (c.detailsFields as unknown[] | null) ?? [],
+      };
       p.challenge_hidden_details = (c.hiddenDetails as Record<string, unknown> | null) ?? null;
       p.challenge_metadata = (c.metadata as Record<string, unknown> | null) ?? null;
       p.challenge_expiration_date = twilioDate(c.expirationDate);
@@ -53,14 +62,24 @@ async function buildPayload(deps: Deps, event: VerityEvent & { type: WebhookEven
 export async function fanOutWebhooks(deps: Deps, event: VerityEvent, knownSids?: string[]): Promise<number> {
   if (!isWebhookEventType(event.type)) return 0;
   // Looked up by the statement that made the change, or here: the same rule (webhook-store matchingWebhookSids).
-  const hooks = knownSids ?? (await store.subscribedWebhookSids(deps.prisma, { accountSid: event.accountSid, serviceSid: event.serviceSid, eventType: event.type }));
+  const hooks =
+    knownSids ??
+    (await store.subscribedWebhookSids(deps.prisma, { accountSid: event.accountSid, serviceSid: event.serviceSid, eventType: event.type }));
   if (hooks.length === 0) return 0;
   const uuid = randomUUID();
   const payload = await buildPayload(deps, event as VerityEvent & { type: WebhookEventType }, uuid);
   const now = deps.now();
   const rows = hooks.map((webhookSid) => ({
-    sid: newSid('webhookDelivery'), accountSid: event.accountSid, serviceSid: event.serviceSid, webhookSid,
-    eventUuid: uuid, eventType: event.type, payload: payload as object, nextAttemptAt: now, dateCreated: now, dateUpdated: now,
+    sid: newSid('webhookDelivery'),
+    accountSid: event.accountSid,
+    serviceSid: event.serviceSid,
+    webhookSid,
+    eventUuid: uuid,
+    eventType: event.type,
+    payload: payload as object,
+    nextAttemptAt: now,
+    dateCreated: now,
+    dateUpdated: now,
   }));
   await store.insertDeliveries(deps.prisma, rows);
   for (const r of rows) await scheduleAttempt(deps, { ...r, generation: 0 }, 1, now);
@@ -89,4 +108,3 @@ export async function scheduleAttempt(
     deps.logger.warn({ err, deliverySid: d.sid }, 'could not enqueue webhook delivery; reconciliation will retry');
   }
 }
-

@@ -57,4 +57,3 @@ export async function recaptureAuthToken(deps: Deps, accountSid: string, authTok
   for (const sid of sids) await store.setWebhookSecret(deps.prisma, sid, sealSecret(deps, sid, authToken));
   return sids.length;
 }
-

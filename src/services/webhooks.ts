@@ -50,7 +50,11 @@ const updateInput = z.object({
 export type CreateWebhookInput = z.input<typeof createInput>;
 export type UpdateWebhookInput = z.input<typeof updateInput>;
 
-export async function createWebhook(t: Tenant, input: CreateWebhookInput, caller: Caller): Promise<{ webhook: Webhook; signingSecret: string | null }> {
+export async function createWebhook(
+  t: Tenant,
+  input: CreateWebhookInput,
+  caller: Caller,
+): Promise<{ webhook: Webhook; signingSecret: string | null }> {
   requireManagement(t);
   const data = parseInput(createInput, input);
   const service = await getService(t, data.serviceSid);
@@ -59,10 +63,18 @@ export async function createWebhook(t: Tenant, input: CreateWebhookInput, caller
   await checkUrl(t.deps, data.webhookUrl);
   const sid = newSid('webhook');
   const webhook = await store.insertWebhook(t.deps.prisma, {
-    sid, accountSid: t.accountSid, serviceSid: service.sid, friendlyName: data.friendlyName, webhookUrl: data.webhookUrl,
-    eventTypes: data.eventTypes, status: data.status ?? 'enabled', version: data.version ?? 'v2', signing,
+    sid,
+    accountSid: t.accountSid,
+    serviceSid: service.sid,
+    friendlyName: data.friendlyName,
+    webhookUrl: data.webhookUrl,
+    eventTypes: data.eventTypes,
+    status: data.status ?? 'enabled',
+    version: data.version ?? 'v2',
+    signing,
     ...sealSecret(t.deps, sid, secret),
-    dateCreated: t.deps.now(), dateUpdated: t.deps.now(),
+    dateCreated: t.deps.now(),
+    dateUpdated: t.deps.now(),
   });
   return { webhook, signingSecret: signing === 'standard' ? secret : null };
 }
@@ -104,7 +116,11 @@ export async function deleteWebhook(t: Tenant, sid: string, serviceSid?: string)
   return { deletedSid: w.sid };
 }
 
-export async function listWebhooks(t: Tenant, serviceSid: string, args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null }) {
+export async function listWebhooks(
+  t: Tenant,
+  serviceSid: string,
+  args: { first?: number | null; after?: string | null; order?: 'asc' | 'desc' | null },
+) {
   const service = await getService(t, serviceSid);
   const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
   return store.webhookPage(t.deps.prisma, { serviceSid: service.sid, accountSid: t.accountSid }, { ...page, order: args.order ?? 'asc' });
@@ -144,4 +160,3 @@ export async function redeliverWebhookDelivery(t: Tenant, sid: string): Promise<
   await scheduleAttempt(t.deps, updated, 1, now);
   return updated;
 }
-

@@ -20,7 +20,9 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 export const TEST_KEYS = `t1:${randomBytes(32).toString('base64')}`;
 
 /** A fresh, migrated database for one test file: a clone of the template (PostgreSQL) or of the snapshot (PGlite). */
-export async function freshDatabase(opts: { onQuery?: (sql: string) => void; statementTimeoutMs?: number } = {}): Promise<Database & { url?: string }> {
+export async function freshDatabase(
+  opts: { onQuery?: (sql: string) => void; statementTimeoutMs?: number } = {},
+): Promise<Database & { url?: string }> {
   const templateUrl = inject('pgTemplateUrl');
   if (templateUrl) {
     const template = new URL(templateUrl).pathname.slice(1);
@@ -36,7 +38,10 @@ export async function freshDatabase(opts: { onQuery?: (sql: string) => void; sta
     // on its row lock) on a loaded 2-core box, where the production 3 s / 5 s would turn queueing
     // into SERVICE_UNAVAILABLE. The deadlines themselves are tested in outage.*.test.ts.
     const db = await openDatabase({
-      databaseUrl: u.toString(), migrate: false, poolSize: 20, onQuery: opts.onQuery,
+      databaseUrl: u.toString(),
+      migrate: false,
+      poolSize: 20,
+      onQuery: opts.onQuery,
       timeouts: { connectTimeoutMs: 30_000, statementTimeoutMs: opts.statementTimeoutMs ?? 30_000 },
     });
     return {
@@ -118,7 +123,12 @@ export async function startTestApp(env: Record<string, string> = {}, opts: TestA
   });
   const db = opts.db ?? (await freshDatabase(opts));
   const clock = new TestClock();
-  const runtime = await openRuntime(config, { db, now: opts.realClock ? () => new Date() : clock.now, redisPrefix: randomPrefix(), logger: opts.logger });
+  const runtime = await openRuntime(config, {
+    db,
+    now: opts.realClock ? () => new Date() : clock.now,
+    redisPrefix: randomPrefix(),
+    logger: opts.logger,
+  });
   const { deps } = runtime;
   const app = createApp(deps);
   async function gql<R, V>(doc: TypedDocumentNode<R, V>, variables: V, authorization?: string | null) {

@@ -7,9 +7,18 @@ import { execFileSync } from 'node:child_process';
 export function oathCode(secretBase32: string, cfg: { alg?: string; codeLength?: number; timeStep?: number }, unixSeconds: number): string {
   const digits = cfg.codeLength ?? 6;
   const out = execFileSync('oathtool', [
-    `--totp=${(cfg.alg ?? 'sha1').toLowerCase()}`, '-b', '-d', String(Math.max(6, digits)), '-s', `${cfg.timeStep ?? 30}s`,
-    '-N', `@${Math.floor(unixSeconds)}`, secretBase32,
-  ]).toString().trim();
+    `--totp=${(cfg.alg ?? 'sha1').toLowerCase()}`,
+    '-b',
+    '-d',
+    String(Math.max(6, digits)),
+    '-s',
+    `${cfg.timeStep ?? 30}s`,
+    '-N',
+    `@${Math.floor(unixSeconds)}`,
+    secretBase32,
+  ])
+    .toString()
+    .trim();
   return digits >= 6 ? out : out.slice(-digits);
 }
 

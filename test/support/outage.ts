@@ -98,7 +98,18 @@ export async function startOutageApp(env: Record<string, string> = {}): Promise<
     return { ...body, status: res.status, ms: performance.now() - t0 };
   }
   return {
-    config, deps, runtime, clock, http, port: http.port, prefix, pgProxy, redisProxy, direct, logs, gql,
+    config,
+    deps,
+    runtime,
+    clock,
+    http,
+    port: http.port,
+    prefix,
+    pgProxy,
+    redisProxy,
+    direct,
+    logs,
+    gql,
     async ok(doc, variables, authorization) {
       const r = await gql(doc, variables, authorization);
       if (r.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(r.errors)}`);
@@ -127,10 +138,24 @@ let enrolled = 0;
 export async function enrol(t: OutageApp, tenant: Tenant, serviceSid?: string) {
   const service = serviceSid ?? (await t.ok(CreateService, { input: { friendlyName: 'Outage' } }, tenant.auth)).createService.sid;
   const identity = `outage-user-${process.pid}-${++enrolled}`;
-  const { createTotpFactor } = await t.ok(CreateTotpFactor, { input: { serviceSid: service, identity, friendlyName: 'Phone' } }, tenant.auth);
+  const { createTotpFactor } = await t.ok(
+    CreateTotpFactor,
+    { input: { serviceSid: service, identity, friendlyName: 'Phone' } },
+    tenant.auth,
+  );
   const secret = createTotpFactor.binding.secret;
-  await t.ok(VerifyFactor, { input: { factorSid: createTotpFactor.factor.sid, authPayload: oathCode(secret, {}, unix(t.clock.now())) } }, tenant.auth);
-  return { serviceSid: service, identity, factorSid: createTotpFactor.factor.sid, secret, code: () => oathCode(secret, {}, unix(t.clock.now())) };
+  await t.ok(
+    VerifyFactor,
+    { input: { factorSid: createTotpFactor.factor.sid, authPayload: oathCode(secret, {}, unix(t.clock.now())) } },
+    tenant.auth,
+  );
+  return {
+    serviceSid: service,
+    identity,
+    factorSid: createTotpFactor.factor.sid,
+    secret,
+    code: () => oathCode(secret, {}, unix(t.clock.now())),
+  };
 }
 
 /** Milliseconds since t0, rounded. */

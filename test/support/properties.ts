@@ -16,8 +16,19 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import {
-  getNamedType, isEnumType, isInputObjectType, isInterfaceType, isLeafType, isListType, isNonNullType, isObjectType, isScalarType,
-  type GraphQLArgument, type GraphQLInputType, type GraphQLObjectType, type GraphQLSchema,
+  getNamedType,
+  isEnumType,
+  isInputObjectType,
+  isInterfaceType,
+  isLeafType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  isScalarType,
+  type GraphQLArgument,
+  type GraphQLInputType,
+  type GraphQLObjectType,
+  type GraphQLSchema,
 } from 'graphql';
 import type { PrismaClient } from '../../src/db/client.ts';
 import { newSid } from '../../src/domain/sid.ts';
@@ -80,13 +91,46 @@ export function resolve(value: unknown, fx: Record<Owner, FixtureSet>, now: Date
 
 // ------------------------------------------------------------------ primitive arbitraries
 
-const LENGTHS = [0, 1, 2, 3, 7, 8, 9, 16, 29, 30, 31, 32, 33, 36, 37, 64, 65, 100, 101, 128, 129, 256, 257, 1024, 1025, 2048, 2049, 4000] as const;
+const LENGTHS = [
+  0, 1, 2, 3, 7, 8, 9, 16, 29, 30, 31, 32, 33, 36, 37, 64, 65, 100, 101, 128, 129, 256, 257, 1024, 1025, 2048, 2049, 4000,
+] as const;
 
 /** Strings that have broken services before: NUL (PostgreSQL text refuses it), lone surrogates, RTL marks, SQL. */
 const NASTY = [
-  '', ' ', '\t\n', '\u0000', 'a\u0000b', '\ud800', 'x\udfffy', '\udc00\ud800', '\u202etxt.exe', '\ufeff', '🙂', 'é', 'e\u0301', 'İ',
-  "'; DROP TABLE \"Service\"; --", '%00', '%zz', '../../etc/passwd', '${jndi:ldap://x}', '<script>alert(1)</script>', ':', 'a:b',
-  '__proto__', 'constructor', 'null', 'undefined', 'NaN', '-0', '1e400', '0x10', ' 123456 ', '١٢٣٤٥٦', '123456\u0000', '12345678901234567890',
+  '',
+  ' ',
+  '\t\n',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfffy',
+  '\udc00\ud800',
+  '\u202etxt.exe',
+  '\ufeff',
+  '🙂',
+  'é',
+  'e\u0301',
+  'İ',
+  '\'; DROP TABLE "Service"; --',
+  '%00',
+  '%zz',
+  '../../etc/passwd',
+  '${jndi:ldap://x}',
+  '<script>alert(1)</script>',
+  ':',
+  'a:b',
+  '__proto__',
+  'constructor',
+  'null',
+  'undefined',
+  'NaN',
+  '-0',
+  '1e400',
+  '0x10',
+  ' 123456 ',
+  '١٢٣٤٥٦',
+  '123456\u0000',
+  '12345678901234567890',
 ] as const;
 
 export const hostileString: fc.Arbitrary<string> = fc.oneof(
@@ -111,14 +155,25 @@ const PREFIXES = ['AC', 'VA', 'YE', 'YF', 'YC', 'YW', 'YD', 'SK', 'ac', 'va', 'y
 
 /** SID-shaped strings that are not a fixture: right prefix and wrong length, non-hex, unknown. */
 const sidLike = fc.oneof(
-  fc.record({ p: fc.constantFrom(...PREFIXES), n: fc.constantFrom(0, 1, 31, 32, 33, 64), c: fc.constantFrom('0', 'f', 'F', 'g', ' ', '\u0000') })
+  fc
+    .record({
+      p: fc.constantFrom(...PREFIXES),
+      n: fc.constantFrom(0, 1, 31, 32, 33, 64),
+      c: fc.constantFrom('0', 'f', 'F', 'g', ' ', '\u0000'),
+    })
     .map(({ p, n, c }) => p + c.repeat(n)),
   fc.constantFrom(...PREFIXES).chain((p) => fc.string({ unit: fc.constantFrom(...HEX), minLength: 32, maxLength: 32 }).map((h) => p + h)),
 );
 
 const KIND_BY_NAME: Record<string, RefKind> = {
-  accountsid: 'account', servicesid: 'service', entitysid: 'entity', factorsid: 'factor', challengesid: 'challenge',
-  webhooksid: 'webhook', deliverysid: 'delivery', webhookdeliverysid: 'delivery',
+  accountsid: 'account',
+  servicesid: 'service',
+  entitysid: 'entity',
+  factorsid: 'factor',
+  challengesid: 'challenge',
+  webhooksid: 'webhook',
+  deliverysid: 'delivery',
+  webhookdeliverysid: 'delivery',
 };
 const ALL_KINDS: RefKind[] = ['account', 'service', 'entity', 'factor', 'unverifiedFactor', 'challenge', 'webhook', 'delivery'];
 
@@ -132,7 +187,10 @@ function refArb(kinds: RefKind[]): fc.Arbitrary<Ref> {
 function idArb(name: string): fc.Arbitrary<unknown> {
   const kind = KIND_BY_NAME[name.toLowerCase()];
   const refs = kind
-    ? fc.oneof({ weight: 4, arbitrary: refArb(kind === 'factor' ? ['factor', 'unverifiedFactor'] : [kind]) }, { weight: 1, arbitrary: refArb(ALL_KINDS) })
+    ? fc.oneof(
+        { weight: 4, arbitrary: refArb(kind === 'factor' ? ['factor', 'unverifiedFactor'] : [kind]) },
+        { weight: 1, arbitrary: refArb(ALL_KINDS) },
+      )
     : refArb(ALL_KINDS);
   return fc.oneof({ weight: 5, arbitrary: refs }, { weight: 2, arbitrary: sidLike }, { weight: 1, arbitrary: hostileString });
 }
@@ -152,14 +210,52 @@ const HINTS: Record<string, fc.Arbitrary<unknown>> = {
   ),
   webhookurl: fc.oneof(
     fc.webUrl({ withQueryParameters: true, withFragments: true }),
-    fc.constantFrom('http://127.0.0.1:9/hook', 'https://[::1]/x', 'ftp://example.com/', 'javascript:alert(1)', 'http://', 'http://a b/', 'http://\u0000/'),
+    fc.constantFrom(
+      'http://127.0.0.1:9/hook',
+      'https://[::1]/x',
+      'ftp://example.com/',
+      'javascript:alert(1)',
+      'http://',
+      'http://a b/',
+      'http://\u0000/',
+    ),
   ),
-  eventtypes: fc.array(fc.constantFrom('*', 'factor.created', 'factor.verified', 'factor.deleted', 'challenge.approved', 'challenge.denied', 'challenge.expired', 'nope', ''), { maxLength: 8 }),
-  after: fc.oneof(fc.base64String({ maxLength: 60 }), fc.constantFrom('', 'AAAA', '!!!', 'eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJzIjoiVkEifQ', 'x'.repeat(201))),
+  eventtypes: fc.array(
+    fc.constantFrom(
+      '*',
+      'factor.created',
+      'factor.verified',
+      'factor.deleted',
+      'challenge.approved',
+      'challenge.denied',
+      'challenge.expired',
+      'nope',
+      '',
+    ),
+    { maxLength: 8 },
+  ),
+  after: fc.oneof(
+    fc.base64String({ maxLength: 60 }),
+    fc.constantFrom('', 'AAAA', '!!!', 'eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJzIjoiVkEifQ', 'x'.repeat(201)),
+  ),
   graceseconds: fc.constantFrom(-1, 0, 1, 3600, 604_800, 604_801),
 };
 
-const WEIRD_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '', ' ', '\u0000', '\ud800', '$where', 'a.b', '🙂', 'k'.repeat(300)] as const;
+const WEIRD_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '',
+  ' ',
+  '\u0000',
+  '\ud800',
+  '$where',
+  'a.b',
+  '🙂',
+  'k'.repeat(300),
+] as const;
 const jsonKey = fc.oneof(fc.constantFrom(...WEIRD_KEYS), fc.string({ unit: 'binary', maxLength: 12 }));
 
 /** JSON-object scalar inputs: nested, deep, wide, with weird keys and every JSON value type. */
@@ -193,7 +289,9 @@ export const jsonObjectArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   // Wide: many keys, serialised size around the 1024 limit.
   {
     weight: 1,
-    arbitrary: fc.constantFrom(40, 80, 500).map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v'.repeat(i % 7)]))),
+    arbitrary: fc
+      .constantFrom(40, 80, 500)
+      .map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v'.repeat(i % 7)]))),
   },
 );
 
@@ -305,7 +403,13 @@ export function breakValue(value: unknown, b: Breakage): unknown {
   else if (b.action === 'delete') {
     if (Array.isArray(parent)) parent.splice(target.key as number, 1);
     else delete parent[target.key];
-  } else if (current && typeof current === 'object' && !Array.isArray(current) && !(current instanceof Ref) && !(current instanceof NowOffset)) {
+  } else if (
+    current &&
+    typeof current === 'object' &&
+    !Array.isArray(current) &&
+    !(current instanceof Ref) &&
+    !(current instanceof NowOffset)
+  ) {
     Object.defineProperty(current, b.key, { value: b.value, enumerable: true, configurable: true, writable: true });
   } else parent[target.key] = { [b.key]: b.value, value: current };
   return root.v;
@@ -316,7 +420,8 @@ function structuredCloneSafe(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(structuredCloneSafe);
   if (v && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: structuredCloneSafe(x), enumerable: true, configurable: true, writable: true });
+    for (const [k, x] of Object.entries(v))
+      Object.defineProperty(out, k, { value: structuredCloneSafe(x), enumerable: true, configurable: true, writable: true });
     return out;
   }
   return v;
@@ -340,7 +445,10 @@ export interface Operation {
 /** Every root Query and Mutation field as one operation with all arguments (nested ones too) as variables. */
 export function operations(schema: GraphQLSchema): Operation[] {
   const out: Operation[] = [];
-  for (const [kind, root] of [['query', schema.getQueryType()], ['mutation', schema.getMutationType()]] as const) {
+  for (const [kind, root] of [
+    ['query', schema.getQueryType()],
+    ['mutation', schema.getMutationType()],
+  ] as const) {
     if (!root) continue;
     for (const field of Object.values(root.getFields())) {
       const vars: VarSpec[] = [];
@@ -415,7 +523,8 @@ export class Fixtures {
   private async build(owner: Owner): Promise<FixtureSet> {
     const t = this.t;
     const auth = this.tenants[owner].auth;
-    const serviceSid = (await t.ok(CreateService, { input: { friendlyName: `Props ${owner}`, totp: { issuer: 'Props', skew: 1 } } }, auth)).createService.sid;
+    const serviceSid = (await t.ok(CreateService, { input: { friendlyName: `Props ${owner}`, totp: { issuer: 'Props', skew: 1 } } }, auth))
+      .createService.sid;
     const hook = await t.ok(
       CreateWebhook,
       { input: { serviceSid, friendlyName: 'Props', webhookUrl: 'http://127.0.0.1:9/hook', eventTypes: ['*'], signing: 'STANDARD' } },
@@ -424,16 +533,28 @@ export class Fixtures {
     const identity = `props-${owner}-${newSid('entity').slice(2, 10)}`;
     // Enrolled with our own TOTP code (the oathtool oracle is tested elsewhere; properties need no binary).
     const created = (await t.ok(CreateTotpFactor, { input: { serviceSid, identity, friendlyName: 'Verified' } }, auth)).createTotpFactor;
-    const code = generateCode(normalizeBase32Secret(created.binding.secret)!, DEFAULT_TOTP_CONFIG, Math.floor(t.clock.now().getTime() / 1000));
+    const code = generateCode(
+      normalizeBase32Secret(created.binding.secret)!,
+      DEFAULT_TOTP_CONFIG,
+      Math.floor(t.clock.now().getTime() / 1000),
+    );
     await t.ok(VerifyFactor, { input: { factorSid: created.factor.sid, authPayload: code } }, auth);
     const verified = { factorSid: created.factor.sid };
-    const unverified = (await t.ok(CreateTotpFactor, { input: { serviceSid, identity, friendlyName: 'Unverified' } }, auth)).createTotpFactor.factor.sid;
+    const unverified = (await t.ok(CreateTotpFactor, { input: { serviceSid, identity, friendlyName: 'Unverified' } }, auth))
+      .createTotpFactor.factor.sid;
     const challenge = (await t.ok(CreateChallenge, { input: { factorSid: verified.factorSid } }, auth)).createChallenge.sid;
     const delivery = await t.deps.prisma.webhookDelivery.findFirstOrThrow({ where: { webhookSid: hook.createWebhook.webhook.sid } });
     const entity = await t.deps.prisma.entity.findFirstOrThrow({ where: { serviceSid, identity } });
     return {
-      account: this.tenants[owner].sid, service: serviceSid, entity: entity.sid, identity, factor: verified.factorSid, unverifiedFactor: unverified,
-      challenge, webhook: hook.createWebhook.webhook.sid, delivery: delivery.sid,
+      account: this.tenants[owner].sid,
+      service: serviceSid,
+      entity: entity.sid,
+      identity,
+      factor: verified.factorSid,
+      unverifiedFactor: unverified,
+      challenge,
+      webhook: hook.createWebhook.webhook.sid,
+      delivery: delivery.sid,
     };
   }
 
@@ -443,8 +564,12 @@ export class Fixtures {
     for (const owner of ['own', 'other'] as const) {
       const s = this.sets[owner];
       const present = await Promise.all([
-        p.service.count({ where: { sid: s.service } }), p.entity.count({ where: { sid: s.entity } }), p.factor.count({ where: { sid: { in: [s.factor, s.unverifiedFactor] } } }),
-        p.challenge.count({ where: { sid: s.challenge } }), p.webhook.count({ where: { sid: s.webhook } }), p.webhookDelivery.count({ where: { sid: s.delivery } }),
+        p.service.count({ where: { sid: s.service } }),
+        p.entity.count({ where: { sid: s.entity } }),
+        p.factor.count({ where: { sid: { in: [s.factor, s.unverifiedFactor] } } }),
+        p.challenge.count({ where: { sid: s.challenge } }),
+        p.webhook.count({ where: { sid: s.webhook } }),
+        p.webhookDelivery.count({ where: { sid: s.delivery } }),
       ]);
       if (present.join() !== '1,1,2,1,1,1') this.sets[owner] = await this.build(owner);
     }
@@ -452,7 +577,10 @@ export class Fixtures {
 
   /** Authorization headers a run may use: mostly the own tenant, sometimes none/operator/garbage. */
   authArb(): fc.Arbitrary<'own' | 'operator' | 'none' | 'garbage'> {
-    return fc.oneof({ weight: 12, arbitrary: fc.constant('own' as const) }, fc.constantFrom('operator' as const, 'none' as const, 'garbage' as const));
+    return fc.oneof(
+      { weight: 12, arbitrary: fc.constant('own' as const) },
+      fc.constantFrom('operator' as const, 'none' as const, 'garbage' as const),
+    );
   }
 
   header(kind: 'own' | 'operator' | 'none' | 'garbage'): string | undefined {
@@ -504,7 +632,10 @@ export function checkGraphQLAnswer(status: number, text: string, context: string
   }
   for (const e of body.errors ?? []) {
     const code = e.extensions?.code;
-    expect(typeof code === 'string' && CODE_RE.test(code), `error without a stable code for ${context}: ${JSON.stringify(e).slice(0, 500)}`).toBe(true);
+    expect(
+      typeof code === 'string' && CODE_RE.test(code),
+      `error without a stable code for ${context}: ${JSON.stringify(e).slice(0, 500)}`,
+    ).toBe(true);
     expect(code, `internal error for ${context}: ${JSON.stringify(e).slice(0, 500)}`).not.toBe('INTERNAL_SERVER_ERROR');
     expect(e.message).not.toBe('Unexpected error');
   }

@@ -15,7 +15,11 @@ export function rasterise(svg: string, scale = 4): { data: Uint8ClampedArray; wi
   let x = 0;
   let y = 0;
   for (const [, cmd, args] of d.matchAll(/([MmHhVv])([^MmHhVv]*)/g)) {
-    const n = (args ?? '').trim().split(/[\s,]+/).filter(Boolean).map(Number);
+    const n = (args ?? '')
+      .trim()
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map(Number);
     if (cmd === 'M') [x, y] = [n[0]!, n[1]!];
     else if (cmd === 'm') [x, y] = [x + n[0]!, y + n[1]!];
     else if (cmd === 'h') {

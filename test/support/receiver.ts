@@ -25,14 +25,28 @@ export class Receiver {
   #open = new Set<ServerResponse>();
   answer: (n: number, r: Received) => Answer = () => 200;
 
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async start(): Promise<Receiver> {
     let self: Receiver | undefined;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => self!.#handle({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() }, res));
+      req.on('end', () =>
+        self!.#handle(
+          {
+            method: req.method ?? '',
+            path: req.url ?? '',
+            headers: req.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            at: Date.now(),
+          },
+          res,
+        ),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     self = new Receiver(server, (server.address() as AddressInfo).port);
