@@ -30,11 +30,31 @@ export async function resolvePrincipal(deps: AppDeps, header: string | null | un
 }
 
 /** resolvePrincipal without the per-account buckets: the failed-auth budget alone. */
-async function checkCredentials(deps: AppDeps, header: string | null | undefined, address: string): Promise<Principal> {
+function checkCredentials(deps: AppDeps, header: string | null | undefined, address: string): Promise<Principal> {
+  return withFailedAuthBudget(
+    deps,
+    header,
+    address,
+    () => verifyCredentials(deps, header),
+    (p) => p.kind !== 'anonymous',
+  );
+}
+
+/**
+ * The one failed-auth budget around any credential check: an address over its budget is refused
+ * before `verify` runs, and a presented credential that `verify` rejects spends from it.
+ */
+async function withFailedAuthBudget<T>(
+  deps: AuthDeps,
+  header: string | null | undefined,
+  address: string,
+  verify: () => T | Promise<T>,
+  accepted: (result: T) => boolean,
+): Promise<T> {
   if (header) await deps.rateLimits.authFailures.check(address);
-  const principal = await verifyCredentials(deps, header);
-  if (principal.kind === 'anonymous' && header) await deps.rateLimits.authFailures.spend(address);
-  return principal;
+  const result = await verify();
+  if (header && !accepted(result)) await deps.rateLimits.authFailures.spend(address);
+  return result;
 }
 
 /**
@@ -113,9 +133,12 @@ export function connectionInitPrincipal(
  * every other credential check, so the metrics token cannot be guessed at line rate on either
  * port. Throws RateLimitedError (429) for an address over its budget.
  */
-export async function authorizeMetrics(deps: AuthDeps, header: string | null | undefined, address: string): Promise<boolean> {
-  if (header) await deps.rateLimits.authFailures.check(address);
-  if (canReadMetrics(deps.config, header)) return true;
-  if (header) await deps.rateLimits.authFailures.spend(address);
-  return false;
+export function authorizeMetrics(deps: AuthDeps, header: string | null | undefined, address: string): Promise<boolean> {
+  return withFailedAuthBudget(
+    deps,
+    header,
+    address,
+    () => canReadMetrics(deps.config, header),
+    (ok) => ok,
+  );
 }
