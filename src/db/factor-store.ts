@@ -79,6 +79,65 @@ export async function insertFactor(
 }
 
 /**
+ * One imported factor, all or nothing: the entity (created if missing) and the factor are written
+ * in one transaction, so a failed item leaves nothing behind. Same rules as insertFactor (the
+ * entity's row lock serialises its enrolments; `limit` factors per entity); a factor with this
+ * seed fingerprint on the entity already is `existing` (an import repeated is a no-op, not an error).
+ */
+export async function importFactor(
+  prisma: PrismaClient,
+  p: {
+    entity: { sid: string; accountSid: string; serviceSid: string; identity: string };
+    fingerprint: string;
+    limit: number;
+    data: Omit<NewFactor, 'identity' | 'accountSid' | 'serviceSid'>;
+  },
+): Promise<{ kind: 'created'; factor: Factor } | { kind: 'existing'; factorSid: string } | { kind: 'limit' }> {
+  const e = p.entity;
+  try {
+    return await prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`
+          INSERT INTO "Entity" ("sid", "accountSid", "serviceSid", "identity")
+          VALUES (${e.sid}, ${e.accountSid}, ${e.serviceSid}, ${e.identity})
+          ON CONFLICT ("serviceSid", "identity") DO NOTHING`;
+        const [entity] = await tx.$queryRaw<{ sid: string }[]>`
+          SELECT "sid" FROM "Entity" WHERE "serviceSid" = ${e.serviceSid} AND "identity" = ${e.identity} FOR UPDATE`;
+        const entitySid = entity!.sid;
+        // One round trip for both checks: imports run thousands of these.
+        const [seen] = await tx.$queryRaw<{ dup: string | null; count: number }[]>`
+          SELECT (SELECT "sid" FROM "Factor" WHERE "entitySid" = ${entitySid} AND "secretFingerprint" = ${p.fingerprint}) AS "dup",
+                 (SELECT count(*)::int FROM "Factor" WHERE "entitySid" = ${entitySid}) AS "count"`;
+        if (seen!.dup) return { kind: 'existing' as const, factorSid: seen!.dup };
+        if (seen!.count >= p.limit) return { kind: 'limit' as const };
+        const factor = await tx.factor.create({
+          data: {
+            ...p.data,
+            accountSid: e.accountSid,
+            serviceSid: e.serviceSid,
+            identity: e.identity,
+            entitySid,
+            secretFingerprint: p.fingerprint,
+          },
+        });
+        return { kind: 'created' as const, factor };
+      },
+      { maxWait: 10_000, timeout: 10_000 },
+    );
+  } catch (err) {
+    // Two items of one batch with the same identity and seed raced past the check: the index decides.
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+      const dup = await prisma.factor.findFirst({
+        where: { serviceSid: e.serviceSid, identity: e.identity, secretFingerprint: p.fingerprint },
+        select: { sid: true },
+      });
+      if (dup) return { kind: 'existing', factorSid: dup.sid };
+    }
+    throw err;
+  }
+}
+
+/**
  * Charges one enrolment attempt before the code is looked at, conditionally (at most `max`, Twilio
  * 60310): concurrent guesses cannot exceed the cap through a check-then-act gap. False when spent
  * or no longer unverified.

@@ -77,7 +77,7 @@ const CreateTotpFactorPayload = builder.objectRef<{ factor: Factor; binding: Tot
   }),
 });
 
-const FactorConfigInput = builder.inputType('FactorConfigInput', {
+export const FactorConfigInput = builder.inputType('FactorConfigInput', {
   fields: (t) => ({
     alg: t.field({ type: TotpAlgorithmEnum, description: 'Default SHA1' }),
     skew: t.int({ description: '0–2; default: the service’s, else 1' }),

@@ -86,7 +86,7 @@ const updateInput = z.object({
 export { configOf, factorSeed } from './code-check.ts';
 
 /** Factor input → service defaults → Twilio defaults (SHA1, 6 digits, 30 s, skew 1). */
-function resolveConfig(input: FactorConfigInput | null | undefined, service: Service): TotpConfig {
+export function resolveConfig(input: FactorConfigInput | null | undefined, service: Service): TotpConfig {
   return {
     alg: input?.alg ?? DEFAULT_TOTP_CONFIG.alg,
     timeStep: input?.timeStep ?? service.totpTimeStep ?? DEFAULT_TOTP_CONFIG.timeStep,
@@ -95,7 +95,8 @@ function resolveConfig(input: FactorConfigInput | null | undefined, service: Ser
   };
 }
 
-function importSecret(secret: string): Uint8Array {
+/** A Base32 secret given by the caller, or INVALID_ARGUMENT saying why (never quoting it). */
+export function importSecret(secret: string): Uint8Array {
   const r = parseBase32Secret(secret);
   if (r.ok) return r.seed;
   const why = {
