@@ -114,10 +114,36 @@ export type VerifyResult =
   { valid: true; timeStep: number; delta: number } | { valid: false; reason: 'mismatch' | 'replayed' | 'malformed' };
 
 /**
- * Checks `code` against the steps T-skew…T+skew (RFC 6238 §5.2 delay window) and rejects any step
+ * Every step of the window T-skew…T+skew (RFC 6238 §5.2 delay window) whose code is `code`, in
+ * ascending order; empty for a wrong or malformed code. Constant work: every step of the window is
+ * computed and compared (constant-time, RFC 4226 §7.2), whatever matches, so a right, wrong or
+ * replayed code cannot be told apart by timing, and a wrong code costs what a right one does. The
+ * replay rule (a step ≤ the last one used) is the caller's: verifyCode, or the SQL that consumes
+ * the step (src/db/factor-store.ts).
+ */
+export function matchingSteps(seed: Uint8Array, code: string, cfg: TotpConfig, nowSeconds: number): number[] {
+  assertTotpConfig(cfg);
+  // Twilio AuthPayload is exactly code_length digits; anything else never reaches the HMAC.
+  if (code.length !== cfg.codeLength || !/^[0-9]+$/.test(code)) return [];
+  const now = timeStepAt(nowSeconds, cfg.timeStep);
+  const given = Buffer.from(code, 'ascii');
+  const out: number[] = [];
+  for (let step = now - cfg.skew; step <= now + cfg.skew; step++) {
+    if (step < 0) continue;
+    const expected = Buffer.from(
+      generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }),
+      'ascii',
+    );
+    if (timingSafeEqual(expected, given)) out.push(step);
+  }
+  return out;
+}
+
+/**
+ * Checks `code` against the steps T-skew…T+skew (matchingSteps) and rejects any step
  * ≤ lastUsedTimeStep (§5.2: "the verifier MUST NOT accept the second attempt of the same OTP").
- * Comparison is constant-time (RFC 4226 §7.2). The caller must still persist the returned
- * timeStep atomically (`... where lastUsedTimeStep < :step`) so two racing requests cannot both win.
+ * The caller must still persist the returned timeStep atomically (`... where lastUsedTimeStep < :step`)
+ * so two racing requests cannot both win.
  */
 export function verifyCode(
   seed: Uint8Array,
@@ -127,29 +153,13 @@ export function verifyCode(
   lastUsedTimeStep?: bigint | number | null,
 ): VerifyResult {
   assertTotpConfig(cfg);
-  // Twilio AuthPayload is exactly code_length digits; anything else never reaches the HMAC.
   if (code.length !== cfg.codeLength || !/^[0-9]+$/.test(code)) return { valid: false, reason: 'malformed' };
   const last = lastUsedTimeStep === undefined || lastUsedTimeStep === null || lastUsedTimeStep < 0 ? null : Number(lastUsedTimeStep);
-  const now = timeStepAt(nowSeconds, cfg.timeStep);
-  const given = Buffer.from(code, 'ascii');
-  let fresh: number | null = null;
-  let replayed = false;
-  // Every step of the window is computed and compared, whatever matches (RFC 4226 §7.2 asks for
-  // resistance to guessing; equal work means a right, wrong or replayed code cannot be told apart
-  // by timing, and a wrong code costs what a right one does). Comparison is constant-time.
-  for (let step = now - cfg.skew; step <= now + cfg.skew; step++) {
-    if (step < 0) continue;
-    const expected = Buffer.from(
-      generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }),
-      'ascii',
-    );
-    if (!timingSafeEqual(expected, given)) continue;
-    // The earliest step after the last one used wins (§5.2: a step ≤ lastUsedTimeStep is a replay).
-    if (last === null || step > last) fresh ??= step;
-    else replayed = true;
-  }
-  if (fresh !== null) return { valid: true, timeStep: fresh, delta: fresh - now };
-  return { valid: false, reason: replayed ? 'replayed' : 'mismatch' };
+  const steps = matchingSteps(seed, code, cfg, nowSeconds);
+  // The earliest step after the last one used wins (§5.2: a step ≤ lastUsedTimeStep is a replay).
+  const fresh = steps.find((s) => last === null || s > last);
+  if (fresh !== undefined) return { valid: true, timeStep: fresh, delta: fresh - timeStepAt(nowSeconds, cfg.timeStep) };
+  return { valid: false, reason: steps.length > 0 ? 'replayed' : 'mismatch' };
 }
 
 // ---------------------------------------------------------------- Key URI
