@@ -10,6 +10,7 @@ const entry = (b: number): CachedSeed => ({
   secretKeyId: 'k1',
   secretCiphertext: new Uint8Array([b]),
   cfg: { alg: 'sha1', codeLength: 6, timeStep: 30, skew: 1 },
+  drift: 0,
   seed: new Uint8Array(20).fill(b),
 });
 

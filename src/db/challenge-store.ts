@@ -120,6 +120,8 @@ export interface CheckedAgainst {
   codeLength: number;
   timeStep: number;
   skew: number;
+  /** The window's centre offset the steps were computed with (RFC 6238 §6). */
+  drift: number;
 }
 
 /** The audit event of each answer a login can get, content-hashed by the caller (src/domain/audit.ts). */
@@ -143,6 +145,8 @@ export type LoginResult =
       kind: 'answered';
       challenge: Challenge;
       outcome: 'approved' | 'wrong' | 'used';
+      /** The factor's drift after the statement (moved by an approval one step off the centre). */
+      drift: number;
       createdWebhookSids: string[];
       approvedWebhookSids: string[];
     };
@@ -150,8 +154,9 @@ export type LoginResult =
 /**
  * A login in one statement, one commit: reads the tenant's factor; when it still holds exactly what
  * the code was checked against (`checked`: seed ciphertext, key, TOTP config, subjects), charges the
- * attempt and — if `steps` (the window's steps whose code matched, computed before the statement)
- * holds one later than the last one used — consumes it, in ONE update of the factor row
+ * attempt and — if `steps` (the window's steps whose code matched, computed before the statement,
+ * each with the drift it implies) holds one later than the last one used — consumes it and
+ * records its drift (RFC 6238 §6), in ONE update of the factor row
  * (factor-store attemptCharge: RFC 6238 §5.2 accepted once, Twilio 60308 charged before the code
  * counts, the throttle); inserts the challenge already answered (approved, or pending with its
  * attempt charged) and appends its audit event to the inbox (audit-store: no chain-head lock), and
@@ -164,12 +169,14 @@ export type LoginResult =
  */
 export async function openAndAttempt(
   prisma: PrismaClient,
-  c: NewChallenge & { checked: CheckedAgainst; steps: bigint[]; audit: LoginAudit },
+  c: NewChallenge & { checked: CheckedAgainst; steps: { step: bigint; drift: number }[]; audit: LoginAudit },
 ): Promise<LoginResult> {
   const k = c.checked;
-  const steps = c.steps.map(String);
+  const steps = c.steps.map((x) => String(x.step));
+  const drifts = c.steps.map((x) => x.drift);
   const matches = Prisma.sql`"secretKeyId" = ${k.secretKeyId} AND "secretCiphertext" = ${Buffer.from(k.secretCiphertext)}::bytea
     AND "alg"::text = ${k.alg} AND "codeLength" = ${k.codeLength}::int AND "timeStep" = ${k.timeStep}::int AND "skew" = ${k.skew}::int
+    AND "drift" = ${k.drift}::int
     AND "serviceSid" = ${k.serviceSid} AND "entitySid" = ${k.entitySid} AND "identity" = ${k.identity}`;
   const isFactor = Prisma.sql`"sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid}`;
   const rows = await hotQuery<Record<string, unknown>>(
@@ -180,10 +187,10 @@ export async function openAndAttempt(
         ${notThrottled(c.now)} AS "open", (${matches}) AS "fresh"
       FROM "Factor" WHERE ${isFactor}
     ), k AS (
-      UPDATE "Factor" SET ${attemptCharge(steps, c.now)}
+      UPDATE "Factor" SET ${attemptCharge(steps, drifts, c.now)}
       WHERE ${isFactor} AND "status" = 'verified' AND ${notThrottled(c.now)} AND ${matches}
         AND EXISTS (SELECT 1 FROM f WHERE f."fresh")
-      RETURNING "failureStreak" = 0 AS "ok"
+      RETURNING "failureStreak" = 0 AS "ok", "drift"
     ), ins AS (
       INSERT INTO "Challenge" ("sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate",
         "dateCreated", "dateUpdated", "detailsMessage", "detailsFields", "hiddenDetails", "metadata", "attempts", "status", "dateResponded")
@@ -209,7 +216,7 @@ export async function openAndAttempt(
       FROM ins i, k, used u
     )
     SELECT i.*, f."status"::text AS "f_status", f."fresh" AS "f_fresh", f."throttledUntil" AS "f_throttledUntil",
-      k."ok" AS "k_ok", u."used" AS "k_used",
+      k."ok" AS "k_ok", k."drift" AS "k_drift", u."used" AS "k_used",
       ${matchingWebhookSids(Prisma.raw('i'), 'challenge.created')} AS "w_created",
       CASE WHEN k."ok" THEN ${matchingWebhookSids(Prisma.raw('i'), 'challenge.approved')} ELSE '{}'::text[] END AS "w_approved"
     FROM f LEFT JOIN k ON true LEFT JOIN used u ON true LEFT JOIN ins i ON true`,
@@ -232,6 +239,7 @@ export async function openAndAttempt(
     kind: 'answered',
     challenge: challenge as unknown as Challenge,
     outcome: row.k_ok ? 'approved' : row.k_used ? 'used' : 'wrong',
+    drift: row.k_drift as number,
     createdWebhookSids,
     approvedWebhookSids: row.w_approved as string[],
   };
@@ -240,19 +248,20 @@ export async function openAndAttempt(
 /**
  * Approves a pending, unexpired challenge and consumes the factor's time step in one statement
  * (RFC 6238 §5.2: a code is accepted once): only if the step is later than the last one used.
- * Two racing requests with the same code cannot both win. Success resets the failure streak.
+ * Two racing requests with the same code cannot both win. Success resets the failure streak and
+ * records the drift the check observed (RFC 6238 §6), in the same SET list (consumeStep).
  * Returns the approved row and, read by the same statement, the webhooks subscribed to
  * `challenge.approved` in its service (the event then needs no lookup); null when it lost.
  */
 export async function approveWithStep(
   prisma: PrismaClient,
-  p: { challengeSid: string; factorSid: string; step: bigint; now: Date },
+  p: { challengeSid: string; factorSid: string; step: bigint; drift: number; now: Date },
 ): Promise<{ challenge: Challenge; webhookSids: string[] } | null> {
   const rows = await hotQuery<Challenge & { webhookSids: string[] }>(
     prisma,
     Prisma.sql`${PREPARED}
     WITH consumed AS (
-      UPDATE "Factor" SET ${consumeStep(p.step)}
+      UPDATE "Factor" SET ${consumeStep(p.step, p.drift)}
       WHERE "sid" = ${p.factorSid} AND "status" = 'verified'
         AND ${stepUnused(p.step)}
         AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND ${isLive(ALIAS_C, p.now)})

@@ -11,7 +11,8 @@ import { getFactor } from './factors.ts';
 import { checkChargedCode, configOf, factorSeed } from './code-check.ts';
 import { findLoginFactor } from '../db/factor-store.ts';
 import type { LoginAudit } from '../db/challenge-store.ts';
-import { matchingSteps } from '../domain/totp.ts';
+import { matchingSteps, timeStepAt } from '../domain/totp.ts';
+import { observedDrift } from '../domain/resync.ts';
 import { auditContentHash, canonicalJson } from '../domain/audit.ts';
 import type { CachedSeed } from './seed-cache.ts';
 import { emit } from './events.ts';
@@ -62,8 +63,8 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
  * in one conditional statement (RFC 6238 §5.2: accepted once).
  */
 async function checkCharged(t: Tenant, charged: Challenge, factor: CodeFactor, code: string, now: Date): Promise<Challenge> {
-  const outcome = await checkChargedCode(t, factor, code, now, (step) =>
-    store.approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step, now }),
+  const outcome = await checkChargedCode(t, factor, code, now, (step, drift) =>
+    store.approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step, drift, now }),
   );
   if (outcome.kind === 'wrong') {
     // Wrong or replayed: the charged row is the answer (still PENDING).
@@ -123,27 +124,22 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
   return challenge;
 }
 
-/** The seed and what it was decrypted from: the cache's entry, or a fresh read (then cached). */
-async function loginSeed(t: Tenant, factorSid: string, input: string): Promise<{ entry: CachedSeed; cache: boolean }> {
-  const cached = t.deps.seedCache.get(factorSid);
-  // Another account's entry is not this tenant's factor: read it (and get NOT_FOUND) as if nothing were cached.
-  if (cached && cached.accountSid === t.accountSid) return { entry: cached, cache: false };
+/** A fresh read of the factor's seed and what it was decrypted from (the caller caches it). */
+async function readLoginSeed(t: Tenant, factorSid: string, input: string): Promise<CachedSeed> {
   const f = await findLoginFactor(t.deps.prisma, t.accountSid, factorSid);
   if (!f) throw new NotFoundError('Factor', input);
   // Twilio 60318: challenges need a verified factor.
   if (f.status !== 'verified') throw new FactorNotVerifiedError();
   return {
-    entry: {
-      accountSid: f.accountSid,
-      serviceSid: f.serviceSid,
-      entitySid: f.entitySid,
-      identity: f.identity,
-      secretKeyId: f.secretKeyId,
-      secretCiphertext: f.secretCiphertext,
-      cfg: configOf(f),
-      seed: factorSeed(t, f),
-    },
-    cache: true,
+    accountSid: f.accountSid,
+    serviceSid: f.serviceSid,
+    entitySid: f.entitySid,
+    identity: f.identity,
+    secretKeyId: f.secretKeyId,
+    secretCiphertext: f.secretCiphertext,
+    cfg: configOf(f),
+    drift: f.drift,
+    seed: factorSeed(t, f),
   };
 }
 
@@ -186,9 +182,20 @@ function loginAudit(t: Tenant, e: CachedSeed, challengeSid: string, factorSid: s
 async function login(t: Tenant, fields: store.NewChallenge, code: string, input: string): Promise<Challenge> {
   const { now } = fields;
   for (let round = 1; ; round++) {
-    const { entry, cache } = await loginSeed(t, fields.factorSid, input);
-    const steps = matchingSteps(entry.seed, code, entry.cfg, Math.floor(now.getTime() / 1000)).map(BigInt);
-    if (cache) t.deps.seedCache.set(fields.factorSid, entry); // with the cache off, this wipes the seed
+    // A cached entry is used synchronously (no await between get and the check): an eviction,
+    // which zeroes the seed, cannot come in between. Another account's entry is not this tenant's
+    // factor: read it (and get NOT_FOUND) as if nothing were cached.
+    const hit = t.deps.seedCache.get(fields.factorSid);
+    const cached = hit?.accountSid === t.accountSid ? hit : undefined;
+    const entry = cached ?? (await readLoginSeed(t, fields.factorSid, input));
+    const nowS = Math.floor(now.getTime() / 1000);
+    const centre = timeStepAt(nowS, entry.cfg.timeStep) + entry.drift;
+    // Each matching step with the drift accepting it would record (RFC 6238 §6, as code-check does).
+    const steps = matchingSteps(entry.seed, code, entry.cfg, nowS, entry.drift).map((s) => ({
+      step: BigInt(s),
+      drift: observedDrift(entry.drift, s - centre, t.deps.config.resyncWindowSteps),
+    }));
+    if (!cached) t.deps.seedCache.set(fields.factorSid, entry); // with the cache off, this wipes the seed
     const r = await store.openAndAttempt(t.deps.prisma, {
       ...fields,
       checked: {
@@ -198,6 +205,7 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
         secretKeyId: entry.secretKeyId,
         secretCiphertext: entry.secretCiphertext,
         ...entry.cfg,
+        drift: entry.drift,
       },
       steps,
       audit: loginAudit(t, entry, fields.sid, fields.factorSid, now),
@@ -218,6 +226,7 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
       throw await throttled(t, challenge, r.throttledUntil, now);
     }
     t.deps.auditLog.kick(t.accountSid); // the event is committed in the inbox; it joins the chain in a grouped seal
+    if (r.drift !== entry.drift) t.deps.seedCache.delete(fields.factorSid); // the window's centre moved: the next login re-reads it
     if (r.outcome === 'approved') {
       t.deps.metrics.verification('challenge', 'approved');
       await emit(t.deps, challengeEvent('challenge.approved', challenge), { webhookSids: r.approvedWebhookSids });

@@ -19,6 +19,8 @@ export interface CachedSeed {
   secretKeyId: string;
   secretCiphertext: Uint8Array;
   cfg: TotpConfig;
+  /** The factor's drift as last seen (RFC 6238 §6): the window's centre; the statement checks it too. */
+  drift: number;
   seed: Uint8Array;
 }
 
