@@ -51,3 +51,13 @@ describe('connection settings', () => {
     );
   });
 });
+
+describe('resynchronisation window', () => {
+  it('defaults to ±100 time steps (RFC 6238 §6), is read from VERITY_RESYNC_WINDOW_STEPS, and refuses 0, fractions and > 1000', () => {
+    expect(loadConfig({}).resyncWindowSteps).toBe(100);
+    expect(loadConfig({ VERITY_RESYNC_WINDOW_STEPS: '20' }).resyncWindowSteps).toBe(20);
+    for (const bad of ['0', '2.5', '1001', 'wide']) {
+      expect(() => loadConfig({ VERITY_RESYNC_WINDOW_STEPS: bad })).toThrow(/VERITY_RESYNC_WINDOW_STEPS/);
+    }
+  });
+});

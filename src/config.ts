@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RESYNC_WINDOW } from './domain/resync.ts';
 
 /** VERITY_DB_CONNECT_TIMEOUT_MS / VERITY_DB_STATEMENT_TIMEOUT_MS defaults, also openDatabase's when no config is passed. */
 export const DEFAULT_PG_TIMEOUTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 } as const;
@@ -40,6 +41,7 @@ const envSchema = z
     VERITY_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
     VERITY_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).max(3_600_000).default(2_000),
     VERITY_RUN_WORKERS: z.enum(['true', 'false']).optional(),
+    VERITY_RESYNC_WINDOW_STEPS: z.coerce.number().int().min(RESYNC_WINDOW.min).max(RESYNC_WINDOW.max).default(RESYNC_WINDOW.default),
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
@@ -112,6 +114,8 @@ export interface Config {
   connections: ConnectionLimits;
   /** WebSocket subscriptions one connection may hold at once. */
   maxSubscriptionsPerConnection: number;
+  /** RFC 6238 §6: resynchronisation searches ± this many time steps around now; observed drift stays within it too. */
+  resyncWindowSteps: number;
   /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
   reconcileIntervalMs: number;
   /** PostgreSQL: opening a connection or waiting for a pooled one fails after this long (also bounds /readyz). */
@@ -212,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxStreamsPerAccount: e.VERITY_MAX_STREAMS_PER_ACCOUNT,
     },
     maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    resyncWindowSteps: e.VERITY_RESYNC_WINDOW_STEPS,
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
     dbConnectTimeoutMs: e.VERITY_DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: e.VERITY_DB_STATEMENT_TIMEOUT_MS,

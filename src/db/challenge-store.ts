@@ -107,7 +107,7 @@ export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Prom
       UPDATE "Factor" SET ${streakCharge(c.now)}
       WHERE ${c.charge}::boolean AND "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid} AND "status" = 'verified'
         AND ${notThrottled(c.now)}
-      RETURNING "sid", "secretCiphertext", "secretKeyId", "alg", "codeLength", "timeStep", "skew", "lastUsedTimeStep"
+      RETURNING "sid", "secretCiphertext", "secretKeyId", "alg", "codeLength", "timeStep", "skew", "lastUsedTimeStep", "drift"
     ), ins AS (
       INSERT INTO "Challenge" ("sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate",
         "dateCreated", "dateUpdated", "detailsMessage", "detailsFields", "hiddenDetails", "metadata", "attempts")
@@ -119,7 +119,8 @@ export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Prom
     )
     SELECT ins.*, f."status"::text AS "f_status", f."throttledUntil" AS "f_throttledUntil",
       k."sid" AS "k_sid", k."secretCiphertext" AS "k_secretCiphertext", k."secretKeyId" AS "k_secretKeyId", k."alg"::text AS "k_alg",
-      k."codeLength" AS "k_codeLength", k."timeStep" AS "k_timeStep", k."skew" AS "k_skew", k."lastUsedTimeStep" AS "k_lastUsedTimeStep"
+      k."codeLength" AS "k_codeLength", k."timeStep" AS "k_timeStep", k."skew" AS "k_skew", k."lastUsedTimeStep" AS "k_lastUsedTimeStep",
+      k."drift" AS "k_drift"
     FROM f LEFT JOIN ins ON true LEFT JOIN charged k ON true`,
   );
   const row = rows[0];
@@ -142,19 +143,20 @@ export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Prom
 /**
  * Approves a pending, unexpired challenge and consumes the factor's time step in one statement
  * (RFC 6238 §5.2: a code is accepted once): only if the step is later than the last one used.
- * Two racing requests with the same code cannot both win. Success resets the failure streak.
+ * Two racing requests with the same code cannot both win. Success resets the failure streak and
+ * records the drift the check observed (RFC 6238 §6), in the same SET list (consumeStep).
  * Returns the approved row and, read by the same statement, the webhooks subscribed to
  * `challenge.approved` in its service (the event then needs no lookup); null when it lost.
  */
 export async function approveWithStep(
   prisma: PrismaClient,
-  p: { challengeSid: string; factorSid: string; step: bigint; now: Date },
+  p: { challengeSid: string; factorSid: string; step: bigint; drift: number; now: Date },
 ): Promise<{ challenge: Challenge; webhookSids: string[] } | null> {
   const rows = await hotQuery<Challenge & { webhookSids: string[] }>(
     prisma,
     Prisma.sql`${PREPARED}
     WITH consumed AS (
-      UPDATE "Factor" SET ${consumeStep(p.step)}
+      UPDATE "Factor" SET ${consumeStep(p.step, p.drift)}
       WHERE "sid" = ${p.factorSid} AND "status" = 'verified'
         AND ${stepUnused(p.step)}
         AND EXISTS (SELECT 1 FROM "Challenge" c WHERE c."sid" = ${p.challengeSid} AND ${isLive(ALIAS_C, p.now)})

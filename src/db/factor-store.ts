@@ -12,11 +12,18 @@ import { keysetPage } from './paging.ts';
 /**
  * RFC 6238 §5.2, a code is accepted once: a time step is consumed only if it is later than the
  * last one used. `stepUnused` is the condition, `consumeStep` the SET list; the statement that
- * approves a challenge (challenge-store approveWithStep) and the one that verifies an enrolment
- * (verifyWithStep) both use them, so the rule is written once. Success also resets the streak.
+ * approves a challenge (challenge-store approveWithStep), the one that verifies an enrolment
+ * (verifyWithStep) and a resynchronisation (resyncWithSteps) all use them, so the rule is written
+ * once. Success also resets the streak.
+ *
+ * `drift` (RFC 6238 §6, "record the drift") is written by the same statement, so the drift a
+ * check observed and the step it used change together or not at all: the caller computes it
+ * (domain/resync.ts observedDrift: the drift read, moved one step towards the accepted code) and
+ * passes it always, unchanged when the code was at the centre, so the statement's text is fixed.
  */
 export const stepUnused = (step: bigint) => Prisma.sql`("lastUsedTimeStep" IS NULL OR "lastUsedTimeStep" < ${step})`;
-export const consumeStep = (step: bigint) => Prisma.sql`"lastUsedTimeStep" = ${step}, "failureStreak" = 0, "throttledUntil" = NULL`;
+export const consumeStep = (step: bigint, drift: number) =>
+  Prisma.sql`"lastUsedTimeStep" = ${step}, "drift" = ${drift}::int, "failureStreak" = 0, "throttledUntil" = NULL`;
 
 /** The factor's guessing throttle is not armed at `now` (THROTTLE). */
 export const notThrottled = (now: Date) => Prisma.sql`("throttledUntil" IS NULL OR "throttledUntil" <= ${now}::timestamp(3))`;
@@ -29,10 +36,10 @@ export const streakCharge = (now: Date) => Prisma.sql`
            ${THROTTLE.baseDelayS}::float8 * power(2::float8, "failureStreak" - ${THROTTLE.freeFailures})))
     ELSE NULL END`;
 
-/** What checking a code needs from the factor (seed, config, replay guard), read by the charging statement. */
+/** What checking a code needs from the factor (seed, config, replay guard, the window's centre), read by the charging statement. */
 export type CodeFactor = Pick<
   Factor,
-  'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep'
+  'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep' | 'drift'
 >;
 
 // ------------------------------------------------------------------ enrolment
@@ -72,6 +79,65 @@ export async function insertFactor(
 }
 
 /**
+ * One imported factor, all or nothing: the entity (created if missing) and the factor are written
+ * in one transaction, so a failed item leaves nothing behind. Same rules as insertFactor (the
+ * entity's row lock serialises its enrolments; `limit` factors per entity); a factor with this
+ * seed fingerprint on the entity already is `existing` (an import repeated is a no-op, not an error).
+ */
+export async function importFactor(
+  prisma: PrismaClient,
+  p: {
+    entity: { sid: string; accountSid: string; serviceSid: string; identity: string };
+    fingerprint: string;
+    limit: number;
+    data: Omit<NewFactor, 'identity' | 'accountSid' | 'serviceSid'>;
+  },
+): Promise<{ kind: 'created'; factor: Factor } | { kind: 'existing'; factorSid: string } | { kind: 'limit' }> {
+  const e = p.entity;
+  try {
+    return await prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`
+          INSERT INTO "Entity" ("sid", "accountSid", "serviceSid", "identity")
+          VALUES (${e.sid}, ${e.accountSid}, ${e.serviceSid}, ${e.identity})
+          ON CONFLICT ("serviceSid", "identity") DO NOTHING`;
+        const [entity] = await tx.$queryRaw<{ sid: string }[]>`
+          SELECT "sid" FROM "Entity" WHERE "serviceSid" = ${e.serviceSid} AND "identity" = ${e.identity} FOR UPDATE`;
+        const entitySid = entity!.sid;
+        // One round trip for both checks: imports run thousands of these.
+        const [seen] = await tx.$queryRaw<{ dup: string | null; count: number }[]>`
+          SELECT (SELECT "sid" FROM "Factor" WHERE "entitySid" = ${entitySid} AND "secretFingerprint" = ${p.fingerprint}) AS "dup",
+                 (SELECT count(*)::int FROM "Factor" WHERE "entitySid" = ${entitySid}) AS "count"`;
+        if (seen!.dup) return { kind: 'existing' as const, factorSid: seen!.dup };
+        if (seen!.count >= p.limit) return { kind: 'limit' as const };
+        const factor = await tx.factor.create({
+          data: {
+            ...p.data,
+            accountSid: e.accountSid,
+            serviceSid: e.serviceSid,
+            identity: e.identity,
+            entitySid,
+            secretFingerprint: p.fingerprint,
+          },
+        });
+        return { kind: 'created' as const, factor };
+      },
+      { maxWait: 10_000, timeout: 10_000 },
+    );
+  } catch (err) {
+    // Two items of one batch with the same identity and seed raced past the check: the index decides.
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+      const dup = await prisma.factor.findFirst({
+        where: { serviceSid: e.serviceSid, identity: e.identity, secretFingerprint: p.fingerprint },
+        select: { sid: true },
+      });
+      if (dup) return { kind: 'existing', factorSid: dup.sid };
+    }
+    throw err;
+  }
+}
+
+/**
  * Charges one enrolment attempt before the code is looked at, conditionally (at most `max`, Twilio
  * 60310): concurrent guesses cannot exceed the cap through a check-then-act gap. False when spent
  * or no longer unverified.
@@ -85,9 +151,12 @@ export async function chargeEnrolmentAttempt(prisma: PrismaClient, factorSid: st
 }
 
 /** Unverified → verified, consuming the code's time step in the same conditional write (stepUnused). */
-export async function verifyWithStep(prisma: PrismaClient, p: { factorSid: string; step: bigint; now: Date }): Promise<boolean> {
+export async function verifyWithStep(
+  prisma: PrismaClient,
+  p: { factorSid: string; step: bigint; drift: number; now: Date },
+): Promise<boolean> {
   const n = await prisma.$executeRaw`
-    UPDATE "Factor" SET "status" = 'verified', ${consumeStep(p.step)}, "dateUpdated" = ${p.now}::timestamp(3)
+    UPDATE "Factor" SET "status" = 'verified', ${consumeStep(p.step, p.drift)}, "dateUpdated" = ${p.now}::timestamp(3)
     WHERE "sid" = ${p.factorSid} AND "status" = 'unverified' AND ${stepUnused(p.step)}`;
   return n === 1;
 }

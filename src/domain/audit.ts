@@ -8,6 +8,7 @@ export const AUDIT_EVENT_TYPES = [
   'account.created',
   'account.token_rotated',
   'factor.created',
+  'factor.imported',
   'factor.verified',
   'factor.verification_failed',
   'factor.deleted',

@@ -113,11 +113,36 @@ export function generateCode(seed: Uint8Array, cfg: TotpConfig, nowSeconds: numb
 export type VerifyResult =
   { valid: true; timeStep: number; delta: number } | { valid: false; reason: 'mismatch' | 'replayed' | 'malformed' };
 
+/** A code the way a device shows it: exactly code_length ASCII digits (Twilio AuthPayload), else null. */
+export function codeBytes(code: string, cfg: TotpConfig): Buffer | null {
+  if (code.length !== cfg.codeLength || !/^[0-9]+$/.test(code)) return null;
+  return Buffer.from(code, 'ascii');
+}
+
+/** The code a device shows at time step `step` (RFC 6238 §4.2), as ASCII bytes for codesEqual. */
+export function stepCode(seed: Uint8Array, cfg: TotpConfig, step: number): Buffer {
+  return Buffer.from(
+    generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }),
+    'ascii',
+  );
+}
+
 /**
- * Checks `code` against the steps T-skew…T+skew (RFC 6238 §5.2 delay window) and rejects any step
+ * The one comparison of a given code with a step's code, in constant time (RFC 4226 §7.2), so a
+ * right and a wrong code cost the same. Every TOTP check (verifyCode, the resynchronisation search
+ * in resync.ts) goes through it.
+ */
+export function codesEqual(expected: Buffer, given: Buffer): boolean {
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+/**
+ * Checks `code` against the steps C-skew…C+skew around the centre C = T + drift (RFC 6238 §5.2
+ * delay window; §6: the window follows the device's recorded clock drift) and rejects any step
  * ≤ lastUsedTimeStep (§5.2: "the verifier MUST NOT accept the second attempt of the same OTP").
- * Comparison is constant-time (RFC 4226 §7.2). The caller must still persist the returned
- * timeStep atomically (`... where lastUsedTimeStep < :step`) so two racing requests cannot both win.
+ * `delta` is the accepted step's offset from the centre. Comparison is constant-time (RFC 4226
+ * §7.2). The caller must still persist the returned timeStep atomically (`... where
+ * lastUsedTimeStep < :step`) so two racing requests cannot both win.
  */
 export function verifyCode(
   seed: Uint8Array,
@@ -125,30 +150,27 @@ export function verifyCode(
   cfg: TotpConfig,
   nowSeconds: number,
   lastUsedTimeStep?: bigint | number | null,
+  drift = 0,
 ): VerifyResult {
   assertTotpConfig(cfg);
   // Twilio AuthPayload is exactly code_length digits; anything else never reaches the HMAC.
-  if (code.length !== cfg.codeLength || !/^[0-9]+$/.test(code)) return { valid: false, reason: 'malformed' };
+  const given = codeBytes(code, cfg);
+  if (!given) return { valid: false, reason: 'malformed' };
   const last = lastUsedTimeStep === undefined || lastUsedTimeStep === null || lastUsedTimeStep < 0 ? null : Number(lastUsedTimeStep);
-  const now = timeStepAt(nowSeconds, cfg.timeStep);
-  const given = Buffer.from(code, 'ascii');
+  const centre = timeStepAt(nowSeconds, cfg.timeStep) + drift;
   let fresh: number | null = null;
   let replayed = false;
   // Every step of the window is computed and compared, whatever matches (RFC 4226 §7.2 asks for
   // resistance to guessing; equal work means a right, wrong or replayed code cannot be told apart
   // by timing, and a wrong code costs what a right one does). Comparison is constant-time.
-  for (let step = now - cfg.skew; step <= now + cfg.skew; step++) {
+  for (let step = centre - cfg.skew; step <= centre + cfg.skew; step++) {
     if (step < 0) continue;
-    const expected = Buffer.from(
-      generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }),
-      'ascii',
-    );
-    if (!timingSafeEqual(expected, given)) continue;
+    if (!codesEqual(stepCode(seed, cfg, step), given)) continue;
     // The earliest step after the last one used wins (§5.2: a step ≤ lastUsedTimeStep is a replay).
     if (last === null || step > last) fresh ??= step;
     else replayed = true;
   }
-  if (fresh !== null) return { valid: true, timeStep: fresh, delta: fresh - now };
+  if (fresh !== null) return { valid: true, timeStep: fresh, delta: fresh - centre };
   return { valid: false, reason: replayed ? 'replayed' : 'mismatch' };
 }
 

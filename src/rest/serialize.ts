@@ -103,6 +103,8 @@ export function factorJson(urls: Urls, f: Factor) {
     factor_type: f.factorType,
     config: { alg: f.alg, skew: f.skew, code_length: f.codeLength, time_step: f.timeStep },
     metadata: f.metadata ?? null,
+    // Verity extension (RFC 6238 §6 clock drift, in time steps): Twilio's SDKs ignore fields they do not know.
+    drift: f.drift,
     url: urls.factor(f.serviceSid, f.identity, f.sid),
   };
 }

@@ -46,6 +46,10 @@ export const FactorType = builder.prismaObject('Factor', {
     status: t.field({ type: FactorStatusEnum, resolve: (f) => f.status }),
     factorType: t.field({ type: FactorTypeEnum, resolve: (f) => f.factorType }),
     config: t.field({ type: FactorConfig, resolve: (f) => f }),
+    drift: t.exposeInt('drift', {
+      description:
+        'RFC 6238 §6: how many time steps the authenticator’s clock is off, recorded by resyncFactor and by accepted codes one step off; checks are centred on now + drift. 0 until then',
+    }),
     metadata: t.field({ type: 'JSONObject', nullable: true, resolve: (f) => f.metadata }),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
     dateUpdated: t.expose('dateUpdated', { type: 'DateTime' }),
@@ -73,7 +77,7 @@ const CreateTotpFactorPayload = builder.objectRef<{ factor: Factor; binding: Tot
   }),
 });
 
-const FactorConfigInput = builder.inputType('FactorConfigInput', {
+export const FactorConfigInput = builder.inputType('FactorConfigInput', {
   fields: (t) => ({
     alg: t.field({ type: TotpAlgorithmEnum, description: 'Default SHA1' }),
     skew: t.int({ description: '0–2; default: the service’s, else 1' }),

@@ -7,6 +7,7 @@ import './account.ts';
 import './entity.ts';
 import './service.ts';
 import './factor.ts';
+import './factor-import.ts';
 import './challenge.ts';
 import './webhook.ts';
 import './audit.ts';

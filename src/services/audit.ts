@@ -72,7 +72,7 @@ export async function recordAudit(deps: AuditDeps, e: AuditInput): Promise<void>
 }
 
 /** Many events in one short transaction (the expiry drain's batches); never throws, like recordAudit. */
-export async function recordAuditBatch(deps: Deps, events: AuditInput[]): Promise<void> {
+export async function recordAuditBatch(deps: AuditDeps, events: AuditInput[]): Promise<void> {
   if (events.length === 0) return;
   try {
     await appendAuditEvents(

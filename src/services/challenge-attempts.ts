@@ -57,8 +57,8 @@ async function attemptCode(t: Tenant, challenge: Challenge, factor: Factor, code
  * in one conditional statement (RFC 6238 §5.2: accepted once).
  */
 async function checkCharged(t: Tenant, charged: Challenge, factor: CodeFactor, code: string, now: Date): Promise<Challenge> {
-  const outcome = await checkChargedCode(t, factor, code, now, (step) =>
-    store.approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step, now }),
+  const outcome = await checkChargedCode(t, factor, code, now, (step, drift) =>
+    store.approveWithStep(t.deps.prisma, { challengeSid: charged.sid, factorSid: factor.sid, step, drift, now }),
   );
   if (outcome.kind === 'wrong') {
     // Wrong or replayed: the charged row is the answer (still PENDING).

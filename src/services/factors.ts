@@ -86,7 +86,7 @@ const updateInput = z.object({
 export { configOf, factorSeed } from './code-check.ts';
 
 /** Factor input → service defaults → Twilio defaults (SHA1, 6 digits, 30 s, skew 1). */
-function resolveConfig(input: FactorConfigInput | null | undefined, service: Service): TotpConfig {
+export function resolveConfig(input: FactorConfigInput | null | undefined, service: Service): TotpConfig {
   return {
     alg: input?.alg ?? DEFAULT_TOTP_CONFIG.alg,
     timeStep: input?.timeStep ?? service.totpTimeStep ?? DEFAULT_TOTP_CONFIG.timeStep,
@@ -95,7 +95,8 @@ function resolveConfig(input: FactorConfigInput | null | undefined, service: Ser
   };
 }
 
-function importSecret(secret: string): Uint8Array {
+/** A Base32 secret given by the caller, or INVALID_ARGUMENT saying why (never quoting it). */
+export function importSecret(secret: string): Uint8Array {
   const r = parseBase32Secret(secret);
   if (r.ok) return r.seed;
   const why = {
@@ -219,8 +220,8 @@ export async function verifyFactor(t: Tenant, input: { factorSid: string; authPa
   }
   const now = t.deps.now();
   // RFC 6238 §5.2: the step is consumed by the same conditional write that verifies.
-  const outcome = await checkChargedCode(t, factor, code, now, async (step) =>
-    (await store.verifyWithStep(prisma, { factorSid: factor.sid, step, now })) ? true : null,
+  const outcome = await checkChargedCode(t, factor, code, now, async (step, drift) =>
+    (await store.verifyWithStep(prisma, { factorSid: factor.sid, step, drift, now })) ? true : null,
   );
   if (outcome.kind === 'accepted') {
     await emit(t.deps, factorEvent('factor.verified', factor));
@@ -243,6 +244,12 @@ function convertLastStep(last: bigint | null, from: number, to: number): bigint 
   return (endOfUsed - 1n) / BigInt(to);
 }
 
+/** When the time step length changes, keep the device's clock offset in seconds (RFC 6238 §6), in steps of the new length. */
+function convertDrift(drift: number, from: number, to: number, windowSteps: number): number | undefined {
+  if (from === to || drift === 0) return undefined;
+  return Math.max(-windowSteps, Math.min(windowSteps, Math.round((drift * from) / to)));
+}
+
 export async function updateFactor(
   t: Tenant,
   input: { factorSid: string; friendlyName?: string | null; config?: FactorConfigInput | null; metadata?: Record<string, unknown> | null },
@@ -258,6 +265,7 @@ export async function updateFactor(
     skew: c?.skew ?? undefined,
     timeStep,
     lastUsedTimeStep: timeStep === factor.timeStep ? undefined : convertLastStep(factor.lastUsedTimeStep, factor.timeStep, timeStep),
+    drift: convertDrift(factor.drift, factor.timeStep, timeStep, t.deps.config.resyncWindowSteps),
     metadata: data.metadata === null ? Prisma.DbNull : (data.metadata ?? undefined),
   });
   // A concurrent write or login changed the row between our read and write: apply again on fresh data.

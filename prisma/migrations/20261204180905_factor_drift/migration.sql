@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Factor" ADD COLUMN     "drift" INTEGER NOT NULL DEFAULT 0;
