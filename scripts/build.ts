@@ -5,6 +5,9 @@
 // Dependencies stay external (resolved from node_modules at run time, exactly as under tsx): only
 // our own sources, including the generated Prisma client, are bundled. Type checking stays with
 // `npm run typecheck`; esbuild only strips types.
+// Code splitting keeps each entry's `await import(...)` a real import: the entry point starts
+// OpenTelemetry (when asked) before the chunk that imports pg, ioredis and node:http is loaded.
+// Without it esbuild would hoist every external import to the top of one file.
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
@@ -20,6 +23,7 @@ export async function buildEntries(entries: readonly string[] = ENTRIES): Promis
     outdir: 'dist',
     outbase: '.',
     bundle: true,
+    splitting: true,
     packages: 'external',
     platform: 'node',
     format: 'esm',

@@ -23,6 +23,7 @@ export async function withDatabase(
     const db = await openDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
+      preparedStatements: config.dbPreparedStatements,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
     try {

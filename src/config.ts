@@ -75,6 +75,7 @@ const envSchema = z
       .default('false'),
     VERITY_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(DEFAULT_PG_TIMEOUTS.connectTimeoutMs),
     VERITY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(DEFAULT_PG_TIMEOUTS.statementTimeoutMs),
+    VERITY_DB_PREPARED_STATEMENTS: z.enum(['true', 'false']).default('true'),
     VERITY_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -122,6 +123,12 @@ export interface Config {
   dbConnectTimeoutMs: number;
   /** PostgreSQL statement_timeout; the client drops a connection silent for this + 500 ms. */
   dbStatementTimeoutMs: number;
+  /**
+   * The login hot path's statements are named (prepared once per connection); false sends them
+   * unnamed, as a transaction-mode pooler needs (PgBouncer before 1.21 lends a server connection per
+   * transaction, so a name prepared on one is missing on the next: docs/operations.md "Behind PgBouncer").
+   */
+  dbPreparedStatements: boolean;
   /** Redis calls made on a request's path (enqueue, publish, readiness ping) give up after this long. */
   redisCommandTimeoutMs: number;
   logLevel: string;
@@ -220,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
     dbConnectTimeoutMs: e.VERITY_DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: e.VERITY_DB_STATEMENT_TIMEOUT_MS,
+    dbPreparedStatements: e.VERITY_DB_PREPARED_STATEMENTS === 'true',
     redisCommandTimeoutMs: e.VERITY_REDIS_COMMAND_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     limits: {

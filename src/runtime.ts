@@ -38,7 +38,14 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const keyring = loadKeyring(config); // before the database: a missing key fails fast
   const redisWarn = throttledWarn(logger);
   const timeouts = { connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs };
-  const db = opts.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts }));
+  const db =
+    opts.db ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      timeouts,
+      preparedStatements: config.dbPreparedStatements,
+    }));
   const now = opts.now ?? (() => new Date());
   const jobs: JobEngine = createJobEngine({
     redisUrl: config.redisUrl,

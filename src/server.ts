@@ -9,7 +9,9 @@ import type { GraphQLContext } from './schema/builder.ts';
 import type { Logger } from './logger.ts';
 import { restRoutes } from './rest/index.ts';
 import { chunkedBodyLimit, graphqlLimitPlugins } from './edge/graphql-limits.ts';
-import { observability } from './observability/http.ts';
+import { graphqlOperation, observability } from './observability/http.ts';
+import { tracing } from './observability/tracing.ts';
+import { queueBoard } from './observability/queue-board.ts';
 import { annotateLogContext } from './observability/log-context.ts';
 import { yogaLogger } from './observability/yoga-logger.ts';
 import { demoRoutes } from './demo/routes.ts';
@@ -116,6 +118,10 @@ export function createApp(deps: AppDeps): App {
     plugins: [
       graphiql.headers,
       observability(deps),
+      // OpenTelemetry's GraphQL span, only when tracing is on (src/observability/tracing.ts).
+      ...(tracing()?.yogaPlugins(graphqlOperation) ?? []),
+      // Bull Board at /admin/queues: production mode, operator token only (src/observability/queue-board.ts).
+      queueBoard(deps),
       corsPolicy(deps),
       connections.plugin, // after CORS: a refused cross-origin stream takes no slot
       restRoutes(deps),

@@ -1,5 +1,4 @@
 import { print } from 'graphql';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomPrefix } from './support/random-prefix.ts';
 import { ADMIN_TOKEN, TEST_KEYS, basic, freshDatabase } from './support/app.ts';
@@ -14,7 +13,7 @@ import {
 } from './support/documents.ts';
 import { next, redisSubscribers, waitUntil, wsClient, WAIT_MS } from './support/live.ts';
 import { oathCode } from './support/oath.ts';
-import { listeningPort, runEntry, type Proc } from './support/process.ts';
+import { gqlAt, listeningPort, runEntry, type Proc } from './support/process.ts';
 
 // Two API processes and one worker process sharing PostgreSQL and Redis: a subscriber on A sees
 // a change made on B and an expiry done by the worker, in order; another tenant sees nothing.
@@ -55,16 +54,7 @@ describe.runIf(databaseUrl && redisUrl)('subscriptions across instances (Redis p
     await db?.close();
   });
 
-  async function gql<R, V>(port: number, doc: TypedDocumentNode<R, V>, variables: V, authorization: string): Promise<R> {
-    const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization },
-      body: JSON.stringify({ query: print(doc), variables }),
-    });
-    const body = (await res.json()) as { data: R; errors?: unknown };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data;
-  }
+  const gql = gqlAt;
 
   async function tenant(name: string) {
     const { createAccount } = await gql(portA, CreateAccount, { input: { friendlyName: name } }, `Bearer ${ADMIN_TOKEN}`);

@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AppDeps, Principal } from '../deps.ts';
 import { clientAddress } from './client-address.ts';
 import { verifyCredentials } from './credentials.ts';
-import { canReadMetrics } from './metrics-token.ts';
+import { canReadMetrics, isOperator } from './metrics-token.ts';
 
 export { clientAddress } from './client-address.ts';
 export { requireManagement } from './management.ts';
@@ -139,6 +139,21 @@ export function authorizeMetrics(deps: AuthDeps, header: string | null | undefin
     header,
     address,
     () => canReadMetrics(deps.config, header),
+    (ok) => ok,
+  );
+}
+
+/**
+ * May this header open an operator page (the queue dashboard)? The operator token as Bearer or as
+ * a Basic password, under the same per-address budget as every other credential check. Throws
+ * RateLimitedError (429) for an address over its budget.
+ */
+export function authorizeOperatorPage(deps: AuthDeps, header: string | null | undefined, address: string): Promise<boolean> {
+  return withFailedAuthBudget(
+    deps,
+    header,
+    address,
+    () => isOperator(deps.config, header),
     (ok) => ok,
   );
 }

@@ -4,7 +4,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { applyMigrations } from './schema-engine-wasm.ts';
+import { applyMigrations, loadMigrations } from './schema-engine-wasm.ts';
 import { DEFAULT_PG_TIMEOUTS } from '../config.ts';
 import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
 import pg from 'pg';
@@ -34,8 +34,41 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** PostgreSQL: connect and statement deadlines (defaults: config's VERITY_DB_* defaults). */
   timeouts?: Partial<PgTimeouts>;
+  /** PostgreSQL: name the hot path's statements (default true); false for a transaction-mode pooler (VERITY_DB_PREPARED_STATEMENTS). */
+  preparedStatements?: boolean;
   /** Called for every SQL statement Prisma sends (tests and benchmarks count round trips). */
   onQuery?: (sql: string) => void;
+}
+
+/** Thrown when migrations are pending but may not be applied over this connection. */
+export class PendingMigrationsError extends Error {
+  constructor(readonly pending: string[]) {
+    super(
+      `${pending.length} migration(s) pending (${pending.join(', ')}). With VERITY_DB_PREPARED_STATEMENTS=false (a transaction-mode pooler) ` +
+        'Verity does not migrate at start: run `npm run migrate` with DATABASE_URL pointing at PostgreSQL directly (or a session-mode pool).',
+    );
+    this.name = 'PendingMigrationsError';
+  }
+}
+
+async function refusePendingMigrations(config: pg.PoolConfig): Promise<void> {
+  const { migrationDirectories } = await loadMigrations();
+  const c = new pg.Client(config);
+  await c.connect();
+  try {
+    const table = await c.query<{ t: string | null }>(`SELECT to_regclass('_prisma_migrations')::text AS t`);
+    const done = new Set<string>();
+    if (table.rows[0]?.t) {
+      const r = await c.query<{ name: string }>(
+        'SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+      );
+      for (const row of r.rows) done.add(row.name);
+    }
+    const pending = migrationDirectories.map((d) => d.path).filter((name) => !done.has(name));
+    if (pending.length) throw new PendingMigrationsError(pending);
+  } finally {
+    await c.end();
+  }
 }
 
 function client(factory: SqlDriverAdapterFactory, onQuery?: (sql: string) => void): PrismaClient {
@@ -48,15 +81,22 @@ function client(factory: SqlDriverAdapterFactory, onQuery?: (sql: string) => voi
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
     const timeouts = { ...DEFAULT_PG_TIMEOUTS, ...opts.timeouts };
+    const named = opts.preparedStatements !== false;
     // Migrations get no statement deadline: building an index on a big table may take a while.
-    if (opts.migrate !== false)
-      await applyMigrations(new PrismaPg(pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 })));
+    if (opts.migrate !== false) {
+      const config = pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 });
+      // Behind a transaction-mode pooler the migration engine's session advisory lock
+      // (pg_advisory_lock) is taken on one server connection and released on another, so it leaks
+      // and blocks the next deploy: there, only check that nothing is pending.
+      if (named) await applyMigrations(new PrismaPg(config));
+      else await refusePendingMigrations(config);
+    }
     // One pool for Prisma and for the hot path's marked statements, which go to pg directly, named
-    // (prepared) — src/db/prepared.ts. Idle-connection errors are expected in outages: handled, not fatal.
+    // (prepared) unless turned off — src/db/prepared.ts. Idle-connection errors are expected in outages: handled, not fatal.
     const pool = new pg.Pool(pgPoolConfig(opts.databaseUrl, opts.poolSize ?? 10, timeouts));
     pool.on('error', () => {});
-    const prisma = client(new PrismaPg(pool, { statementNameGenerator: statementName }), opts.onQuery);
-    registerDirectPool(prisma, pool, opts.onQuery);
+    const prisma = client(new PrismaPg(pool, named ? { statementNameGenerator: statementName } : {}), opts.onQuery);
+    registerDirectPool(prisma, pool, { named, onQuery: opts.onQuery });
     return {
       prisma,
       mode: 'postgres',

@@ -161,6 +161,40 @@ export async function verifyWithStep(
   return n === 1;
 }
 
+// ------------------------------------------------------------------ resynchronisation (RFC 6238 §6)
+
+/**
+ * Charges one attempt to the factor's guessing throttle (THROTTLE), conditionally, before any code
+ * is looked at: refused (null) while the throttle is armed, so concurrent guesses cannot slip
+ * through a check-then-act gap. Returns what checking the codes needs, as charged.
+ */
+export async function chargeFactorThrottle(
+  prisma: PrismaClient,
+  p: { accountSid: string; factorSid: string; now: Date },
+): Promise<CodeFactor | null> {
+  const rows = await prisma.$queryRaw<CodeFactor[]>`
+    UPDATE "Factor" SET ${streakCharge(p.now)}
+    WHERE "sid" = ${p.factorSid} AND "accountSid" = ${p.accountSid} AND ${notThrottled(p.now)}
+    RETURNING "sid", "secretCiphertext", "secretKeyId", "alg", "codeLength", "timeStep", "skew", "lastUsedTimeStep", "drift"`;
+  return rows[0] ?? null;
+}
+
+/**
+ * Records a resynchronisation: steps `step` and `step + 1` matched, so both count as used (the last
+ * used step becomes step + 1, RFC 6238 §5.2) and the drift is set — only if `step` is still unused,
+ * so two racing resyncs with the same codes, or a login that used a later step meanwhile, cannot
+ * both win or move the used step backwards.
+ */
+export async function resyncWithSteps(
+  prisma: PrismaClient,
+  p: { factorSid: string; step: bigint; drift: number; now: Date },
+): Promise<boolean> {
+  const n = await prisma.$executeRaw`
+    UPDATE "Factor" SET ${consumeStep(p.step + 1n, p.drift)}, "dateUpdated" = ${p.now}::timestamp(3)
+    WHERE "sid" = ${p.factorSid} AND ${stepUnused(p.step)}`;
+  return n === 1;
+}
+
 // ------------------------------------------------------------------ reads
 
 export async function findFactor(prisma: PrismaClient, accountSid: string, sid: string): Promise<Factor | null> {

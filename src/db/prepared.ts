@@ -45,10 +45,21 @@ export const CHALLENGE_COLUMNS = Prisma.raw(
 // each of a login's three statements. They run on the pool PrismaPg uses (same connections, same
 // deadlines), converted to exactly what $queryRaw returns. PGlite, and a transaction client, keep
 // $queryRaw: only a client registered here by openDatabase takes the direct path.
-const direct = new WeakMap<object, { pool: pg.Pool; onQuery?: (sql: string) => void }>();
+// `named: false` (VERITY_DB_PREPARED_STATEMENTS=false) sends them unnamed: parsed and planned on
+// every execution, but valid on whichever server connection a transaction-mode pooler lends.
+interface DirectPool {
+  pool: pg.Pool;
+  named: boolean;
+  onQuery?: ((sql: string) => void) | undefined;
+}
+const direct = new WeakMap<object, DirectPool>();
 
-export function registerDirectPool(prisma: object, pool: pg.Pool, onQuery?: (sql: string) => void): void {
-  direct.set(prisma, { pool, onQuery });
+export function registerDirectPool(
+  prisma: object,
+  pool: pg.Pool,
+  opts: { named: boolean; onQuery?: ((sql: string) => void) | undefined },
+): void {
+  direct.set(prisma, { pool, ...opts });
 }
 
 /** timestamp (without time zone) is stored UTC, as Prisma writes and reads it; int8 is a bigint, as $queryRaw returns it. */
@@ -68,13 +79,14 @@ const types = {
 /** Parameters as Prisma's adapter sends them: a Date as its UTC wall time (pg would send local time). */
 const param = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : Array.isArray(v) ? v.map(param) : v);
 
-/** A marked statement's rows: pg directly (named, prepared) where registered, else $queryRaw. */
+/** A marked statement's rows: pg directly (named, prepared, unless turned off) where registered, else $queryRaw. */
 export async function hotQuery<T>(prisma: PrismaClient, sql: Prisma.Sql): Promise<T[]> {
   const d = direct.get(prisma);
   if (!d) return prisma.$queryRaw<T[]>(sql);
   d.onQuery?.(sql.text);
   try {
-    const r = await d.pool.query({ name: statementName({ sql: sql.text }), text: sql.text, values: sql.values.map(param), types });
+    const name = d.named ? statementName({ sql: sql.text }) : undefined;
+    const r = await d.pool.query({ name, text: sql.text, values: sql.values.map(param), types });
     return r.rows as T[];
   } catch (err) {
     // Socket-level failures (Node errno + syscall) are outages (503), as the adapter would report them.

@@ -12,6 +12,8 @@ export const AUDIT_EVENT_TYPES = [
   'factor.verified',
   'factor.verification_failed',
   'factor.deleted',
+  'factor.resynced',
+  'factor.resync_failed',
   'challenge.approved',
   'challenge.failed',
   'challenge.throttled',

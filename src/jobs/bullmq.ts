@@ -1,6 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { watchRedis, watchdogTiming } from '../events/redis-watchdog.ts';
+import { tracing } from '../observability/tracing.ts';
 import type { EnqueueOptions, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
 
 export interface BullJobEngineOptions {
@@ -39,6 +40,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
     }
   };
   const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
+  const telemetry = tracing()?.bullmq;
 
   // enableOfflineQueue: false makes commands reject at once while disconnected instead of queueing.
   const producerConn = new Redis(redisUrl, { ...connOpts, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
@@ -50,6 +52,8 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
     queue = new Queue(queueName, {
       connection: producerConn,
       prefix,
+      // With tracing on, the enqueuing request's trace context rides in the job (no payload change).
+      telemetry,
       defaultJobOptions: {
         removeOnComplete: true,
         // Kept for inspection; their ids stay taken (dedup) until trimmed.
@@ -179,7 +183,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
               throw err; // BullMQ decides between retry (with backoff) and failed
             }
           },
-          { connection: conn, prefix, concurrency: Math.max(1, o.concurrency ?? 1) },
+          { connection: conn, prefix, concurrency: Math.max(1, o.concurrency ?? 1), telemetry },
         );
       } catch (err) {
         conn.disconnect(); // a throwing Worker constructor would otherwise leak it and hold the process open
@@ -199,6 +203,8 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       };
       worker.on('completed', recorded).on('failed', recorded);
     },
+
+    boardQueues: () => [queue],
 
     async pendingCount(): Promise<number> {
       return bounded('pendingCount', () => queue.getJobCountByTypes('waiting', 'delayed', 'prioritized'));

@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 /** Job payloads are stored in clear text in Redis: SIDs and flags only, never secrets (DESIGN.md "Secrets"). */
 export type JobData = Record<string, string | number | boolean | null>;
 
@@ -58,6 +59,8 @@ export interface JobEngine {
   pendingCount(): Promise<number>;
   /** Jobs by state right now (the /metrics queue depth, read on scrape). */
   counts(): Promise<JobCounts>;
+  /** BullMQ only: the queues the operator's dashboard shows (src/observability/queue-board.ts). */
+  boardQueues?(): Queue[];
   /** Graceful: stop taking new jobs, wait for running handlers to finish, close connections. */
   close(): Promise<void>;
 }

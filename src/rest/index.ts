@@ -35,6 +35,7 @@ export function restRouter(): Router<Handler> {
     .add('GET', `${E}/Factors/:sid`, factors.fetch)
     .add('POST', `${E}/Factors/:sid`, factors.update)
     .add('DELETE', `${E}/Factors/:sid`, factors.remove)
+    .add('POST', `${E}/Factors/:sid/Resync`, factors.resync) // Verity extension (RFC 6238 §6)
     .add('POST', `${E}/Challenges`, challenges.create)
     .add('GET', `${E}/Challenges`, challenges.list)
     .add('GET', `${E}/Challenges/:sid`, challenges.fetch)

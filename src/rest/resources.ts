@@ -11,6 +11,7 @@ import { createWebhook, deleteWebhook, getWebhook, listWebhooks, updateWebhook, 
 import { createService, deleteService, getService, listServices, updateService } from '../services/services.ts';
 import { createEntity, deleteEntity, getEntity, listEntities } from '../services/entities.ts';
 import { createTotpFactor, deleteFactor, getEntityFactor, listFactors, updateFactor, verifyFactor } from '../services/factors.ts';
+import { resyncFactor } from '../services/factor-resync.ts';
 import { getEntityChallenge, listChallenges } from '../services/challenges.ts';
 import { createChallenge, verifyChallenge } from '../services/challenge-attempts.ts';
 import { generateRecoveryCodes, redeemRecoveryCode } from '../services/recovery-codes.ts';
@@ -202,6 +203,17 @@ export const factors = {
     }
     if (authPayload !== undefined) factor = await verifyFactor(r.tenant, { factorSid: factor.sid, authPayload });
     return ok(factorJson(r.urls, factor));
+  },
+  /**
+   * Verity extension, `POST …/Factors/{sid}/Resync` (Twilio has no such resource): RFC 6238 §6
+   * resynchronisation with two consecutive codes, `AuthPayload1` then `AuthPayload2`, or the
+   * repeated key `AuthPayloads` in order. Answers the factor, with its new `drift`.
+   */
+  async resync(r) {
+    const factor = await scopedFactor(r);
+    const numbered = [r.form.string('AuthPayload1'), r.form.string('AuthPayload2')].filter((c) => c !== undefined);
+    const authPayloads = numbered.length ? numbered : r.form.all('AuthPayloads');
+    return ok(factorJson(r.urls, await resyncFactor(r.tenant, { factorSid: factor.sid, authPayloads })));
   },
   async remove(r) {
     const factor = await scopedFactor(r);

@@ -5,6 +5,7 @@ import { NodeInterface } from './node.ts';
 import { connectionOf, DeletePayload } from './common.ts';
 import { EntityType } from './entity.ts';
 import { getEntityBySid } from '../services/entities.ts';
+import { resyncFactor } from '../services/factor-resync.ts';
 import { configOf, createTotpFactor, deleteFactor, findFactor, updateFactor, verifyFactor, type TotpBinding } from '../services/factors.ts';
 
 export const FactorStatusEnum = builder.enumType('FactorStatus', {
@@ -113,6 +114,16 @@ const UpdateFactorInput = builder.inputType('UpdateFactorInput', {
   }),
 });
 
+const ResyncFactorInput = builder.inputType('ResyncFactorInput', {
+  fields: (t) => ({
+    factorSid: t.id({ required: true }),
+    authPayloads: t.stringList({
+      required: true,
+      description: 'Two consecutive codes from the authenticator, in the order it showed them (wait for the code to change once)',
+    }),
+  }),
+});
+
 builder.queryField('factor', (t) =>
   t.field({
     type: FactorType,
@@ -138,6 +149,13 @@ builder.mutationFields((t) => ({
     type: FactorType,
     args: { input: t.arg({ type: UpdateFactorInput, required: true }) },
     resolve: (_r, { input }, ctx) => updateFactor(ctx.tenant(), input),
+  }),
+  resyncFactor: t.field({
+    type: FactorType,
+    description:
+      'RFC 6238 §6: finds two consecutive codes within ±VERITY_RESYNC_WINDOW_STEPS time steps of now and records the factor’s drift; later checks are centred on now + drift and both codes count as used. A wrong pair is INVALID_ARGUMENT. Account credentials only',
+    args: { input: t.arg({ type: ResyncFactorInput, required: true }) },
+    resolve: (_r, { input }, ctx) => resyncFactor(ctx.tenant(), input),
   }),
   deleteFactor: t.field({
     type: DeletePayload,

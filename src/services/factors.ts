@@ -26,7 +26,7 @@ import { emit } from './events.ts';
 import { audit } from './audit.ts';
 import { assertInScope, scopeWhere } from './scope.ts';
 
-const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): FactorEvent => ({
+export const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.updated' | 'factor.deleted', f: Factor): FactorEvent => ({
   type,
   accountSid: f.accountSid,
   serviceSid: f.serviceSid,
@@ -34,7 +34,7 @@ const factorEvent = (type: 'factor.created' | 'factor.verified' | 'factor.update
   factorSid: f.sid,
 });
 
-const auditSubject = (f: Factor) => ({ serviceSid: f.serviceSid, entitySid: f.entitySid, factorSid: f.sid });
+export const auditSubject = (f: Factor) => ({ serviceSid: f.serviceSid, entitySid: f.entitySid, factorSid: f.sid });
 
 /** A factor without its secret columns: safe to put in an event (a deleted factor's last state). */
 export function publicFactor(f: Factor): Record<string, unknown> {

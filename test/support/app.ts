@@ -19,10 +19,22 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 /** A fresh seed-encryption key per test process. */
 export const TEST_KEYS = `t1:${randomBytes(32).toString('base64')}`;
 
+export interface FreshDatabaseOptions {
+  onQuery?: (sql: string) => void;
+  statementTimeoutMs?: number;
+  /**
+   * PostgreSQL: the app connects through this pooler (e.g. scripts/pgbouncer.sh's
+   * postgresql://postgres@127.0.0.1:6432/), to the clone's name; default $VERITY_TEST_DATABASE_VIA
+   * (.ci/run runs the login-path suites through PgBouncer with it).
+   * The clone itself is made and dropped over DATABASE_URL.
+   */
+  via?: string | undefined;
+  /** Default: false when $VERITY_DB_PREPARED_STATEMENTS is 'false', as the app's setting. */
+  preparedStatements?: boolean;
+}
+
 /** A fresh, migrated database for one test file: a clone of the template (PostgreSQL) or of the snapshot (PGlite). */
-export async function freshDatabase(
-  opts: { onQuery?: (sql: string) => void; statementTimeoutMs?: number } = {},
-): Promise<Database & { url?: string }> {
+export async function freshDatabase(opts: FreshDatabaseOptions = {}): Promise<Database & { url?: string }> {
   const templateUrl = inject('pgTemplateUrl');
   if (templateUrl) {
     const template = new URL(templateUrl).pathname.slice(1);
@@ -32,7 +44,8 @@ export async function freshDatabase(
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
     await admin.end();
-    const u = new URL(templateUrl);
+    const via = opts.via ?? process.env.VERITY_TEST_DATABASE_VIA;
+    const u = new URL(via || templateUrl);
     u.pathname = `/${name}`;
     // Generous pool/statement deadlines: suites queue on purpose (104 enrolments on one entity wait
     // on its row lock) on a loaded 2-core box, where the production 3 s / 5 s would turn queueing
@@ -42,6 +55,7 @@ export async function freshDatabase(
       migrate: false,
       poolSize: 20,
       onQuery: opts.onQuery,
+      preparedStatements: opts.preparedStatements ?? process.env.VERITY_DB_PREPARED_STATEMENTS !== 'false',
       timeouts: { connectTimeoutMs: 30_000, statementTimeoutMs: opts.statementTimeoutMs ?? 30_000 },
     });
     return {
@@ -103,7 +117,7 @@ export interface Tenant {
 
 export const basic = (sid: string, token: string) => `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
 
-export interface TestAppOptions {
+export interface TestAppOptions extends FreshDatabaseOptions {
   onQuery?: (sql: string) => void;
   /** A database opened by the test (e.g. one an operator script wrote to) instead of a fresh copy. */
   db?: Database;

@@ -1,3 +1,5 @@
+import { print } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -30,6 +32,11 @@ export interface Proc {
 /** Runs one of the project's entry points (`src/main.ts`, `workers/main.ts`) as a real process. */
 export function runEntry(entry: string, env: Record<string, string | undefined>): Proc {
   return runCommand(process.execPath, ['--import', 'tsx', entry], env);
+}
+
+/** Runs a built entry point (`dist/src/main.js`) under bare node, as `npm start` does after `npm run build`. */
+export function runBuilt(entry: string, env: Record<string, string | undefined>): Proc {
+  return runCommand(process.execPath, ['--enable-source-maps', entry], env);
 }
 
 /** Runs an npm script as an operator does (`npm start`, `npm run account:create -- …`) in the project root. */
@@ -96,4 +103,16 @@ function runCommand(command: string, args: string[], env: Record<string, string 
 export async function listeningPort(p: Proc, timeoutMs?: number): Promise<number> {
   const [, port] = await p.waitFor(/"port":(\d+)[^\n]*"msg":"Verity listening/, timeoutMs);
   return Number(port);
+}
+
+/** A typed GraphQL request over HTTP to a spawned API process; fails on any error and returns data. */
+export async function gqlAt<R, V>(port: number, doc: TypedDocumentNode<R, V>, variables: V, authorization: string): Promise<R> {
+  const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization },
+    body: JSON.stringify({ query: print(doc), variables }),
+  });
+  const body = (await res.json()) as { data: R; errors?: unknown };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
 }
