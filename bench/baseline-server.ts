@@ -1,5 +1,5 @@
 // Baseline servers, run as child processes by bench/run.ts: `http` answers fixed JSON with bare
-// node:http; `yoga` is graphql-yoga with a one-field schema and a trivial mutation. Same Node, same
+// node:http; `yoga` is graphql-yoga with a trivial query and a trivial mutation. Same Node, same
 // machine, same load generator as Verity: they are the ceilings Verity's figures are divided by.
 import { createServer } from 'node:http';
 import { createSchema, createYoga } from 'graphql-yoga';
@@ -17,8 +17,12 @@ if (kind === 'http') {
   let n = 0;
   const yoga = createYoga({
     schema: createSchema({
-      typeDefs: 'type Query { ok: Boolean! } type Mutation { bump(by: Int!): Int! }',
-      resolvers: { Query: { ok: () => true }, Mutation: { bump: (_: unknown, a: { by: number }) => (n += a.by) } },
+      // viewer { sid }: the same query as Verity's cheapest authenticated read, with nothing behind it.
+      typeDefs: 'type Query { ok: Boolean! viewer: Viewer! } type Viewer { sid: ID! } type Mutation { bump(by: Int!): Int! }',
+      resolvers: {
+        Query: { ok: () => true, viewer: () => ({ sid: 'AC00000000000000000000000000000000' }) },
+        Mutation: { bump: (_: unknown, a: { by: number }) => (n += a.by) },
+      },
     }),
     logging: false,
     landingPage: false,

@@ -9,16 +9,25 @@ import { CpuMeter, freePort, startChild, waitOutput } from './proc.ts';
 export interface Baselines {
   rawHttp: LoadResult & { rssMb: number; cpuMsPerReq: number };
   yoga: LoadResult & { rssMb: number; cpuMsPerReq: number };
+  /** The same Yoga server answering `{ viewer { sid } }` (the baseline of Verity's authenticated trivial query). */
+  yogaQuery?: LoadResult & { rssMb: number; cpuMsPerReq: number };
   /** dbCpuMsPerReq: CPU of the PostgreSQL backends serving the 16 connections, per statement. */
   pgUpdate: LoadResult & { connections: number; engine: 'postgresql' | 'pglite'; dbCpuMsPerReq?: number };
 }
 
-async function serverBaseline(kind: 'http' | 'yoga', o: { durationMs: number; maxRequests: number; concurrency: number }) {
+export const VIEWER_QUERY = '{ viewer { sid } }';
+
+async function serverBaseline(kind: 'http' | 'yoga' | 'yoga-query', o: { durationMs: number; maxRequests: number; concurrency: number }) {
   const port = await freePort();
-  const c = startChild('bench/baseline-server.ts', [kind], { PORT: String(port) });
+  const c = startChild('bench/baseline-server.ts', [kind === 'yoga-query' ? 'yoga' : kind], { PORT: String(port) });
   try {
     await waitOutput(c, /listening/);
-    const body = kind === 'yoga' ? JSON.stringify({ query: 'mutation { bump(by: 1) }' }) : '{}';
+    const body =
+      kind === 'yoga'
+        ? JSON.stringify({ query: 'mutation { bump(by: 1) }' })
+        : kind === 'yoga-query'
+          ? JSON.stringify({ query: VIEWER_QUERY })
+          : '{}';
     const check = (status: number, b: string) => status === 200 && !b.includes('"errors"');
     // Warm-up (JIT), then the measured run.
     await runLoad({
@@ -34,7 +43,9 @@ async function serverBaseline(kind: 'http' | 'yoga', o: { durationMs: number; ma
     const cpu0 = c.cpuMs();
     const r = await runLoad({
       url: `http://127.0.0.1:${port}/graphql`,
-      name: kind === 'http' ? 'baseline: raw node:http' : 'baseline: trivial Yoga mutation',
+      name: { http: 'baseline: raw node:http', yoga: 'baseline: trivial Yoga mutation', 'yoga-query': 'baseline: trivial Yoga query' }[
+        kind
+      ],
       durationMs: o.durationMs,
       maxRequests: o.maxRequests,
       concurrency: o.concurrency,
@@ -105,9 +116,11 @@ export async function measureBaselines(o: {
   o.log(`  raw node:http            ${rawHttp.rps} req/s  p50 ${rawHttp.p50} ms  p99 ${rawHttp.p99} ms`);
   const yoga = await serverBaseline('yoga', { durationMs: o.durationMs, maxRequests: 2_000_000, concurrency: o.concurrency });
   o.log(`  trivial Yoga mutation    ${yoga.rps} req/s  p50 ${yoga.p50} ms  p99 ${yoga.p99} ms`);
+  const yogaQuery = await serverBaseline('yoga-query', { durationMs: o.durationMs, maxRequests: 2_000_000, concurrency: o.concurrency });
+  o.log(`  trivial Yoga query       ${yogaQuery.rps} req/s  p50 ${yogaQuery.p50} ms  p99 ${yogaQuery.p99} ms`);
   const pgUpdate = await pgUpdateBaseline({ databaseUrl: o.databaseUrl, durationMs: o.durationMs, maxOps: 2_000_000, connections: 16 });
   o.log(`  single-row UPDATE ×16    ${pgUpdate.rps} stmt/s  p50 ${pgUpdate.p50} ms  p99 ${pgUpdate.p99} ms`);
-  return { rawHttp, yoga, pgUpdate };
+  return { rawHttp, yoga, yogaQuery, pgUpdate };
 }
 
 /**

@@ -77,6 +77,8 @@ const envSchema = z
     VERITY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(DEFAULT_PG_TIMEOUTS.statementTimeoutMs),
     VERITY_DB_PREPARED_STATEMENTS: z.enum(['true', 'false']).default('true'),
     VERITY_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
+    VERITY_SEED_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+    VERITY_SEED_CACHE_TTL_S: z.coerce.number().int().min(1).max(3_600).default(300),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   // node:http refuses a headers timeout longer than the whole request's.
@@ -132,6 +134,8 @@ export interface Config {
   /** Redis calls made on a request's path (enqueue, publish, readiness ping) give up after this long. */
   redisCommandTimeoutMs: number;
   logLevel: string;
+  /** Decrypted seeds kept in process memory for logins: at most `size` factors, each for `ttlS` seconds (0 = off; docs/security.md). */
+  seedCache: { size: number; ttlS: number };
   /** GraphQL abuse limits and rate limits (src/edge/graphql-limits.ts, src/edge/rate-limits.ts); 0 = off. */
   limits: LimitsConfig;
   /** Embedded = no DATABASE_URL: PGlite, in-process jobs, in-memory pub/sub. */
@@ -230,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPreparedStatements: e.VERITY_DB_PREPARED_STATEMENTS === 'true',
     redisCommandTimeoutMs: e.VERITY_REDIS_COMMAND_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    seedCache: { size: e.VERITY_SEED_CACHE_SIZE, ttlS: e.VERITY_SEED_CACHE_TTL_S },
     limits: {
       maxDepth: e.VERITY_GRAPHQL_MAX_DEPTH,
       maxAliases: e.VERITY_GRAPHQL_MAX_ALIASES,

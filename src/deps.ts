@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import type { PrismaClient } from './db/client.ts';
 import type { AuditLog } from './db/audit-store.ts';
+import type { SeedCache } from './services/seed-cache.ts';
 import type { Keyring } from './domain/seed-crypto.ts';
 import type { Logger } from './logger.ts';
 import type { EventBus } from './events/index.ts';
@@ -27,6 +28,8 @@ export interface Deps {
   metrics: Metrics;
   /** What authentication remembers between requests in this process (src/auth/). */
   authCaches: AuthCaches;
+  /** Decrypted seeds of recently used factors, bounded in size and age (src/services/seed-cache.ts). */
+  seedCache: SeedCache;
   /** This process's audit appends, grouped per account (src/db/audit-store.ts group commit). */
   auditLog: AuditLog;
 }

@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { createAuditLog } from './db/audit-store.ts';
+import { createSeedCache } from './services/seed-cache.ts';
 import { createLocalEventBus, createRedisEventBus, type EventBus } from './events/index.ts';
 import { createJobEngine, type JobEngine } from './jobs/index.ts';
 import { startWorkers } from './jobs/handlers.ts';
@@ -77,11 +78,12 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     now,
     keyring,
     fingerprintKey: await loadFingerprintKey(db.prisma, keyring),
-    auditLog: createAuditLog(db.prisma),
+    auditLog: createAuditLog(db.prisma, (err, accountSid) => logger.error({ err, accountSid }, 'audit seal failed')),
     events,
     jobs,
     rateLimits,
     authCaches: createAuthCaches(),
+    seedCache: createSeedCache(config.seedCache),
     metrics: createMetrics({ jobs, events, logger }),
     ready: () =>
       checkReadiness({
@@ -98,6 +100,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       await jobs.close(); // lets running handlers finish before the database goes
       await events.close();
       await rateLimits.close();
+      await deps.auditLog.drain(); // seals in flight finish (what they miss stays in the inbox, sealed later)
       await db.close();
     },
   };

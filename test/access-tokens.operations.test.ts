@@ -214,6 +214,18 @@ const TABLE: Record<string, Entry> = {
     query: 'mutation ($s: ID!, $i: String!) { createAccessToken(input: { serviceSid: $s, identity: $i }) { token } }',
     vars: () => ({ s: fx.serviceSid, i: fx.identity }),
   },
+  // Recovery codes: not for browser tokens, even for their own identity (docs/decisions/recovery-codes.md).
+  'Mutation.generateRecoveryCodes': {
+    allowed: false,
+    query: 'mutation ($s: ID!, $i: String!) { generateRecoveryCodes(input: { serviceSid: $s, identity: $i }) { codes } }',
+    vars: () => ({ s: fx.serviceSid, i: fx.identity }),
+  },
+  'Mutation.redeemRecoveryCode': {
+    allowed: false,
+    query:
+      'mutation ($s: ID!, $i: String!) { redeemRecoveryCode(input: { serviceSid: $s, identity: $i, code: "ZZZZZ-ZZZZZ" }) { valid remaining } }',
+    vars: () => ({ s: fx.serviceSid, i: fx.identity }),
+  },
   // ---- live (run over SSE and WebSocket below)
   'Subscription.challengeUpdated': {
     allowed: true,

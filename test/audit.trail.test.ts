@@ -259,6 +259,7 @@ describe('concurrent appends to one chain', () => {
       Array.from({ length: 50 }, () => t.gql(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: wrong } }, c.auth)),
     );
     const refused = results.filter((r) => r.errors?.[0]?.extensions?.code === 'TOO_MANY_ATTEMPTS').length;
+    await t.deps.auditLog.flush(c.sid); // a login's event is committed with it, in the inbox; the seal links it moments later
     const rows = await t.db.prisma.auditEvent.findMany({ where: { accountSid: c.sid, seq: { gt: from } }, orderBy: { seq: 'asc' } });
     expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 50 }, (_, i) => from + 1 + i));
     // Five free wrong codes plus the one that starts the throttle are checked; the rest are refused unchecked.

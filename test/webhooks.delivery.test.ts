@@ -22,7 +22,7 @@ import {
 import { verifiedFactor } from './support/flows.ts';
 import { oathCode, unix } from './support/oath.ts';
 import { formOf, Receiver, type Received } from './support/receiver.ts';
-import { redisSubscribers, waitUntil, WAIT_MS } from './support/live.ts';
+import { recordBus, waitUntil, WAIT_MS } from './support/live.ts';
 import { emit } from '../src/services/events.ts';
 import { reconcileExpiry } from '../src/services/challenge-expiry.ts';
 import { createWebhook } from '../src/services/webhooks.ts';
@@ -31,7 +31,6 @@ import { reconcileWebhookDeliveries } from '../src/services/webhook-delivery.ts'
 import { rotateSeeds } from '../src/infra/keys.ts';
 import { decryptSeed, parseKeyring } from '../src/domain/seed-crypto.ts';
 import { randomBytes } from 'node:crypto';
-import type { VerityEvent } from '../src/events/index.ts';
 
 const MAX_ATTEMPTS = 3;
 const BACKOFF_MS = 40;
@@ -431,24 +430,12 @@ describe('one path for subscriptions and webhooks', () => {
     const rx = await receiver();
     const serviceSid = await service();
     await hook(serviceSid, rx.url());
-    const bus = t.deps.events.subscribe(a.sid)[Symbol.asyncIterator]();
-    const seen: VerityEvent[] = [];
-    const pump = (async () => {
-      for (;;) {
-        const r = await bus.next();
-        if (r.done) return;
-        if (r.value.serviceSid === serviceSid) seen.push(r.value);
-      }
-    })();
-    // With Redis the subscription is live once Redis confirms it: wait for that, not for a fixed time.
-    if (t.config.redisUrl)
-      await waitUntil(async () => (await redisSubscribers(t.config.redisUrl!, t.runtime.redisPrefix, a.sid)) > 0, WAIT_MS, 'subscribed');
+    const { seen, stop } = await recordBus(t, a.sid, (e) => e.serviceSid === serviceSid);
     const f = await verifiedFactor(t, a, { serviceSid });
     await t.ok(CreateChallenge, { input: { factorSid: f.factorSid, authPayload: f.code() } }, a.auth);
     const got = await rx.waitFor(3);
     await waitUntil(() => seen.length >= 4, WAIT_MS, 'bus events'); // + challenge.created (bus only)
-    await bus.return?.();
-    await pump;
+    await stop();
     const webhookTypes = ['factor.created', 'factor.verified', 'challenge.approved'];
     expect(seen.map((e) => e.type).filter((x) => webhookTypes.includes(x))).toEqual(webhookTypes);
     expect(got.map((r) => formOf(r.body).type).sort()).toEqual([...webhookTypes].sort());

@@ -18,7 +18,7 @@ export class FactorPool {
   constructor(private readonly factors: SeededFactor[]) {}
 
   /** A factor and a fresh right code, or null when every factor has used its steps for now. */
-  right(): { factorSid: string; code: string } | null {
+  right(): { factorSid: string; code: string; auth?: string } | null {
     const cur = timeStepAt(Date.now() / 1000, CFG.timeStep);
     for (let n = 0; n < this.factors.length; n++) {
       const f = this.factors[this.cursor++ % this.factors.length]!;
@@ -26,7 +26,7 @@ export class FactorPool {
       if (step > cur + CFG.skew) continue;
       this.last.set(f.sid, step);
       this.wrong.set(f.sid, 0);
-      return { factorSid: f.sid, code: generateCode(f.seed, CFG, step * CFG.timeStep) };
+      return { factorSid: f.sid, code: generateCode(f.seed, CFG, step * CFG.timeStep), auth: f.auth };
     }
     return null;
   }
@@ -48,10 +48,11 @@ export class FactorPool {
   }
 }
 
-export function challengeRequest(auth: string, c: { factorSid: string; code: string } | null): Req | null {
+/** `auth`: the main account's credentials, unless the factor belongs to another seeded account. */
+export function challengeRequest(auth: string, c: { factorSid: string; code: string; auth?: string } | null): Req | null {
   if (!c) return null;
   return {
-    headers: { authorization: auth },
+    headers: { authorization: c.auth ?? auth },
     body: JSON.stringify({ query: CREATE_CHALLENGE, variables: { input: { factorSid: c.factorSid, authPayload: c.code } } }),
   };
 }

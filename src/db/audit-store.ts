@@ -172,48 +172,169 @@ export async function appendAuditEvents(prisma: PrismaClient, events: AuditConte
   });
 }
 
+// ------------------------------------------------------------------ the inbox, and sealing it
+
+// Appends go in two steps. (1) The event is inserted into "AuditInbox" by the statement that makes
+// the change it records (the login statement, challenge-store openAndAttempt) or by recordAudit:
+// a plain INSERT, which locks nothing another append waits for, so the change and its event commit
+// together and one account's concurrent logins never queue on its chain head. (2) A seal moves an
+// account's inbox rows, in id order, into its chain in ONE statement (the head row locked for
+// that statement only): the group commit. Every seal of one account is serialised by the head's
+// row lock and takes the rows it can see, so the chain never forks, whatever process seals.
+
+/** The inbox row of one event: its content and content hash (auditContentHash), computed by whoever made it. */
+export const inboxColumns = Prisma.raw(
+  `"sid", "accountSid", "type", "serviceSid", "entitySid", "factorSid", "challengeSid", "actor", "details", "dateCreated", "contentHash"`,
+);
+
+/** Many events (any accounts) into the inbox: one statement, 11 arrays through unnest(). */
+export async function insertAuditInbox(prisma: PrismaClient, events: AuditContent[]): Promise<void> {
+  if (events.length === 0) return;
+  const col = <T>(f: (e: AuditContent) => T) => events.map(f);
+  // timestamp(3) without time zone ignores the ISO string's "Z": the stored value is the UTC instant, as Prisma stores Dates.
+  await hotQuery(
+    prisma,
+    Prisma.sql`${PREPARED}
+    INSERT INTO "AuditInbox" (${inboxColumns})
+    SELECT * FROM unnest(${col((e) => e.sid)}::text[], ${col((e) => e.accountSid)}::text[], ${col((e) => e.type)}::text[],
+                         ${col((e) => e.serviceSid)}::text[], ${col((e) => e.entitySid)}::text[], ${col((e) => e.factorSid)}::text[],
+                         ${col((e) => e.challengeSid)}::text[], ${col((e) => e.actor)}::text[], ${col((e) => e.details)}::text[],
+                         ${col((e) => e.dateCreated.toISOString())}::timestamp(3)[], ${col((e) => auditContentHash(e))}::text[])`,
+  );
+}
+
+const SEAL_MAX = 5000;
+
+/**
+ * Seals up to SEAL_MAX of the account's inbox rows into its chain, one statement: the head row is
+ * locked first (FOR UPDATE: in READ COMMITTED it waits for a concurrent seal and returns its
+ * committed head), the rows are deleted from the inbox (SKIP LOCKED: a concurrent sealer's rows
+ * are its own) only if the head exists, a recursive CTE links them in id order with the same SQL
+ * expression as appendAuditEvent, the head advances to the last link and the rows are inserted.
+ * Returns how many rows it took, or null — having written nothing — when the account has no head yet.
+ */
+async function sealOnce(prisma: PrismaClient, accountSid: string): Promise<number | null> {
+  const rows = await hotQuery<{ head: boolean; taken: bigint; sealed: bigint }>(
+    prisma,
+    Prisma.sql`${PREPARED}
+    WITH RECURSIVE locked AS (
+      SELECT "seq", "headHash" FROM "AuditChain" WHERE "accountSid" = ${accountSid} FOR UPDATE
+    ), taken AS (
+      DELETE FROM "AuditInbox" WHERE "id" IN (
+        SELECT "id" FROM "AuditInbox" WHERE "accountSid" = ${accountSid} ORDER BY "id" LIMIT ${SEAL_MAX} FOR UPDATE SKIP LOCKED
+      ) AND EXISTS (SELECT 1 FROM locked)
+      RETURNING *
+    ), input AS (
+      SELECT t.*, row_number() OVER (ORDER BY t."id") AS n FROM taken t
+    ), chain(n, seq, prev, hash) AS (
+      SELECT 0::bigint, locked."seq", NULL::text, locked."headHash" FROM locked
+      UNION ALL
+      SELECT c.n + 1, c.seq + 1, c.hash, ${linkSql(Prisma.sql`c.seq + 1`, Prisma.sql`c.hash`, Prisma.sql`i."contentHash"`)}
+      FROM chain c JOIN input i ON i.n = c.n + 1
+    ), head AS (
+      UPDATE "AuditChain" AS h SET "seq" = l.seq, "prevHash" = l.prev, "headHash" = l.hash,
+        "dateUpdated" = (SELECT max("dateCreated") FROM input)
+      FROM chain l WHERE l.n > 0 AND l.n = (SELECT count(*) FROM input) AND h."accountSid" = ${accountSid}
+      RETURNING h."seq"
+    ), ins AS (
+      INSERT INTO "AuditEvent" ("sid", "accountSid", "seq", "type", "serviceSid", "entitySid", "factorSid", "challengeSid",
+                                "actor", "details", "dateCreated", "prevHash", "hash")
+      SELECT i."sid", i."accountSid", c.seq, i."type", i."serviceSid", i."entitySid", i."factorSid", i."challengeSid",
+             i."actor", i."details", i."dateCreated", c.prev, c.hash
+      FROM chain c JOIN input i ON i.n = c.n
+      WHERE EXISTS (SELECT 1 FROM head)
+      RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM locked) AS head, (SELECT count(*) FROM input) AS taken, (SELECT count(*) FROM ins) AS sealed`,
+  );
+  const r = rows[0]!;
+  if (!r.head) return null;
+  if (r.taken !== r.sealed) throw new Error(`audit seal linked ${r.sealed} of ${r.taken} rows`); // cannot happen: one statement is atomic
+  return Number(r.taken);
+}
+
+/** Seals all of the account's inbox rows visible now; creates the chain head (seq 0, genesis) first when missing. */
+export async function sealAuditInbox(prisma: PrismaClient, accountSid: string): Promise<void> {
+  for (;;) {
+    const n = await sealOnce(prisma, accountSid);
+    if (n === null) {
+      await prisma.$executeRaw`
+        INSERT INTO "AuditChain" ("accountSid", "seq", "prevHash", "headHash", "dateUpdated")
+        VALUES (${accountSid}, 0, ${GENESIS_HASH}, ${GENESIS_HASH}, now()::timestamp(3))
+        ON CONFLICT ("accountSid") DO NOTHING`;
+      continue;
+    }
+    if (n < SEAL_MAX) return;
+  }
+}
+
+/** Accounts with events still in the inbox (left by a process that stopped before sealing them). */
+export async function accountsWithUnsealedAudit(prisma: PrismaClient): Promise<string[]> {
+  const rows = await prisma.$queryRaw<{ accountSid: string }[]>`SELECT DISTINCT "accountSid" FROM "AuditInbox" ORDER BY 1`;
+  return rows.map((r) => r.accountSid);
+}
+
 // ------------------------------------------------------------------ group commit
 
-// Group commit, per account and process. One chain's appends serialise on its head row until each
-// commits, so N concurrent events of one account would hold N pool connections while they queue
-// (starving other work) and cost N commits. Instead, while one append of an account is in flight,
-// later ones wait here and go together as one batch: an idle account still pays one statement.
-type Waiter = { content: AuditContent; done: (err?: Error) => void };
-const GROUP_MAX = 500;
+// Group commit, per account and process: while one seal of an account is in flight, every
+// request to seal it waits for the next one, which starts after the current one ends and so sees
+// every row committed before the request: N concurrent appends cost one statement each for the
+// inbox (no lock held across them) plus about one seal in all.
 
-/** The process's audit appends to one database, grouped per account (held on deps as `auditLog`). */
+/** The process's audit appends to one database, sealed per account (held on deps as `auditLog`). */
 export interface AuditLog {
+  /** Inserts into the inbox and returns once the event is in its chain. */
   append(content: AuditContent): Promise<void>;
+  /** Many events (any accounts): one inbox statement, then each account sealed. */
+  appendMany(contents: AuditContent[]): Promise<void>;
+  /** Seals the account soon, for an event already committed to the inbox (a failure is reported to onError, never thrown). */
+  kick(accountSid: string): void;
+  /** Seals the account now (its readers call this first, so they see every committed event). */
+  flush(accountSid: string): Promise<void>;
+  /** Waits for the seals in flight (before the database closes). */
+  drain(): Promise<void>;
 }
 
-export function createAuditLog(prisma: PrismaClient): AuditLog {
-  const byAccount = new Map<string, Waiter[]>();
-  return { append: (content) => groupAppend(prisma, byAccount, content) };
-}
+type Waiter = { resolve: () => void; reject: (err: Error) => void };
 
-function groupAppend(prisma: PrismaClient, byAccount: Map<string, Waiter[]>, content: AuditContent): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const waiter: Waiter = { content, done: (err) => (err === undefined ? resolve() : reject(err)) };
-    const queue = byAccount.get(content.accountSid);
-    if (queue) return void queue.push(waiter);
-    const q: Waiter[] = [waiter];
-    byAccount.set(content.accountSid, q);
-    void (async () => {
-      while (q.length > 0) {
-        const group = q.splice(0, GROUP_MAX);
-        try {
-          const contents = group.map((w) => w.content);
-          if (group.length === 1) await appendAuditEvent(prisma, contents[0]!);
-          // One statement for the batch; the account's very first events take the transaction that creates its head.
-          else if (!(await appendAccountAuditEvents(prisma, content.accountSid, contents))) await appendAuditEvents(prisma, contents);
-          for (const w of group) w.done();
-        } catch (err) {
-          for (const w of group) w.done(err instanceof Error ? err : new Error('audit append failed', { cause: err }));
+export function createAuditLog(prisma: PrismaClient, onError: (err: unknown, accountSid: string) => void = () => {}): AuditLog {
+  const byAccount = new Map<string, { next: Waiter[]; done: Promise<void> }>();
+  const flush = (accountSid: string) =>
+    new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
+      const running = byAccount.get(accountSid);
+      if (running) return void running.next.push(waiter);
+      const state = { next: [waiter], done: Promise.resolve() };
+      byAccount.set(accountSid, state);
+      state.done = (async () => {
+        while (state.next.length > 0) {
+          const group = state.next;
+          state.next = [];
+          try {
+            await sealAuditInbox(prisma, accountSid);
+            for (const w of group) w.resolve();
+          } catch (err) {
+            for (const w of group) w.reject(err instanceof Error ? err : new Error('audit seal failed', { cause: err }));
+          }
         }
-      }
-      byAccount.delete(content.accountSid);
-    })();
-  });
+        byAccount.delete(accountSid);
+      })();
+    });
+  return {
+    flush,
+    append: async (content) => {
+      await insertAuditInbox(prisma, [content]);
+      await flush(content.accountSid);
+    },
+    appendMany: async (contents) => {
+      await insertAuditInbox(prisma, contents);
+      for (const a of [...new Set(contents.map((c) => c.accountSid))].sort()) await flush(a);
+    },
+    kick: (accountSid) => void flush(accountSid).catch((err: unknown) => onError(err, accountSid)),
+    drain: async () => {
+      while (byAccount.size > 0) await Promise.allSettled([...byAccount.values()].map((s) => s.done));
+    },
+  };
 }
 
 // ------------------------------------------------------------------ listing

@@ -3,7 +3,8 @@ import type { PrismaClient } from './client.ts';
 import { CHALLENGE, type ChallengeStatus } from '../domain/challenge.ts';
 import { matchingWebhookSids } from './webhook-store.ts';
 import { CHALLENGE_COLUMNS, PREPARED, hotQuery } from './prepared.ts';
-import { consumeStep, notThrottled, stepUnused, streakCharge, type CodeFactor } from './factor-store.ts';
+import { attemptCharge, consumeStep, notThrottled, stepUnused, streakCharge, type CodeFactor } from './factor-store.ts';
+import { inboxColumns } from './audit-store.ts';
 import { keysetPage } from './paging.ts';
 
 export type { CodeFactor };
@@ -73,70 +74,174 @@ export interface NewChallenge {
   detailsFields: unknown;
   hiddenDetails: unknown;
   metadata: unknown;
-  /** A code comes with it: charge the attempt in the same statement. */
-  charge: boolean;
 }
 
-export type OpenedChallenge =
-  | { kind: 'no-factor' }
-  | { kind: 'factor-unverified' }
-  /** `factor` is set when the attempt was charged (check the code with it); null when not asked, or throttled. */
-  | { kind: 'opened'; challenge: Challenge; factor: CodeFactor | null; throttledUntil: Date | null };
+export type OpenedChallenge = { kind: 'no-factor' } | { kind: 'factor-unverified' } | { kind: 'opened'; challenge: Challenge };
 
 const jsonParam = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
 
 /**
- * The login hot path's writes in one statement (one round trip): reads the tenant's factor,
- * inserts the challenge when the factor is VERIFIED (Twilio 60318) and, when a code comes with
- * it, charges the attempt exactly as chargeChallengeAttempt does — challenge attempts = 1, the
- * factor's streak and throttle — returning the columns needed to check the code. A brand-new
- * challenge is pending, unexpired and uncharged, so only the factor's throttle can refuse the
- * charge; the factor UPDATE re-checks it on the latest row version (READ COMMITTED), so
- * concurrent requests on one factor still serialise on its row lock. A throttled factor still
- * gets its (uncharged) challenge, as when these were separate statements: the caller answers
- * TOO_MANY_ATTEMPTS.
+ * A challenge without a code, in one statement: reads the tenant's factor and inserts the
+ * challenge when the factor is VERIFIED (Twilio 60318). A challenge with a code is openAndAttempt.
  */
 export async function openChallenge(prisma: PrismaClient, c: NewChallenge): Promise<OpenedChallenge> {
   const rows = await hotQuery<Record<string, unknown>>(
     prisma,
     Prisma.sql`${PREPARED}
     WITH f AS (
-      SELECT "sid", "accountSid", "serviceSid", "entitySid", "identity", "status", "throttledUntil"
+      SELECT "sid", "accountSid", "serviceSid", "entitySid", "identity", "status"
       FROM "Factor" WHERE "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid}
-    ), charged AS (
-      UPDATE "Factor" SET ${streakCharge(c.now)}
-      WHERE ${c.charge}::boolean AND "sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid} AND "status" = 'verified'
-        AND ${notThrottled(c.now)}
-      RETURNING "sid", "secretCiphertext", "secretKeyId", "alg", "codeLength", "timeStep", "skew", "lastUsedTimeStep", "drift"
     ), ins AS (
       INSERT INTO "Challenge" ("sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate",
         "dateCreated", "dateUpdated", "detailsMessage", "detailsFields", "hiddenDetails", "metadata", "attempts")
       SELECT ${c.sid}, f."accountSid", f."serviceSid", f."entitySid", f."identity", f."sid", ${c.expirationDate}::timestamp(3),
         ${c.now}::timestamp(3), ${c.now}::timestamp(3), ${c.detailsMessage}, ${jsonParam(c.detailsFields)}::jsonb,
-        ${jsonParam(c.hiddenDetails)}::jsonb, ${jsonParam(c.metadata)}::jsonb, (SELECT count(*) FROM charged)::int
+        ${jsonParam(c.hiddenDetails)}::jsonb, ${jsonParam(c.metadata)}::jsonb, 0
       FROM f WHERE f."status" = 'verified'
       RETURNING ${CHALLENGE_COLUMNS}
     )
-    SELECT ins.*, f."status"::text AS "f_status", f."throttledUntil" AS "f_throttledUntil",
-      k."sid" AS "k_sid", k."secretCiphertext" AS "k_secretCiphertext", k."secretKeyId" AS "k_secretKeyId", k."alg"::text AS "k_alg",
-      k."codeLength" AS "k_codeLength", k."timeStep" AS "k_timeStep", k."skew" AS "k_skew", k."lastUsedTimeStep" AS "k_lastUsedTimeStep",
-      k."drift" AS "k_drift"
-    FROM f LEFT JOIN ins ON true LEFT JOIN charged k ON true`,
+    SELECT ins.*, f."status"::text AS "f_status" FROM f LEFT JOIN ins ON true`,
   );
   const row = rows[0];
   if (!row) return { kind: 'no-factor' };
   if (row.f_status !== 'verified' || row.sid == null) return { kind: 'factor-unverified' };
-  const factor: Record<string, unknown> = {};
+  const { f_status: _status, ...challenge } = row;
+  return { kind: 'opened', challenge: challenge as unknown as Challenge };
+}
+
+/** What a login's code was checked against (the seed cache's entry): the statement acts only if the factor row still holds it. */
+export interface CheckedAgainst {
+  serviceSid: string;
+  entitySid: string;
+  identity: string;
+  secretKeyId: string;
+  secretCiphertext: Uint8Array;
+  alg: string;
+  codeLength: number;
+  timeStep: number;
+  skew: number;
+  /** The window's centre offset the steps were computed with (RFC 6238 §6). */
+  drift: number;
+}
+
+/** The audit event of each answer a login can get, content-hashed by the caller (src/domain/audit.ts). */
+export interface LoginAudit {
+  sid: string;
+  actor: string;
+  /** details text and content hash of: the approval, a wrong (or replayed) code, a right code another request used first. */
+  approved: { details: string; hash: string };
+  wrong: { details: string; hash: string };
+  used: { details: string; hash: string };
+}
+
+export type LoginResult =
+  | { kind: 'no-factor' }
+  | { kind: 'factor-unverified' }
+  /** The factor no longer holds what the code was checked against, or changed under the statement: nothing was written. */
+  | { kind: 'stale' }
+  /** The factor's throttle is armed: the challenge was opened uncharged, the code not looked at (Twilio 60308). */
+  | { kind: 'throttled'; challenge: Challenge; throttledUntil: Date | null; createdWebhookSids: string[] }
+  | {
+      kind: 'answered';
+      challenge: Challenge;
+      outcome: 'approved' | 'wrong' | 'used';
+      /** The factor's drift after the statement (moved by an approval one step off the centre). */
+      drift: number;
+      createdWebhookSids: string[];
+      approvedWebhookSids: string[];
+    };
+
+/**
+ * A login in one statement, one commit: reads the tenant's factor; when it still holds exactly what
+ * the code was checked against (`checked`: seed ciphertext, key, TOTP config, subjects), charges the
+ * attempt and — if `steps` (the window's steps whose code matched, computed before the statement,
+ * each with the drift it implies) holds one later than the last one used — consumes it and
+ * records its drift (RFC 6238 §6), in ONE update of the factor row
+ * (factor-store attemptCharge: RFC 6238 §5.2 accepted once, Twilio 60308 charged before the code
+ * counts, the throttle); inserts the challenge already answered (approved, or pending with its
+ * attempt charged) and appends its audit event to the inbox (audit-store: no chain-head lock), and
+ * returns the webhooks subscribed to `challenge.created` and `challenge.approved`.
+ * The factor UPDATE re-checks the throttle, the version and the step on the latest row version
+ * (READ COMMITTED), so concurrent logins on one factor serialise on its row lock for this one
+ * statement. A throttled factor still gets its (uncharged) challenge. When the snapshot looked
+ * chargeable but the locked row no longer is (a concurrent charge armed the throttle, or an update
+ * changed the seed), nothing is written and the result is `stale`: the caller tries again.
+ */
+export async function openAndAttempt(
+  prisma: PrismaClient,
+  c: NewChallenge & { checked: CheckedAgainst; steps: { step: bigint; drift: number }[]; audit: LoginAudit },
+): Promise<LoginResult> {
+  const k = c.checked;
+  const steps = c.steps.map((x) => String(x.step));
+  const drifts = c.steps.map((x) => x.drift);
+  const matches = Prisma.sql`"secretKeyId" = ${k.secretKeyId} AND "secretCiphertext" = ${Buffer.from(k.secretCiphertext)}::bytea
+    AND "alg"::text = ${k.alg} AND "codeLength" = ${k.codeLength}::int AND "timeStep" = ${k.timeStep}::int AND "skew" = ${k.skew}::int
+    AND "drift" = ${k.drift}::int
+    AND "serviceSid" = ${k.serviceSid} AND "entitySid" = ${k.entitySid} AND "identity" = ${k.identity}`;
+  const isFactor = Prisma.sql`"sid" = ${c.factorSid} AND "accountSid" = ${c.accountSid}`;
+  const rows = await hotQuery<Record<string, unknown>>(
+    prisma,
+    Prisma.sql`${PREPARED}
+    WITH f AS (
+      SELECT "sid", "accountSid", "serviceSid", "entitySid", "identity", "status", "throttledUntil", "lastUsedTimeStep",
+        ${notThrottled(c.now)} AS "open", (${matches}) AS "fresh"
+      FROM "Factor" WHERE ${isFactor}
+    ), k AS (
+      UPDATE "Factor" SET ${attemptCharge(steps, drifts, c.now)}
+      WHERE ${isFactor} AND "status" = 'verified' AND ${notThrottled(c.now)} AND ${matches}
+        AND EXISTS (SELECT 1 FROM f WHERE f."fresh")
+      RETURNING "failureStreak" = 0 AS "ok", "drift"
+    ), ins AS (
+      INSERT INTO "Challenge" ("sid", "accountSid", "serviceSid", "entitySid", "identity", "factorSid", "expirationDate",
+        "dateCreated", "dateUpdated", "detailsMessage", "detailsFields", "hiddenDetails", "metadata", "attempts", "status", "dateResponded")
+      SELECT ${c.sid}, f."accountSid", f."serviceSid", f."entitySid", f."identity", f."sid", ${c.expirationDate}::timestamp(3),
+        ${c.now}::timestamp(3), ${c.now}::timestamp(3), ${c.detailsMessage}, ${jsonParam(c.detailsFields)}::jsonb,
+        ${jsonParam(c.hiddenDetails)}::jsonb, ${jsonParam(c.metadata)}::jsonb, (k."ok" IS NOT NULL)::int,
+        (CASE WHEN k."ok" THEN 'approved' ELSE 'pending' END)::"ChallengeStatus", CASE WHEN k."ok" THEN ${c.now}::timestamp(3) END
+      FROM f LEFT JOIN k ON true
+      WHERE f."status" = 'verified' AND f."fresh" AND (k."ok" IS NOT NULL OR NOT f."open")
+      RETURNING ${CHALLENGE_COLUMNS}
+    ), used AS (
+      -- Right, but not by the locked row: the snapshot would have taken a step another request took first.
+      SELECT NOT k."ok" AND EXISTS (SELECT 1 FROM unnest(${steps}::bigint[]) AS s
+        WHERE f."lastUsedTimeStep" IS NULL OR s > f."lastUsedTimeStep") AS "used"
+      FROM f, k
+    ), aud AS (
+      INSERT INTO "AuditInbox" (${inboxColumns})
+      SELECT ${c.audit.sid}, i."accountSid", CASE WHEN k."ok" THEN 'challenge.approved' ELSE 'challenge.failed' END,
+        i."serviceSid", i."entitySid", i."factorSid", i."sid", ${c.audit.actor},
+        CASE WHEN k."ok" THEN ${c.audit.approved.details} WHEN u."used" THEN ${c.audit.used.details} ELSE ${c.audit.wrong.details} END,
+        ${c.now}::timestamp(3),
+        CASE WHEN k."ok" THEN ${c.audit.approved.hash} WHEN u."used" THEN ${c.audit.used.hash} ELSE ${c.audit.wrong.hash} END
+      FROM ins i, k, used u
+    )
+    SELECT i.*, f."status"::text AS "f_status", f."fresh" AS "f_fresh", f."throttledUntil" AS "f_throttledUntil",
+      k."ok" AS "k_ok", k."drift" AS "k_drift", u."used" AS "k_used",
+      ${matchingWebhookSids(Prisma.raw('i'), 'challenge.created')} AS "w_created",
+      CASE WHEN k."ok" THEN ${matchingWebhookSids(Prisma.raw('i'), 'challenge.approved')} ELSE '{}'::text[] END AS "w_approved"
+    FROM f LEFT JOIN k ON true LEFT JOIN used u ON true LEFT JOIN ins i ON true`,
+  );
+  const row = rows[0];
+  if (!row) return { kind: 'no-factor' };
+  if (row.f_status !== 'verified') return { kind: 'factor-unverified' };
+  if (row.sid == null) return { kind: 'stale' };
   const challenge: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) {
-    if (k.startsWith('k_')) factor[k.slice(2)] = v;
-    else if (!k.startsWith('f_')) challenge[k] = v;
-  }
+  for (const [key, v] of Object.entries(row)) if (!/^[fkw]_/.test(key)) challenge[key] = v;
+  const createdWebhookSids = row.w_created as string[];
+  if (row.k_ok == null)
+    return {
+      kind: 'throttled',
+      challenge: challenge as unknown as Challenge,
+      throttledUntil: (row.f_throttledUntil as Date | null) ?? null,
+      createdWebhookSids,
+    };
   return {
-    kind: 'opened',
+    kind: 'answered',
     challenge: challenge as unknown as Challenge,
-    factor: factor.sid ? (factor as unknown as CodeFactor) : null,
-    throttledUntil: (row.f_throttledUntil as Date | null) ?? null,
+    outcome: row.k_ok ? 'approved' : row.k_used ? 'used' : 'wrong',
+    drift: row.k_drift as number,
+    createdWebhookSids,
+    approvedWebhookSids: row.w_approved as string[],
   };
 }
 

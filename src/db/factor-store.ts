@@ -2,6 +2,7 @@ import { Prisma, type Factor } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
 import { THROTTLE } from '../domain/throttle.ts';
 import { keysetPage } from './paging.ts';
+import { PREPARED, hotQuery } from './prepared.ts';
 
 // The Factor aggregate's persistence: every statement that reads or writes "Factor" rows, and the
 // SQL fragments that carry its invariants into the statements of other stores (a challenge's
@@ -29,9 +30,11 @@ export const consumeStep = (step: bigint, drift: number) =>
 export const notThrottled = (now: Date) => Prisma.sql`("throttledUntil" IS NULL OR "throttledUntil" <= ${now}::timestamp(3))`;
 
 /** The SET list that charges one attempt to a factor's failure streak and arms the throttle (THROTTLE). */
-export const streakCharge = (now: Date) => Prisma.sql`
-  "failureStreak" = "failureStreak" + 1,
-  "throttledUntil" = CASE WHEN "failureStreak" + 1 > ${THROTTLE.freeFailures}
+export const streakCharge = (now: Date) =>
+  Prisma.sql`"failureStreak" = "failureStreak" + 1, "throttledUntil" = ${throttleAfterCharge(now)}`;
+
+/** throttledUntil once one more failure is charged (THROTTLE's schedule). */
+const throttleAfterCharge = (now: Date) => Prisma.sql`CASE WHEN "failureStreak" + 1 > ${THROTTLE.freeFailures}
     THEN ${now}::timestamp(3) + make_interval(secs => LEAST(${THROTTLE.maxDelayS}::float8,
            ${THROTTLE.baseDelayS}::float8 * power(2::float8, "failureStreak" - ${THROTTLE.freeFailures})))
     ELSE NULL END`;
@@ -41,6 +44,38 @@ export type CodeFactor = Pick<
   Factor,
   'sid' | 'secretCiphertext' | 'secretKeyId' | 'alg' | 'codeLength' | 'timeStep' | 'skew' | 'lastUsedTimeStep' | 'drift'
 >;
+
+/**
+ * One attempt's whole effect on its factor, as one SET list: charge the attempt (streakCharge) and,
+ * when `steps` holds a step later than the last one used (stepUnused), consume the earliest such
+ * step, record the drift that step implies (`drifts`, parallel to `steps`: RFC 6238 §6, as
+ * consumeStep does) and reset the streak instead. Evaluated on the row version the UPDATE locked,
+ * so of two racing requests with the same code only the first finds the step unused (RFC 6238
+ * §5.2). The updated row's "failureStreak" = 0 tells whether the step was taken. `steps` are
+ * decimal text (bigint in SQL).
+ */
+const nextUnused = (steps: string[], drifts: number[], column: 's' | 'd') =>
+  Prisma.sql`(SELECT ${Prisma.raw(column)} FROM unnest(${steps}::bigint[], ${drifts}::int[]) AS x(s, d)
+    WHERE "lastUsedTimeStep" IS NULL OR s > "lastUsedTimeStep" ORDER BY s LIMIT 1)`;
+export const attemptCharge = (steps: string[], drifts: number[], now: Date) => Prisma.sql`
+  "lastUsedTimeStep" = COALESCE(${nextUnused(steps, drifts, 's')}, "lastUsedTimeStep"),
+  "drift" = COALESCE(${nextUnused(steps, drifts, 'd')}, "drift"),
+  "failureStreak" = CASE WHEN ${nextUnused(steps, drifts, 's')} IS NOT NULL THEN 0 ELSE "failureStreak" + 1 END,
+  "throttledUntil" = CASE WHEN ${nextUnused(steps, drifts, 's')} IS NOT NULL THEN NULL ELSE ${throttleAfterCharge(now)} END`;
+
+/** What a login needs to check a code before its statement (seed, config, subjects), read without locking. */
+export type LoginFactor = CodeFactor & Pick<Factor, 'accountSid' | 'serviceSid' | 'entitySid' | 'identity' | 'status'>;
+
+export async function findLoginFactor(prisma: PrismaClient, accountSid: string, sid: string): Promise<LoginFactor | null> {
+  const rows = await hotQuery<LoginFactor>(
+    prisma,
+    Prisma.sql`${PREPARED}
+    SELECT "sid", "accountSid", "serviceSid", "entitySid", "identity", "status"::text AS "status", "secretCiphertext", "secretKeyId",
+      "alg"::text AS "alg", "codeLength", "timeStep", "skew", "lastUsedTimeStep", "drift"
+    FROM "Factor" WHERE "sid" = ${sid} AND "accountSid" = ${accountSid}`,
+  );
+  return rows[0] ?? null;
+}
 
 // ------------------------------------------------------------------ enrolment
 

@@ -19,6 +19,10 @@ export const AUDIT_EVENT_TYPES = [
   'challenge.throttled',
   'challenge.expired',
   'access_token.issued',
+  'entity.recovery_codes.generated',
+  'entity.recovery_code.redeemed',
+  'entity.recovery_code.failed',
+  'entity.recovery_code.throttled',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

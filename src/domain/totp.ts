@@ -128,21 +128,43 @@ export function stepCode(seed: Uint8Array, cfg: TotpConfig, step: number): Buffe
 }
 
 /**
+/**
  * The one comparison of a given code with a step's code, in constant time (RFC 4226 §7.2), so a
- * right and a wrong code cost the same. Every TOTP check (verifyCode, the resynchronisation search
- * in resync.ts) goes through it.
+ * right and a wrong code cost the same. Every TOTP check (verifyCode, matchingSteps, the
+ * resynchronisation search in resync.ts) goes through it.
  */
 export function codesEqual(expected: Buffer, given: Buffer): boolean {
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
 /**
- * Checks `code` against the steps C-skew…C+skew around the centre C = T + drift (RFC 6238 §5.2
- * delay window; §6: the window follows the device's recorded clock drift) and rejects any step
- * ≤ lastUsedTimeStep (§5.2: "the verifier MUST NOT accept the second attempt of the same OTP").
- * `delta` is the accepted step's offset from the centre. Comparison is constant-time (RFC 4226
- * §7.2). The caller must still persist the returned timeStep atomically (`... where
- * lastUsedTimeStep < :step`) so two racing requests cannot both win.
+ * Every step of the window C-skew…C+skew around the centre C = T + drift (RFC 6238 §5.2 delay
+ * window; §6: the window follows the device's recorded clock drift) whose code is `code`, in
+ * ascending order; empty for a wrong or malformed code. Constant work: every step of the window is
+ * computed and compared, whatever matches (RFC 4226 §7.2 asks for resistance to guessing; equal
+ * work means a right, wrong or replayed code cannot be told apart by timing, and a wrong code costs
+ * what a right one does). The replay rule (a step ≤ the last one used) is the caller's: verifyCode,
+ * or the SQL that consumes the step (src/db/factor-store.ts attemptCharge).
+ */
+export function matchingSteps(seed: Uint8Array, code: string, cfg: TotpConfig, nowSeconds: number, drift = 0): number[] {
+  assertTotpConfig(cfg);
+  // Twilio AuthPayload is exactly code_length digits; anything else never reaches the HMAC.
+  const given = codeBytes(code, cfg);
+  if (!given) return [];
+  const centre = timeStepAt(nowSeconds, cfg.timeStep) + drift;
+  const out: number[] = [];
+  for (let step = centre - cfg.skew; step <= centre + cfg.skew; step++) {
+    if (step < 0) continue;
+    if (codesEqual(stepCode(seed, cfg, step), given)) out.push(step);
+  }
+  return out;
+}
+
+/**
+ * Checks `code` against the window (matchingSteps) and rejects any step ≤ lastUsedTimeStep (§5.2:
+ * "the verifier MUST NOT accept the second attempt of the same OTP"). `delta` is the accepted
+ * step's offset from the centre. The caller must still persist the returned timeStep atomically
+ * (`... where lastUsedTimeStep < :step`) so two racing requests cannot both win.
  */
 export function verifyCode(
   seed: Uint8Array,
@@ -153,25 +175,13 @@ export function verifyCode(
   drift = 0,
 ): VerifyResult {
   assertTotpConfig(cfg);
-  // Twilio AuthPayload is exactly code_length digits; anything else never reaches the HMAC.
-  const given = codeBytes(code, cfg);
-  if (!given) return { valid: false, reason: 'malformed' };
+  if (!codeBytes(code, cfg)) return { valid: false, reason: 'malformed' };
   const last = lastUsedTimeStep === undefined || lastUsedTimeStep === null || lastUsedTimeStep < 0 ? null : Number(lastUsedTimeStep);
-  const centre = timeStepAt(nowSeconds, cfg.timeStep) + drift;
-  let fresh: number | null = null;
-  let replayed = false;
-  // Every step of the window is computed and compared, whatever matches (RFC 4226 §7.2 asks for
-  // resistance to guessing; equal work means a right, wrong or replayed code cannot be told apart
-  // by timing, and a wrong code costs what a right one does). Comparison is constant-time.
-  for (let step = centre - cfg.skew; step <= centre + cfg.skew; step++) {
-    if (step < 0) continue;
-    if (!codesEqual(stepCode(seed, cfg, step), given)) continue;
-    // The earliest step after the last one used wins (§5.2: a step ≤ lastUsedTimeStep is a replay).
-    if (last === null || step > last) fresh ??= step;
-    else replayed = true;
-  }
-  if (fresh !== null) return { valid: true, timeStep: fresh, delta: fresh - centre };
-  return { valid: false, reason: replayed ? 'replayed' : 'mismatch' };
+  const steps = matchingSteps(seed, code, cfg, nowSeconds, drift);
+  // The earliest step after the last one used wins (§5.2: a step ≤ lastUsedTimeStep is a replay).
+  const fresh = steps.find((s) => last === null || s > last);
+  if (fresh !== undefined) return { valid: true, timeStep: fresh, delta: fresh - (timeStepAt(nowSeconds, cfg.timeStep) + drift) };
+  return { valid: false, reason: steps.length > 0 ? 'replayed' : 'mismatch' };
 }
 
 // ---------------------------------------------------------------- Key URI

@@ -2,7 +2,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 
-/** Twilio Verify's webhook event names, plus Verity's `challenge.expired`; `*` subscribes to all. */
+/** Twilio Verify's webhook event names, plus Verity's `challenge.expired` and recovery-code events; `*` subscribes to all. */
 export const WEBHOOK_EVENT_TYPES = [
   'factor.created',
   'factor.verified',
@@ -10,6 +10,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'challenge.approved',
   'challenge.denied',
   'challenge.expired',
+  'entity.recovery_codes.generated',
+  'entity.recovery_code.redeemed',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

@@ -27,7 +27,18 @@ export interface FactorEvent {
   snapshot?: Record<string, unknown>;
 }
 
-export type VerityEvent = ChallengeEvent | FactorEvent;
+/** An entity's recovery codes changed (a Verity extension): a new set, or one code redeemed. Never the codes. */
+export interface EntityEvent {
+  type: 'entity.recovery_codes.generated' | 'entity.recovery_code.redeemed';
+  accountSid: string;
+  serviceSid: string;
+  identity: string;
+  entitySid: string;
+  /** Unused codes left after the change. */
+  recoveryCodesRemaining: number;
+}
+
+export type VerityEvent = ChallengeEvent | FactorEvent | EntityEvent;
 
 export interface EventBus {
   /** Never throws: a lost event must not fail the request whose change already committed. */

@@ -14,13 +14,23 @@ import { createTotpFactor, deleteFactor, getEntityFactor, listFactors, updateFac
 import { resyncFactor } from '../services/factor-resync.ts';
 import { getEntityChallenge, listChallenges } from '../services/challenges.ts';
 import { createChallenge, verifyChallenge } from '../services/challenge-attempts.ts';
+import { generateRecoveryCodes, redeemRecoveryCode } from '../services/recovery-codes.ts';
 import type { CreateChallengeInput } from '../services/challenge-input.ts';
 import { VerityError } from '../domain/errors.ts';
 import { authPayloadSchema, parseInput } from '../domain/validation.ts';
 import { defined, type Form } from './forms.ts';
 import type { Params } from './router.ts';
 import { twilioPage } from './paging.ts';
-import { challengeJson, entityJson, factorJson, newFactorJson, serviceJson, webhookJson, type Urls } from './serialize.ts';
+import {
+  challengeJson,
+  entityJson,
+  factorJson,
+  newFactorJson,
+  recoveryCodesJson,
+  serviceJson,
+  webhookJson,
+  type Urls,
+} from './serialize.ts';
 
 export interface RestRequest {
   tenant: Tenant;
@@ -345,5 +355,25 @@ export const webhooks = {
     const service = await getService(r.tenant, param(r, 'serviceSid'));
     await deleteWebhook(r.tenant, param(r, 'sid'), service.sid);
     return noContent();
+  },
+} satisfies Record<string, Handler>;
+
+// ------------------------------------------------------------------ Recovery codes (Verity extension)
+
+/** Twilio has no such resource: Verity's own paths under the entity, in Twilio's style (form in, snake_case JSON out). */
+export const recoveryCodes = {
+  /** `POST …/Entities/{identity}/RecoveryCodes`: a new set, replacing the old; the codes appear in this response only. */
+  async generate(r) {
+    const { codes, entity } = await generateRecoveryCodes(r.tenant, { serviceSid: param(r, 'serviceSid'), identity: param(r, 'identity') });
+    return created(recoveryCodesJson(r.urls, entity, codes));
+  },
+  /** `POST …/Entities/{identity}/RecoveryCodes/Redeem` with `Code`: a wrong code is 200 `valid: false`, not an error. */
+  async redeem(r) {
+    const result = await redeemRecoveryCode(r.tenant, {
+      serviceSid: param(r, 'serviceSid'),
+      identity: param(r, 'identity'),
+      code: r.form.required('Code'),
+    });
+    return ok(result);
   },
 } satisfies Record<string, Handler>;

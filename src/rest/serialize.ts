@@ -24,6 +24,7 @@ export class Urls {
   factor = (serviceSid: string, identity: string, sid: string) => `${this.factors(serviceSid, identity)}/${sid}`;
   challenges = (serviceSid: string, identity: string) => `${this.entity(serviceSid, identity)}/Challenges`;
   challenge = (serviceSid: string, identity: string, sid: string) => `${this.challenges(serviceSid, identity)}/${sid}`;
+  recoveryCodes = (serviceSid: string, identity: string) => `${this.entity(serviceSid, identity)}/RecoveryCodes`;
   webhooks = (serviceSid: string) => `${this.service(serviceSid)}/Webhooks`;
   webhook = (serviceSid: string, sid: string) => `${this.webhooks(serviceSid)}/${sid}`;
 }
@@ -72,6 +73,19 @@ export function entityJson(urls: Urls, e: Entity) {
     date_updated: twilioDate(e.dateUpdated),
     url: urls.entity(e.serviceSid, e.identity),
     links: { factors, new_factors: factors, challenges: urls.challenges(e.serviceSid, e.identity) },
+  };
+}
+
+/** A new recovery-code set (Verity extension): the only response that ever holds the codes. */
+export function recoveryCodesJson(urls: Urls, e: Entity, codes: string[]) {
+  return {
+    account_sid: e.accountSid,
+    service_sid: e.serviceSid,
+    entity_sid: e.sid,
+    identity: e.identity,
+    codes,
+    recovery_codes_remaining: codes.length,
+    url: urls.recoveryCodes(e.serviceSid, e.identity),
   };
 }
 

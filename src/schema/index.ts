@@ -14,6 +14,7 @@ import './audit.ts';
 import './access-token.ts';
 import './subscription.ts';
 import './entity-lists.ts';
+import './recovery-codes.ts';
 
 export const schema = builder.toSchema();
 

@@ -14,6 +14,7 @@ import { decodeCursor, pageSize, type Page } from '../domain/paging.ts';
 import { isSid, newSid, normalizeSid } from '../domain/sid.ts';
 import { pageArgsSchema, parseInput } from '../domain/validation.ts';
 import {
+  accountsWithUnsealedAudit,
   appendAuditEvents,
   auditChainHead,
   auditEventPage,
@@ -21,6 +22,7 @@ import {
   auditRowsAfter,
   auditSeqOf,
   nextAuditChain,
+  sealAuditInbox,
 } from '../db/audit-store.ts';
 import type { PrismaClient } from '../db/client.ts';
 import type { Tenant } from './context.ts';
@@ -55,7 +57,7 @@ const toContent = (deps: AuditDeps, e: AuditInput): AuditContent => ({
 });
 
 /**
- * Appends one event to its account's chain: one SQL statement. Called right after the change it
+ * Appends one event to its account's chain (the inbox, then a grouped seal). Called right after the change it
  * records has committed (like emit()), so a crash in between loses the event, never invents one.
  * Never throws: the change is done and the caller's answer must not depend on the trail; a failed
  * append is logged at error level (SIDs and type only) for the operator to see.
@@ -104,6 +106,7 @@ const listInput = z.object({
 /** One event of the caller's own trail by SID; another account's is null, like one that does not exist. */
 export async function findAuditEvent(t: Tenant, sid: string): Promise<AuditEvent | null> {
   if (!isSid('auditEvent', sid)) return null;
+  await t.deps.auditLog.flush(t.accountSid); // events committed with their change may still be in the inbox
   return findAuditEventRow(t.deps.prisma, t.accountSid, normalizeSid(sid));
 }
 
@@ -119,6 +122,7 @@ export async function listAuditEvents(
   const page = parseInput(pageArgsSchema, { first: args.first, after: args.after });
   const filter = parseInput(listInput, { type: args.type, serviceSid: args.serviceSid });
   const { prisma } = t.deps;
+  await t.deps.auditLog.flush(t.accountSid); // events committed with their change may still be in the inbox
   const dir = args.order ?? 'desc';
   const take = pageSize(page.first);
   const where = {
@@ -150,6 +154,8 @@ export async function verifyAuditTrail(
   opts: { batchSize?: number; accountSid?: string; onProgress?: (p: { events: number; chains: number }) => void } = {},
 ): Promise<AuditVerification> {
   const batchSize = opts.batchSize ?? 1000;
+  // Events committed with their change but not sealed yet (a process stopped in between) join their chains first.
+  for (const a of opts.accountSid ? [opts.accountSid] : await accountsWithUnsealedAudit(prisma)) await sealAuditInbox(prisma, a);
   let events = 0;
   let chains = 0;
   let accountSid: string | null = opts.accountSid ?? (await nextAuditChain(prisma, ''));

@@ -8,9 +8,15 @@ import * as store from '../db/challenge-store.ts';
 import type { CodeFactor } from '../db/factor-store.ts';
 import type { Tenant } from './context.ts';
 import { getFactor } from './factors.ts';
-import { checkChargedCode } from './code-check.ts';
+import { checkChargedCode, configOf, factorSeed } from './code-check.ts';
+import { findLoginFactor } from '../db/factor-store.ts';
+import type { LoginAudit } from '../db/challenge-store.ts';
+import { matchingSteps, timeStepAt } from '../domain/totp.ts';
+import { observedDrift } from '../domain/resync.ts';
+import { auditContentHash, canonicalJson } from '../domain/audit.ts';
+import type { CachedSeed } from './seed-cache.ts';
 import { emit } from './events.ts';
-import { audit } from './audit.ts';
+import { actorOf, audit } from './audit.ts';
 import { countRefusal } from '../observability/metrics.ts';
 import { getChallenge } from './challenges.ts';
 import { createInput, verifyInput, type CreateChallengeInput } from './challenge-input.ts';
@@ -96,7 +102,7 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
     if (factor.status !== 'verified') throw new FactorNotVerifiedError();
     throw e;
   }
-  const opened = await store.openChallenge(t.deps.prisma, {
+  const fields = {
     sid: newSid('challenge'),
     accountSid: t.accountSid,
     factorSid: normalizeSid(data.factorSid),
@@ -106,26 +112,130 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
     detailsFields: data.details?.fields,
     hiddenDetails: data.hiddenDetails,
     metadata: data.metadata,
-    charge: !!data.authPayload,
-  });
+  };
+  if (data.authPayload) return login(t, fields, data.authPayload, data.factorSid);
+  const opened = await store.openChallenge(t.deps.prisma, fields);
   if (opened.kind === 'no-factor') throw new NotFoundError('Factor', data.factorSid);
   // Twilio 60318: challenges need a verified factor.
   if (opened.kind === 'factor-unverified') throw new FactorNotVerifiedError();
   const { challenge } = opened;
   await emit(t.deps, challengeEvent('challenge.created', challenge));
-  if (!data.authPayload) {
+  await scheduleExpiry(t.deps, challenge);
+  return challenge;
+}
+
+/** A fresh read of the factor's seed and what it was decrypted from (the caller caches it). */
+async function readLoginSeed(t: Tenant, factorSid: string, input: string): Promise<CachedSeed> {
+  const f = await findLoginFactor(t.deps.prisma, t.accountSid, factorSid);
+  if (!f) throw new NotFoundError('Factor', input);
+  // Twilio 60318: challenges need a verified factor.
+  if (f.status !== 'verified') throw new FactorNotVerifiedError();
+  return {
+    accountSid: f.accountSid,
+    serviceSid: f.serviceSid,
+    entitySid: f.entitySid,
+    identity: f.identity,
+    secretKeyId: f.secretKeyId,
+    secretCiphertext: f.secretCiphertext,
+    cfg: configOf(f),
+    drift: f.drift,
+    seed: factorSeed(t, f),
+  };
+}
+
+/** The audit event of each answer the login statement can give, hashed here (the statement picks one). */
+function loginAudit(t: Tenant, e: CachedSeed, challengeSid: string, factorSid: string, now: Date): LoginAudit {
+  const sid = newSid('auditEvent');
+  const actor = actorOf(t);
+  const variant = (type: 'challenge.approved' | 'challenge.failed', extra: Record<string, unknown>) => {
+    const details = canonicalJson({ identity: e.identity, ...extra });
+    const content = {
+      sid,
+      accountSid: t.accountSid,
+      type,
+      serviceSid: e.serviceSid,
+      entitySid: e.entitySid,
+      factorSid,
+      challengeSid,
+      actor,
+      details,
+      dateCreated: now,
+    };
+    return { details, hash: auditContentHash(content) };
+  };
+  return {
+    sid,
+    actor,
+    approved: variant('challenge.approved', {}),
+    // A replayed code counts as a wrong one (RFC 6238 §5.2).
+    wrong: variant('challenge.failed', { reason: 'wrong_code' }),
+    used: variant('challenge.failed', { reason: 'code_already_used' }),
+  };
+}
+
+/**
+ * A challenge created with a code — the login: the code is checked against the factor's seed
+ * before the database (the window's matching steps), then one statement opens the challenge,
+ * charges the attempt, consumes the step if it is unused and appends the audit event
+ * (challenge-store openAndAttempt): one commit, right code or wrong.
+ */
+async function login(t: Tenant, fields: store.NewChallenge, code: string, input: string): Promise<Challenge> {
+  const { now } = fields;
+  for (let round = 1; ; round++) {
+    // A cached entry is used synchronously (no await between get and the check): an eviction,
+    // which zeroes the seed, cannot come in between. Another account's entry is not this tenant's
+    // factor: read it (and get NOT_FOUND) as if nothing were cached.
+    const hit = t.deps.seedCache.get(fields.factorSid);
+    const cached = hit?.accountSid === t.accountSid ? hit : undefined;
+    const entry = cached ?? (await readLoginSeed(t, fields.factorSid, input));
+    const nowS = Math.floor(now.getTime() / 1000);
+    const centre = timeStepAt(nowS, entry.cfg.timeStep) + entry.drift;
+    // Each matching step with the drift accepting it would record (RFC 6238 §6, as code-check does).
+    const steps = matchingSteps(entry.seed, code, entry.cfg, nowS, entry.drift).map((s) => ({
+      step: BigInt(s),
+      drift: observedDrift(entry.drift, s - centre, t.deps.config.resyncWindowSteps),
+    }));
+    if (!cached) t.deps.seedCache.set(fields.factorSid, entry); // with the cache off, this wipes the seed
+    const r = await store.openAndAttempt(t.deps.prisma, {
+      ...fields,
+      checked: {
+        serviceSid: entry.serviceSid,
+        entitySid: entry.entitySid,
+        identity: entry.identity,
+        secretKeyId: entry.secretKeyId,
+        secretCiphertext: entry.secretCiphertext,
+        ...entry.cfg,
+        drift: entry.drift,
+      },
+      steps,
+      audit: loginAudit(t, entry, fields.sid, fields.factorSid, now),
+    });
+    if (r.kind === 'stale' || r.kind === 'no-factor' || r.kind === 'factor-unverified') t.deps.seedCache.delete(fields.factorSid);
+    if (r.kind === 'no-factor') throw new NotFoundError('Factor', input);
+    if (r.kind === 'factor-unverified') throw new FactorNotVerifiedError();
+    if (r.kind === 'stale') {
+      // The factor changed between the check and the statement (an update, a key rotation, or a
+      // concurrent charge armed the throttle): nothing was written; check again on a fresh read.
+      if (round < 5) continue;
+      throw new Error('factor kept changing during a login');
+    }
+    const { challenge } = r;
+    await emit(t.deps, challengeEvent('challenge.created', challenge), { webhookSids: r.createdWebhookSids });
+    if (r.kind === 'throttled') {
+      await scheduleExpiry(t.deps, challenge);
+      throw await throttled(t, challenge, r.throttledUntil, now);
+    }
+    t.deps.auditLog.kick(t.accountSid); // the event is committed in the inbox; it joins the chain in a grouped seal
+    if (r.drift !== entry.drift) t.deps.seedCache.delete(fields.factorSid); // the window's centre moved: the next login re-reads it
+    if (r.outcome === 'approved') {
+      t.deps.metrics.verification('challenge', 'approved');
+      await emit(t.deps, challengeEvent('challenge.approved', challenge), { webhookSids: r.approvedWebhookSids });
+      // Approved on creation (the login hot path) needs no expiry job: one queue round trip less.
+      return challenge;
+    }
+    t.deps.metrics.verification('challenge', 'wrong_code');
     await scheduleExpiry(t.deps, challenge);
     return challenge;
-  }
-  let result: Challenge | undefined;
-  try {
-    if (!opened.factor) throw await throttled(t, challenge, opened.throttledUntil, now);
-    result = await checkCharged(t, challenge, opened.factor, data.authPayload, now);
-    return result;
-  } finally {
-    // Approved on creation (the login hot path) needs no expiry job: one queue round trip less.
-    // Anything else — still pending, or the attempt threw — gets its job as usual.
-    if (result?.status !== 'approved') await scheduleExpiry(t.deps, challenge);
   }
 }
 

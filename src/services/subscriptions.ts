@@ -69,7 +69,7 @@ export function challengeUpdates(t: Tenant, filter: UpdateFilter): AsyncIterable
 export function factorUpdates(t: Tenant, filter: UpdateFilter): AsyncIterableIterator<Factor> {
   requireFilter(filter, 'factorSid');
   return mapEvents(t, async (e) => {
-    if (!e.type.startsWith('factor.') || !matches(e, e.factorSid, filter)) return null;
+    if (!('factorSid' in e) || !e.type.startsWith('factor.') || !matches(e, e.factorSid, filter)) return null;
     const f = await findFactor(t, e.factorSid);
     if (f || e.type !== 'factor.deleted' || !('snapshot' in e) || !e.snapshot) return f;
     const s = e.snapshot as Factor & { dateCreated: string | Date; dateUpdated: string | Date };

@@ -19,6 +19,18 @@ const twilioDate = (d: Date | string) => new Date(d).toISOString().replace(/\.[0
  * Read once, when the event happens, and stored with the delivery: every attempt sends the same body.
  */
 async function buildPayload(deps: Deps, event: VerityEvent & { type: WebhookEventType }, uuid: string): Promise<WebhookPayload> {
+  if ('entitySid' in event) {
+    // Recovery codes (a Verity extension, no Twilio body to mirror): the entity and the count left, never a code.
+    return {
+      uuid,
+      type: event.type,
+      account_sid: event.accountSid,
+      service_sid: event.serviceSid,
+      entity_sid: event.entitySid,
+      entity_identity: event.identity,
+      recovery_codes_remaining: event.recoveryCodesRemaining,
+    };
+  }
   const p: WebhookPayload = {
     uuid,
     type: event.type,

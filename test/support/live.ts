@@ -2,6 +2,8 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { createClient as createSseClient, type Client as SseClient } from 'graphql-sse';
+import type { VerityEvent } from '../../src/events/index.ts';
+import type { TestApp } from './app.ts';
 
 /**
  * How long a wait for something that happens asynchronously may take before the test fails. Generous
@@ -65,4 +67,29 @@ export async function redisSubscribers(redisUrl: string, prefix: string, account
   } finally {
     r.disconnect();
   }
+}
+
+/**
+ * Records the account's event-bus events that `keep` accepts, from the moment it resolves: with
+ * Redis the subscription is live once Redis confirms it, so this waits for that, not a fixed time.
+ */
+export async function recordBus(t: TestApp, accountSid: string, keep: (e: VerityEvent) => boolean) {
+  const bus = t.deps.events.subscribe(accountSid)[Symbol.asyncIterator]();
+  const seen: VerityEvent[] = [];
+  const pump = (async () => {
+    for (;;) {
+      const r = await bus.next();
+      if (r.done) return;
+      if (keep(r.value)) seen.push(r.value);
+    }
+  })();
+  if (t.config.redisUrl)
+    await waitUntil(async () => (await redisSubscribers(t.config.redisUrl!, t.runtime.redisPrefix, accountSid)) > 0, WAIT_MS, 'subscribed');
+  return {
+    seen,
+    async stop() {
+      await bus.return?.();
+      await pump;
+    },
+  };
 }
