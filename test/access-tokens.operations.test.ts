@@ -226,6 +226,19 @@ const TABLE: Record<string, Entry> = {
       'mutation ($s: ID!, $i: String!) { redeemRecoveryCode(input: { serviceSid: $s, identity: $i, code: "ZZZZZ-ZZZZZ" }) { valid remaining } }',
     vars: () => ({ s: fx.serviceSid, i: fx.identity }),
   },
+  // Resynchronisation changes the factor's drift: account credentials only, like updateFactor (docs/security.md).
+  'Mutation.resyncFactor': {
+    allowed: false,
+    query: 'mutation ($f: ID!) { resyncFactor(input: { factorSid: $f, authPayloads: ["000000", "000000"] }) { sid drift } }',
+    vars: () => ({ f: fx.factorSid }),
+  },
+  // Import brings seeds from another system: an operator's job, never a browser's.
+  'Mutation.importTotpFactors': {
+    allowed: false,
+    query:
+      'mutation ($s: ID!, $i: String!) { importTotpFactors(input: { serviceSid: $s, factors: [{ identity: $i, secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", friendlyName: "Imported", verified: true }] }) { imported } }',
+    vars: () => ({ s: fx.serviceSid, i: fx.identity }),
+  },
   // ---- live (run over SSE and WebSocket below)
   'Subscription.challengeUpdated': {
     allowed: true,
