@@ -43,6 +43,7 @@ const envSchema = z
     VERITY_RUN_WORKERS: z.enum(['true', 'false']).optional(),
     VERITY_RESYNC_WINDOW_STEPS: z.coerce.number().int().min(RESYNC_WINDOW.min).max(RESYNC_WINDOW.max).default(RESYNC_WINDOW.default),
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
+    VERITY_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(90),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
     // Connection limits (docs/security.md "Connections"); for the caps 0 turns a limit off.
@@ -121,6 +122,8 @@ export interface Config {
   resyncWindowSteps: number;
   /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
   reconcileIntervalMs: number;
+  /** The daily purge deletes ended challenges, finished deliveries and audit events older than this many days; 0 keeps everything. */
+  retentionDays: number;
   /** PostgreSQL: opening a connection or waiting for a pooled one fails after this long (also bounds /readyz). */
   dbConnectTimeoutMs: number;
   /** PostgreSQL statement_timeout; the client drops a connection silent for this + 500 ms. */
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     resyncWindowSteps: e.VERITY_RESYNC_WINDOW_STEPS,
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
+    retentionDays: e.VERITY_RETENTION_DAYS,
     dbConnectTimeoutMs: e.VERITY_DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: e.VERITY_DB_STATEMENT_TIMEOUT_MS,
     dbPreparedStatements: e.VERITY_DB_PREPARED_STATEMENTS === 'true',

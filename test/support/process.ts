@@ -30,8 +30,8 @@ export interface Proc {
 }
 
 /** Runs one of the project's entry points (`src/main.ts`, `workers/main.ts`) as a real process. */
-export function runEntry(entry: string, env: Record<string, string | undefined>): Proc {
-  return runCommand(process.execPath, ['--import', 'tsx', entry], env);
+export function runEntry(entry: string, env: Record<string, string | undefined>, args: string[] = []): Proc {
+  return runCommand(process.execPath, ['--import', 'tsx', entry, ...args], env);
 }
 
 /** Runs a built entry point (`dist/src/main.js`) under bare node, as `npm start` does after `npm run build`. */
