@@ -14,6 +14,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxStreamsPerAccount: 1_000,
 };
 
+/** One Redis Cluster seed node: scheme, optional credentials, host (or [IPv6]) and port, nothing after. */
+const SEED_NODE = /^rediss?:\/\/([^@/]*@)?(\[[0-9a-fA-F:.]+\]|[^:/@[\],]+):[0-9]{1,5}\/?$/;
+
 /** Every environment variable Verity reads (docs/api-contract.md "Environment"), parsed once. */
 const envSchema = z
   .object({
@@ -31,6 +34,7 @@ const envSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
       .default('verity'),
+    VERITY_REDIS_CLUSTER: z.enum(['true', 'false']).default('false'),
     VERITY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -86,6 +90,19 @@ const envSchema = z
   .refine((e) => e.VERITY_HTTP_HEADERS_TIMEOUT_MS <= e.VERITY_HTTP_BODY_TIMEOUT_MS, {
     path: ['VERITY_HTTP_HEADERS_TIMEOUT_MS'],
     message: 'must not exceed VERITY_HTTP_BODY_TIMEOUT_MS',
+  })
+  // A cluster is reached through seed nodes, each host:port; one Redis through one URL.
+  .refine((e) => e.VERITY_REDIS_CLUSTER === 'false' || e.REDIS_URL !== undefined, {
+    path: ['VERITY_REDIS_CLUSTER'],
+    message: 'needs REDIS_URL (comma-separated redis://host:port seed nodes)',
+  })
+  .refine((e) => e.VERITY_REDIS_CLUSTER === 'false' || !e.REDIS_URL || e.REDIS_URL.split(',').every((u) => SEED_NODE.test(u.trim())), {
+    path: ['REDIS_URL'],
+    message: 'with VERITY_REDIS_CLUSTER=true, must be comma-separated redis://host:port or rediss://host:port seed nodes',
+  })
+  .refine((e) => e.VERITY_REDIS_CLUSTER === 'true' || !e.REDIS_URL?.includes(','), {
+    path: ['REDIS_URL'],
+    message: 'a comma-separated list of nodes needs VERITY_REDIS_CLUSTER=true',
   });
 
 export interface Config {
@@ -95,6 +112,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** Namespace for BullMQ keys and pub/sub channels (several deployments can share one Redis). */
   redisPrefix: string;
+  /** REDIS_URL lists a Redis Cluster's seed nodes: ioredis' Cluster client, BullMQ keys under the hash tag `{prefix}`. */
+  redisCluster: boolean;
   adminToken: string | undefined;
   /** Bearer token that may read /metrics (besides the operator token); nothing else. */
   metricsToken: string | undefined;
@@ -210,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.VERITY_DATA_DIR,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.VERITY_REDIS_PREFIX,
+    redisCluster: e.VERITY_REDIS_CLUSTER === 'true',
     adminToken: e.VERITY_ADMIN_TOKEN,
     metricsToken: e.VERITY_METRICS_TOKEN,
     workerMetricsPort: e.VERITY_WORKER_METRICS_PORT,
