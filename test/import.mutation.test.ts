@@ -230,3 +230,86 @@ describe('importTotpFactors', () => {
     expect((await t.ok(ListFactors, { serviceSid: svc, identity }, fresh)).entity?.factors.totalCount).toBe(1);
   });
 });
+
+describe('REST (Verity extension): POST /v2/Services/{ServiceSid}/Factors/Import', () => {
+  type RestItem = { identity: string; secret: string; friendly_name: string; verified?: boolean; config?: Record<string, unknown> };
+  const restImport = (items: (RestItem | string)[], auth = a.auth, svc = serviceSid) => {
+    const form = new URLSearchParams();
+    for (const i of items) form.append('Factors', typeof i === 'string' ? i : JSON.stringify(i));
+    return t.app.fetch(`http://verity.test/v2/Services/${svc}/Factors/Import`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+    });
+  };
+  const json = async (r: Response) => (await r.json()) as Record<string, any>;
+
+  it('imports the good items, reports each bad one by index (REST field names, no secret), and is idempotent', async () => {
+    const [first, second] = [nextIdentity(), nextIdentity()];
+    const [s1, s2, short] = [newSecret(), newSecret(32), newSecret(10)];
+    const items = [
+      { identity: first, secret: s1, friendly_name: 'Phone', verified: true, config: { alg: 'sha512', code_length: 8, time_step: 60 } },
+      { identity: nextIdentity(), secret: short, friendly_name: 'Phone' },
+      '{"identity": "not json',
+      { identity: second, secret: s2, friendly_name: 'Laptop' },
+      { identity: nextIdentity(), secret: newSecret(), friendly_name: 'Phone', config: { time_step: 90 } },
+      { identity: nextIdentity(), secret: newSecret(), friendly_name: '' },
+    ];
+    const res = await restImport(items);
+    expect(res.status).toBe(200);
+    const body = await json(res);
+    expect(body).toMatchObject({
+      account_sid: a.sid,
+      service_sid: serviceSid,
+      imported: 2,
+      url: `${t.config.publicUrl}/v2/Services/${serviceSid}/Factors/Import`,
+    });
+    expect(body.errors).toEqual([
+      {
+        index: 1,
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(/^Invalid parameter: secret: must decode to at least 16 bytes/),
+      },
+      { index: 2, code: 'INVALID_ARGUMENT', message: 'Invalid parameter: Factors: each value must be a JSON object' },
+      { index: 4, code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^Invalid parameter: config\.time_step: must be 20–60/) },
+      { index: 5, code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^Invalid parameter: friendly_name: /) },
+    ]);
+    expect(JSON.stringify(body).toUpperCase()).not.toContain(short);
+    expect((await factorsOf(second))!.factors.edges[0]!.node).toMatchObject({ friendlyName: 'Laptop', status: 'UNVERIFIED' });
+    // The verified import answers a challenge at once, with a code from oathtool.
+    const factorSid = (await factorsOf(first))!.factors.edges[0]!.node.sid;
+    const code = oathCode(s1, { alg: 'sha512', codeLength: 8, timeStep: 60 }, unix(t.clock.now()));
+    expect((await t.ok(CreateChallenge, { input: { factorSid, authPayload: code } }, a.auth)).createChallenge.status).toBe('APPROVED');
+    // Repeating the call creates nothing new: same answer, one factor each.
+    expect(await json(await restImport(items))).toMatchObject({ imported: 2, errors: body.errors });
+    expect((await factorsOf(first))!.factors.totalCount).toBe(1);
+  });
+
+  it('another account’s service is 404 / 20404 and nothing is written; an access token is 403', async () => {
+    const b = await t.newAccount('Other REST import');
+    const identity = nextIdentity();
+    const foreign = await restImport([{ identity, secret: newSecret(), friendly_name: 'Mallory' }], b.auth);
+    expect(foreign.status).toBe(404);
+    expect((await json(foreign)).code).toBe(20404);
+    expect(await factorsOf(identity)).toBeNull();
+    const { token } = (await t.ok(CreateAccessToken, { input: { serviceSid, identity } }, a.auth)).createAccessToken;
+    const scoped = await restImport([{ identity, secret: newSecret(), friendly_name: 'Phone' }], `Bearer ${token}`);
+    expect(scoped.status).toBe(403); // writing seeds is configuration management: the account's own credentials only
+    expect(await factorsOf(identity)).toBeNull();
+  });
+
+  it('the whole call is refused (400 / 60200, nothing written) with no Factors or more than 1000', async () => {
+    const none = await restImport([]);
+    expect(none.status).toBe(400);
+    expect(await json(none)).toMatchObject({ code: 60200, message: expect.stringMatching(/^Invalid parameter: Factors: is required/) });
+    const identity = `rest-over-${process.pid}-0`;
+    const over = Array.from({ length: 1001 }, (_, i) => (i === 0 ? { identity, secret: newSecret(), friendly_name: 'P' } : '{}'));
+    const refused = await restImport(over);
+    expect(refused.status).toBe(400);
+    expect(await json(refused)).toMatchObject({
+      code: 60200,
+      message: expect.stringMatching(/^Invalid parameter: Factors: must hold at most 1000/),
+    });
+    expect(await factorsOf(identity)).toBeNull();
+  });
+});

@@ -10,7 +10,7 @@ import { tenantOf } from '../services/context.ts';
 import { UnauthenticatedError } from '../domain/errors.ts';
 import { readForm } from './forms.ts';
 import { Router } from './router.ts';
-import { challenges, entities, factors, recoveryCodes, services, webhooks, type Handler } from './resources.ts';
+import { challenges, entities, factorImport, factors, recoveryCodes, services, webhooks, type Handler } from './resources.ts';
 import { Urls } from './serialize.ts';
 import { toTwilioErrorResponse, twilioError } from './errors.ts';
 import { annotateLogContext } from '../observability/log-context.ts';
@@ -18,7 +18,7 @@ import { annotateLogContext } from '../observability/log-context.ts';
 const S = '/v2/Services';
 const E = `${S}/:serviceSid/Entities/:identity`;
 
-/** Every endpoint, as listed in docs/rest-twilio.md "REST API (Twilio Verify v2)" and "Verity extensions" (RecoveryCodes). */
+/** Every endpoint, as listed in docs/rest-twilio.md "REST API (Twilio Verify v2)" and "Verity extensions" (Resync, RecoveryCodes, Factors/Import). */
 export function restRouter(): Router<Handler> {
   return new Router<Handler>()
     .add('POST', S, services.create)
@@ -42,6 +42,7 @@ export function restRouter(): Router<Handler> {
     .add('POST', `${E}/Challenges/:sid`, challenges.update)
     .add('POST', `${E}/RecoveryCodes`, recoveryCodes.generate)
     .add('POST', `${E}/RecoveryCodes/Redeem`, recoveryCodes.redeem)
+    .add('POST', `${S}/:serviceSid/Factors/Import`, factorImport.create) // Verity extension (bulk import)
     .add('POST', `${S}/:serviceSid/Webhooks`, webhooks.create)
     .add('GET', `${S}/:serviceSid/Webhooks`, webhooks.list)
     .add('GET', `${S}/:serviceSid/Webhooks/:sid`, webhooks.fetch)

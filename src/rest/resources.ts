@@ -12,11 +12,12 @@ import { createService, deleteService, getService, listServices, updateService }
 import { createEntity, deleteEntity, getEntity, listEntities } from '../services/entities.ts';
 import { createTotpFactor, deleteFactor, getEntityFactor, listFactors, updateFactor, verifyFactor } from '../services/factors.ts';
 import { resyncFactor } from '../services/factor-resync.ts';
+import { checkImportSize, importTotpFactors, type ImportItem, type ImportItemError } from '../services/factor-import.ts';
 import { getEntityChallenge, listChallenges } from '../services/challenges.ts';
 import { createChallenge, verifyChallenge } from '../services/challenge-attempts.ts';
 import { generateRecoveryCodes, redeemRecoveryCode } from '../services/recovery-codes.ts';
 import type { CreateChallengeInput } from '../services/challenge-input.ts';
-import { VerityError } from '../domain/errors.ts';
+import { InvalidArgumentError, VerityError } from '../domain/errors.ts';
 import { authPayloadSchema, parseInput } from '../domain/validation.ts';
 import { defined, type Form } from './forms.ts';
 import type { Params } from './router.ts';
@@ -25,6 +26,7 @@ import {
   challengeJson,
   entityJson,
   factorJson,
+  factorImportJson,
   newFactorJson,
   recoveryCodesJson,
   serviceJson,
@@ -375,5 +377,71 @@ export const recoveryCodes = {
       code: r.form.required('Code'),
     });
     return ok(result);
+  },
+} satisfies Record<string, Handler>;
+
+// ------------------------------------------------------------------ Factor import (Verity extension)
+
+/** An item's keys as the REST client writes them (snake_case, like the JSON Verity answers) → the use case's. */
+const IMPORT_KEYS: Record<string, string> = { friendly_name: 'friendlyName', code_length: 'codeLength', time_step: 'timeStep' };
+const IMPORT_FIELDS = Object.fromEntries(Object.entries(IMPORT_KEYS).map(([rest, ours]) => [ours, rest]));
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** One `Factors` value → an item for the use case (its rules are checked there), or why it cannot be read at all. */
+function importItemOf(text: string): { item: unknown } | { error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch {
+    return { error: 'Invalid parameter: Factors: each value must be a JSON object' };
+  }
+  if (!isPlainObject(value)) return { error: 'Invalid parameter: Factors: each value must be a JSON object' };
+  const rename = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [IMPORT_KEYS[k] ?? k, v]));
+  const item = rename(value);
+  if (isPlainObject(item.config)) item.config = rename(item.config);
+  return { item: item as unknown as ImportItem };
+}
+
+/** The use case names fields as GraphQL does (`config.timeStep`); a REST client sent `config.time_step`. */
+function restMessage(message: string): string {
+  return message.replace(/^(Invalid parameter: )([\w.]+)(:)/, (_m, head: string, field: string, colon: string) => {
+    return (
+      head +
+      field
+        .split('.')
+        .map((p) => IMPORT_FIELDS[p] ?? p)
+        .join('.') +
+      colon
+    );
+  });
+}
+
+/**
+ * Verity extension, `POST /v2/Services/{ServiceSid}/Factors/Import` (Twilio has no import): the
+ * `importTotpFactors` use case over a form. `Factors` is repeated, one JSON object per factor
+ * (`{"identity", "secret", "friendly_name", "config": {"alg", "code_length", "time_step", "skew"},
+ * "verified"}`), as twilio-node sends JSON-typed list items. Each item is all or nothing and is
+ * answered by its position: a value that is not even a JSON object is reported like any bad item.
+ */
+export const factorImport = {
+  async create(r) {
+    const values = r.form.all('Factors');
+    if (values.length === 0) throw new InvalidArgumentError('Factors', 'is required: one JSON object per factor, the key repeated');
+    checkImportSize(values.length);
+    const parsed = values.map(importItemOf);
+    const readable: number[] = [];
+    const errors: ImportItemError[] = [];
+    parsed.forEach((p, index) => {
+      if ('item' in p) readable.push(index);
+      else errors.push({ index, code: 'INVALID_ARGUMENT', message: p.error });
+    });
+    const serviceSid = param(r, 'serviceSid');
+    const result = await importTotpFactors(r.tenant, {
+      serviceSid,
+      factors: readable.map((i) => (parsed[i] as { item: ImportItem }).item),
+    });
+    for (const e of result.errors) errors.push({ ...e, index: readable[e.index]!, message: restMessage(e.message) });
+    errors.sort((x, y) => x.index - y.index);
+    return ok(factorImportJson(r.urls, r.tenant.accountSid, serviceSid, { imported: result.imported, errors }));
   },
 } satisfies Record<string, Handler>;

@@ -25,6 +25,7 @@ export class Urls {
   challenges = (serviceSid: string, identity: string) => `${this.entity(serviceSid, identity)}/Challenges`;
   challenge = (serviceSid: string, identity: string, sid: string) => `${this.challenges(serviceSid, identity)}/${sid}`;
   recoveryCodes = (serviceSid: string, identity: string) => `${this.entity(serviceSid, identity)}/RecoveryCodes`;
+  factorImport = (serviceSid: string) => `${this.service(serviceSid)}/Factors/Import`;
   webhooks = (serviceSid: string) => `${this.service(serviceSid)}/Webhooks`;
   webhook = (serviceSid: string, sid: string) => `${this.webhooks(serviceSid)}/${sid}`;
 }
@@ -87,6 +88,16 @@ export function recoveryCodesJson(urls: Urls, e: Entity, codes: string[]) {
     recovery_codes_remaining: codes.length,
     url: urls.recoveryCodes(e.serviceSid, e.identity),
   };
+}
+
+/** `imported` counts items whose factor exists now (created, or there already); every other item is in `errors`. */
+export function factorImportJson(
+  urls: Urls,
+  accountSid: string,
+  serviceSid: string,
+  r: { imported: number; errors: { index: number; code: string; message: string }[] },
+) {
+  return { account_sid: accountSid, service_sid: serviceSid, imported: r.imported, errors: r.errors, url: urls.factorImport(serviceSid) };
 }
 
 export function factorJson(urls: Urls, f: Factor) {

@@ -69,11 +69,16 @@ const itemSchema = z.object({
  */
 export async function importTotpFactors(t: Tenant, input: { serviceSid: string; factors: ImportItem[] }): Promise<ImportResult> {
   requireManagement(t);
-  if (input.factors.length > IMPORT_MAX_ITEMS) {
-    throw new InvalidArgumentError('factors', `must hold at most ${IMPORT_MAX_ITEMS} items; send larger lists in several calls`);
-  }
+  checkImportSize(input.factors.length);
   const service = await getService(t, input.serviceSid);
   return importFactors({ deps: t.deps, accountSid: t.accountSid, actor: actorOf(t) }, service, input.factors);
+}
+
+/** More than IMPORT_MAX_ITEMS is refused for the whole call, before anything is written. */
+export function checkImportSize(count: number): void {
+  if (count > IMPORT_MAX_ITEMS) {
+    throw new InvalidArgumentError('factors', `must hold at most ${IMPORT_MAX_ITEMS} items; send larger lists in several calls`);
+  }
 }
 
 /** Imports `items` into `service` (already checked to be the caller's), each on its own; never throws for one item. */
