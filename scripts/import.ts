@@ -144,13 +144,17 @@ await withDatabase(
     while (state.recordsDone < records.length && !stopping) {
       const batch = records.slice(state.recordsDone, state.recordsDone + opts.batch);
       const readable = batch.filter((r): r is Extract<ImportRecord, { item: unknown }> => 'item' in r);
-      for (const r of batch) if ('error' in r) report(r, 'INVALID_ARGUMENT', r.error);
       const result = await importFactors(
         ctx,
         service,
         readable.map((r) => r.item),
       );
-      for (const e of result.errors) report(readable[e.index]!, e.code, e.message);
+      // One report in file order, whether the line could not be read or the use case refused it.
+      const failures = [
+        ...batch.flatMap((r) => ('error' in r ? [{ r, code: 'INVALID_ARGUMENT', message: r.error }] : [])),
+        ...result.errors.map((e) => ({ r: readable[e.index]!, code: e.code, message: e.message })),
+      ].sort((x, y) => x.r.line - y.r.line);
+      for (const f of failures) report(f.r, f.code, f.message);
       state.imported += result.imported;
       state.recordsDone += batch.length;
       writeFileSync(stateFile, JSON.stringify(state) + '\n');

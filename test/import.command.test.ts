@@ -1,23 +1,26 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import { newSid } from '../src/domain/sid.ts';
 import { encodeBase32 } from '../src/domain/totp.ts';
-import { FileFormatError, readRecords, splitLabel } from '../scripts/import-formats.ts';
-import { freshDatabase, TEST_KEYS } from './support/app.ts';
-import { runNpm } from './support/process.ts';
+import { freshDatabase, freshDataDir, TEST_KEYS } from './support/app.ts';
+import { runEntry } from './support/process.ts';
 
-// `npm run import`, as an operator runs it, against the database the app uses: embedded (PGlite in
-// VERITY_DATA_DIR) or production (DATABASE_URL). Process runs are few and shared by the checks.
+// `npm run import` (tsx scripts/import.ts) as a process, against the database the app uses:
+// embedded (PGlite in VERITY_DATA_DIR) or production (DATABASE_URL). Two runs, started together:
+// one runs to its end from a saved position, one is interrupted. What a file yields is
+// test/import.formats.test.ts (in-process); what the use case does with an item is
+// test/import.mutation.test.ts.
 const url = process.env.DATABASE_URL;
-const root = new URL('../', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'verity-import-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cleanup: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanup) await c();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const secret = (bytes = 20) => encodeBase32(new Uint8Array(randomBytes(bytes)));
 const file = (name: string, text: string) => {
@@ -25,6 +28,14 @@ const file = (name: string, text: string) => {
   writeFileSync(path, text);
   return path;
 };
+
+/** A service to import into, and how the command reaches its database (PGlite is single-process: closed while it runs). */
+interface Target {
+  serviceSid: string;
+  env: Record<string, string>;
+  /** The database, reopened after the command exited. */
+  open(): Promise<Database>;
+}
 
 async function newService(db: Database): Promise<string> {
   const account = await db.prisma.account.create({
@@ -34,205 +45,109 @@ async function newService(db: Database): Promise<string> {
   return service.sid;
 }
 
-/** One mode's database: set up in-process, closed while the command runs (PGlite is single-process), reopened to check. */
-async function modeDatabase(): Promise<{
-  env: Record<string, string>;
-  open: () => Promise<Database>;
-  release: () => Promise<void>;
-  close: () => Promise<void>;
-}> {
+let shared: Promise<Database & { url?: string }> | undefined;
+async function target(): Promise<Target> {
   if (url) {
-    const db = await freshDatabase();
+    // One clone for both runs (each its own service): PostgreSQL takes them at once.
+    shared ??= freshDatabase().then((db) => (cleanup.push(() => db.close()), db));
+    const db = await shared;
     return {
+      serviceSid: await newService(db),
       env: { DATABASE_URL: db.url!, VERITY_ENCRYPTION_KEYS: TEST_KEYS, REDIS_URL: '' },
       open: async () => db,
-      release: async () => {},
-      close: () => db.close(),
     };
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'verity-import-data-'));
+  // A data directory per run, loaded from the migrated snapshot, so the two runs go in parallel.
+  const dataDir = await freshDataDir();
+  const setup = await openDatabase({ dataDir, migrate: false });
+  const serviceSid = await newService(setup);
+  await setup.close();
   let db: Database | undefined;
+  cleanup.push(async () => {
+    await db?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   return {
+    serviceSid,
     env: { VERITY_DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '' },
-    open: async () => (db = await openDatabase({ dataDir })),
-    release: async () => {
-      await db?.close();
-      db = undefined;
-    },
-    close: async () => {
-      await db?.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    open: async () => (db ??= await openDatabase({ dataDir, migrate: false })),
   };
 }
 
-const runImport = (args: string[], env: Record<string, string>) =>
-  runNpm(['run', '-s', 'import', '--', ...args], { LOG_LEVEL: 'warn', ...env });
+const runImport = (args: string[], t: Target) =>
+  runEntry('scripts/import.ts', { LOG_LEVEL: 'warn', ...t.env }, ['--service', t.serviceSid, ...args]);
+
+/** What the command keeps in FILE.import-state (docs/importing.md "Resumable"). */
+const stateOf = (path: string, service: string, recordsDone: number, imported: number, failed = 0) => {
+  const st = statSync(path);
+  return { service, format: 'csv', size: st.size, mtimeMs: st.mtimeMs, recordsDone, imported, failed };
+};
 
 describe('npm run import', () => {
   it(
-    `${url ? 'production (DATABASE_URL)' : 'embedded (VERITY_DATA_DIR)'}: otpauth, aegis and csv files; a failing line is reported by number and exits 1; an interrupted run resumes`,
-    { timeout: 600_000 },
+    `${url ? 'production (DATABASE_URL)' : 'embedded (VERITY_DATA_DIR)'}: resumes from a saved position and reports failed lines (exit 1); an interrupt saves the position (exit 130)`,
+    { timeout: 300_000 },
     async () => {
-      const mode = await modeDatabase();
-      try {
-        const serviceSid = await newService(await mode.open());
-        await mode.release();
+      const [resuming, interrupted] = await Promise.all([target(), target()]);
 
-        // otpauth: the identity is the label's account part, parameters become the config.
-        const [s1, s2] = [secret(), secret(32)];
-        const uris = file(
-          'uris.txt',
-          [
-            '# exported from the old system',
-            `otpauth://totp/Acme%20Corp:user-otp-0001?secret=${s1}&issuer=Acme%20Corp&algorithm=SHA256&digits=8&period=60`,
-            '',
-            `otpauth://totp/user-otp-0002?secret=${s2}`,
-          ].join('\n'),
-        );
-        const otp = runImport(['--service', serviceSid, '--file', uris, '--verified'], mode.env);
-        expect(await otp.exited, otp.output()).toBe(0);
-        expect(otp.output()).toContain(`imported 2 of 2 records into ${serviceSid}; 0 failed`);
+      // Run 1: a file whose first 5 records an earlier run imported (its state file says so).
+      const short = secret(10);
+      const rows = ['identity,secret,friendly_name,algorithm,digits,period'];
+      for (let i = 0; i < 5; i++) rows.push(`user-done-${i},${secret()},Earlier`); // lines 2–6
+      for (let i = 5; i < 10; i++) rows.push(`user-csv-000${i},${secret()},Device ${i},${i === 9 ? 'SHA256,8,60' : ',,'}`); // 7–11
+      rows.push('user-csv-bad0,not-base32!,Broken'); // 12: refused by the use case
+      rows.push(`user-csv-short,${short},Old phone`); // 13: an 80-bit seed
+      rows.push(`user-csv-0010`); // 14: no secret, no name: reported before the use case
+      rows.push(`user-csv-0011,${secret()},"Device 11, ""work"""`); // 15
+      const csv = file('resume.csv', rows.join('\n') + '\n');
+      writeFileSync(`${csv}.import-state`, JSON.stringify(stateOf(csv, resuming.serviceSid, 5, 5)));
 
-        // aegis: one good entry, an HOTP entry and an 80-bit seed → reported by line, exit 1.
-        const short = secret(10);
-        const aegis = file(
-          'aegis.json',
-          JSON.stringify(
-            {
-              version: 1,
-              header: { slots: null, params: null },
-              db: {
-                version: 3,
-                entries: [
-                  {
-                    type: 'totp',
-                    uuid: 'a1',
-                    name: 'user-aegis-0001',
-                    issuer: 'Acme',
-                    info: { secret: secret(), algo: 'SHA1', digits: 6, period: 30 },
-                  },
-                  {
-                    type: 'hotp',
-                    uuid: 'a2',
-                    name: 'user-aegis-0002',
-                    issuer: 'Acme',
-                    info: { secret: secret(), algo: 'SHA1', digits: 6, counter: 0 },
-                  },
-                  {
-                    type: 'totp',
-                    uuid: 'a3',
-                    name: 'user-aegis-0003',
-                    issuer: 'Acme',
-                    info: { secret: short, algo: 'SHA1', digits: 6, period: 30 },
-                  },
-                ],
-              },
-            },
-            null,
-            2,
-          ),
-        );
-        const lineOf = (uuid: string) =>
-          readFileSync(aegis, 'utf8')
-            .split('\n')
-            .findIndex((l) => l.includes(`"${uuid}"`)) + 1;
-        const ae = runImport(['--service', serviceSid, '--file', aegis], mode.env);
-        expect(await ae.exited, ae.output()).toBe(1);
-        expect(ae.output()).toContain(`${aegis}:${lineOf('a2')}: INVALID_ARGUMENT: type "hotp" is not supported`);
-        expect(ae.output()).toContain(
-          `${aegis}:${lineOf('a3')}: INVALID_ARGUMENT: Invalid parameter: secret: must decode to at least 16 bytes`,
-        );
-        expect(ae.output()).not.toContain(short);
-        expect(ae.output()).toContain('imported 1 of 3 records');
+      // Run 2: interrupted (Ctrl-C reaches the process as SIGINT) once its first batch is done.
+      const big = file(
+        'big.csv',
+        ['identity,secret,friendly_name', ...Array.from({ length: 60 }, (_, i) => `user-big-${i},${secret()},D`)].join('\n'),
+      );
 
-        // csv, interrupted (Ctrl-C reaches the process as SIGINT) after its first batch, then resumed.
-        const lines = ['identity,secret,friendly_name'];
-        for (let i = 0; i < 60; i++) lines.push(`user-csv-${String(i).padStart(4, '0')},${secret()},"Device ${i}, ""work"""`);
-        lines.push('user-csv-bad,not-base32!,Broken'); // line 62
-        const csv = file('users.csv', lines.join('\n') + '\n');
-        const first = spawn(
-          process.execPath,
-          ['--import', 'tsx', 'scripts/import.ts', '--service', serviceSid, '--file', csv, '--batch', '5'],
-          {
-            cwd: root,
-            env: { ...process.env, LOG_LEVEL: 'warn', ...mode.env },
-            stdio: ['ignore', 'ignore', 'pipe'],
-          },
-        );
-        let err = '';
-        let signalled = false;
-        first.stderr.on('data', (d: Buffer) => {
-          err += d.toString();
-          if (signalled || !err.includes(' records')) return;
-          signalled = true;
-          first.kill('SIGINT');
-        });
-        const [code] = (await once(first, 'exit')) as [number | null];
-        expect(code, err).toBe(130);
-        expect(err).toMatch(/interrupted after \d+ of 61 records; run the same command again to resume/);
-        const state = JSON.parse(readFileSync(`${csv}.import-state`, 'utf8')) as { recordsDone: number };
-        expect(state.recordsDone).toBeGreaterThanOrEqual(5);
-        expect(state.recordsDone).toBeLessThan(61);
+      const done = runImport(['--file', csv, '--verified', '--batch', '3'], resuming);
+      const stopped = runImport(['--file', big, '--batch', '5'], interrupted);
+      await stopped.waitFor(/import: \d+\/60 records/, 120_000);
+      stopped.child.kill('SIGINT');
+      const [doneCode, stoppedCode] = await Promise.all([done.exited, stopped.exited]);
 
-        const resumed = runImport(['--service', serviceSid, '--file', csv, '--batch', '5'], mode.env);
-        expect(await resumed.exited, resumed.output()).toBe(1);
-        expect(resumed.output()).toContain(`resuming after ${state.recordsDone} of 61 records`);
-        expect(resumed.output()).toContain(`${csv}:62: INVALID_ARGUMENT: Invalid parameter: secret: is not Base32`);
-        expect(resumed.output()).toContain('61 records');
-        expect(existsSync(`${csv}.import-state`)).toBe(false);
+      expect(doneCode, done.output()).toBe(1);
+      const out = done.output();
+      expect(out).toContain(`resuming after 5 of 14 records`);
+      expect(out).toContain(`${csv}:12: INVALID_ARGUMENT: Invalid parameter: secret: is not Base32`);
+      expect(out).toContain(`${csv}:13: INVALID_ARGUMENT: Invalid parameter: secret: must decode to at least 16 bytes`);
+      expect(out).toContain(`${csv}:14: INVALID_ARGUMENT: missing field(s): secret, friendly_name`);
+      // In file order, whichever check refused a line.
+      const reported = [...out.matchAll(/resume\.csv:(\d+):/g)].map((x) => Number(x[1]));
+      expect(reported).toEqual([12, 13, 14]);
+      expect(out).not.toContain(short);
+      expect(out).toContain(`imported 11 of 14 records into ${resuming.serviceSid}; 3 failed`);
+      expect(existsSync(`${csv}.import-state`)).toBe(false);
 
-        const db = await mode.open();
-        const factors = await db.prisma.factor.findMany({ where: { serviceSid }, orderBy: { identity: 'asc' } });
-        expect(factors).toHaveLength(2 + 1 + 60);
-        const by = (identity: string) => factors.find((f) => f.identity === identity)!;
-        expect(by('user-otp-0001')).toMatchObject({
-          friendlyName: 'user-otp-0001',
-          status: 'verified',
-          alg: 'sha256',
-          codeLength: 8,
-          timeStep: 60,
-        });
-        expect(by('user-otp-0002')).toMatchObject({ status: 'verified', alg: 'sha1', codeLength: 6, timeStep: 30 });
-        expect(by('user-aegis-0001')).toMatchObject({ status: 'unverified' });
-        expect(by('user-csv-0007')).toMatchObject({ friendlyName: 'Device 7, "work"', status: 'unverified' });
-        const audited = await db.prisma.auditEvent.count({ where: { serviceSid, type: 'factor.imported', actor: 'operator' } });
-        expect(audited).toBe(63);
-      } finally {
-        await mode.close();
-      }
+      const db = await resuming.open();
+      const factors = await db.prisma.factor.findMany({ where: { serviceSid: resuming.serviceSid }, orderBy: { identity: 'asc' } });
+      expect(factors.map((f) => f.identity)).toEqual([...[5, 6, 7, 8, 9].map((i) => `user-csv-000${i}`), 'user-csv-0011']);
+      expect(factors.every((f) => f.status === 'verified')).toBe(true);
+      expect(factors.find((f) => f.identity === 'user-csv-0009')).toMatchObject({ alg: 'sha256', codeLength: 8, timeStep: 60 });
+      expect(factors.find((f) => f.identity === 'user-csv-0011')?.friendlyName).toBe('Device 11, "work"');
+      expect(
+        await db.prisma.auditEvent.count({ where: { serviceSid: resuming.serviceSid, type: 'factor.imported', actor: 'operator' } }),
+      ).toBe(6);
+
+      expect(stoppedCode, stopped.output()).toBe(130);
+      const m = stopped.output().match(/interrupted after (\d+) of 60 records; run the same command again to resume/);
+      expect(m, stopped.output()).not.toBeNull();
+      const saved = JSON.parse(readFileSync(`${big}.import-state`, 'utf8')) as { recordsDone: number };
+      // The position run 1 resumed from, in the same shape: whole batches, every one of them written.
+      expect(saved).toEqual(stateOf(big, interrupted.serviceSid, Number(m![1]), Number(m![1])));
+      expect(saved.recordsDone % 5).toBe(0);
+      expect(saved.recordsDone).toBeGreaterThanOrEqual(5);
+      expect(saved.recordsDone).toBeLessThan(60);
+      const written = await (await interrupted.open()).prisma.factor.count({ where: { serviceSid: interrupted.serviceSid } });
+      expect(written).toBe(saved.recordsDone);
     },
   );
-});
-
-describe('import file formats', () => {
-  const opts = { verified: false, identityFrom: 'label' as const };
-
-  it('an encrypted Aegis export is refused with a clear message, never guessed at', () => {
-    expect(() => readRecords(JSON.stringify({ header: { slots: [{}] }, db: 'base64-ciphertext' }), 'aegis', opts)).toThrow(FileFormatError);
-    expect(() => readRecords(JSON.stringify({ header: {}, db: 'x' }), 'aegis', opts)).toThrow(
-      /encrypted: export again from Aegis with encryption turned off/,
-    );
-  });
-
-  it('otpauth labels: the identity is the account part after "Issuer:", or the issuer with --identity-from issuer', () => {
-    expect(splitLabel('Acme Corp: user-0001')).toEqual({ issuer: 'Acme Corp', account: 'user-0001' });
-    expect(splitLabel('user-0001')).toEqual({ account: 'user-0001' });
-    const line = `otpauth://totp/Acme:user-label-01?secret=${secret()}&issuer=tenant-issuer-01`;
-    expect(readRecords(line, 'otpauth', opts)[0]).toMatchObject({
-      line: 1,
-      item: { identity: 'user-label-01', friendlyName: 'user-label-01' },
-    });
-    expect(readRecords(line, 'otpauth', { ...opts, identityFrom: 'issuer' })[0]).toMatchObject({ item: { identity: 'tenant-issuer-01' } });
-    expect(readRecords('otpauth://hotp/x?secret=AAAA', 'otpauth', opts)[0]).toMatchObject({ error: expect.stringMatching(/TOTP only/) });
-  });
-
-  it('a CSV without the required header is refused as a whole; a malformed record is reported by line without quoting it', () => {
-    expect(() => readRecords('user,secret\nuser-0001,AAAA\n', 'csv', opts)).toThrow(/must name the columns identity,secret,friendly_name/);
-    const s = secret();
-    const records = readRecords(`identity,secret,friendly_name\nuser-0001,${s},"ok"\nuser-0002,"${s}"x,bad\n`, 'csv', opts);
-    expect(records[0]).toMatchObject({ line: 2, item: { identity: 'user-0001' } });
-    expect(records[1]).toMatchObject({ line: 3, error: expect.stringMatching(/cannot read this CSV record/) });
-    expect(JSON.stringify(records[1])).not.toContain(s);
-  });
 });

@@ -78,6 +78,9 @@ function client(factory: SqlDriverAdapterFactory, onQuery?: (sql: string) => voi
   return prisma;
 }
 
+/** Where PGlite keeps its files inside an embedded data directory (`VERITY_DATA_DIR`). */
+export const pgdataDir = (dataDir: string) => join(dataDir, 'pgdata');
+
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
     const timeouts = { ...DEFAULT_PG_TIMEOUTS, ...opts.timeouts };
@@ -116,7 +119,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     restrictUmask();
     ownerOnly(dataDir);
   }
-  pglite ??= await PGlite.create(dataDir ? join(dataDir, 'pgdata') : undefined);
+  pglite ??= await PGlite.create(dataDir ? pgdataDir(dataDir) : undefined);
   const factory = new PrismaPGlite(pglite);
   if (opts.migrate !== false) await applyMigrations(factory);
   if (dataDir) ownerOnly(dataDir);

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -7,7 +10,7 @@ import { inject } from 'vitest';
 import { print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { openDatabase, type Database } from '../../src/db/client.ts';
+import { openDatabase, pgdataDir, type Database } from '../../src/db/client.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { randomPrefix } from './random-prefix.ts';
 import { createApp, type App } from '../../src/server.ts';
@@ -73,6 +76,17 @@ export async function freshDatabase(opts: FreshDatabaseOptions = {}): Promise<Da
   const snapshot = inject('pgliteSnapshot')!;
   const pglite = await PGlite.create({ loadDataDir: new Blob([await readFile(snapshot)]) });
   return openDatabase({ pglite, migrate: false, onQuery: opts.onQuery });
+}
+
+/**
+ * Embedded mode for a child process (a command, the server): a new `VERITY_DATA_DIR` whose database
+ * is loaded from the migrated snapshot, ~1 s where migrating an empty directory takes ~15 s.
+ */
+export async function freshDataDir(): Promise<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'verity-data-'));
+  const pglite = await PGlite.create(pgdataDir(dataDir), { loadDataDir: new Blob([await readFile(inject('pgliteSnapshot')!)]) });
+  await pglite.close();
+  return dataDir;
 }
 
 /** A controllable clock: tests move time instead of sleeping. */

@@ -29,9 +29,9 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-/** Runs one of the project's entry points (`src/main.ts`, `workers/main.ts`) as a real process. */
-export function runEntry(entry: string, env: Record<string, string | undefined>): Proc {
-  return runCommand(process.execPath, ['--import', 'tsx', entry], env);
+/** Runs one of the project's entry points (`src/main.ts`, `workers/main.ts`, a script with `args`) as a real process, under tsx. */
+export function runEntry(entry: string, env: Record<string, string | undefined>, args: string[] = []): Proc {
+  return runCommand(process.execPath, ['--import', 'tsx', entry, ...args], env);
 }
 
 /** Runs a built entry point (`dist/src/main.js`) under bare node, as `npm start` does after `npm run build`. */
