@@ -26,6 +26,7 @@ import { enrolment } from './scenarios/enrolment.ts';
 import { expectPage, listRequest } from './scenarios/reads.ts';
 import { countStatements, type StatementCounts } from './scenarios/statements.ts';
 import { clearDrain, insertPending, measureDrain, spreadPending, type DrainResult } from './scenarios/expiry.ts';
+import { purgeBench } from './purge.ts';
 
 // ------------------------------------------------------------------ flags
 
@@ -45,14 +46,17 @@ const drainN = Number(option('drain') ?? 50_000);
 const jobsDrainN = quick ? 1000 : 5000;
 const sustainedRate = 5000;
 // --only hot,accounts,overhead,enrolment,reads,jobs,statements,bulk: a subset (baselines always run: every figure needs them).
-const GROUPS = ['hot', 'accounts', 'overhead', 'enrolment', 'reads', 'jobs', 'statements', 'bulk'] as const;
+// --only purge (alone, PostgreSQL only; not in the default set, it seeds --purge-rows ended challenges, default 1 million):
+// the retention purge under login load, measured against the same load alone (bench/purge.ts).
+const GROUPS = ['hot', 'accounts', 'overhead', 'enrolment', 'reads', 'jobs', 'statements', 'bulk', 'purge'] as const;
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
-const only = new Set((option('only') ?? GROUPS.join(',')).split(',').map((g) => g.trim()));
+const only = new Set((option('only') ?? GROUPS.filter((g) => g !== 'purge').join(',')).split(',').map((g) => g.trim()));
+if (only.has('purge') && (only.size > 1 || embedded)) throw new Error('--only purge runs alone, on PostgreSQL');
 for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
 const runs = (g: (typeof GROUPS)[number]) => only.has(g);
-const partial = only.size < GROUPS.length;
+const partial = only.size < GROUPS.length - 1;
 const out =
   option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}${partial ? '.partial' : ''}.json`);
 
@@ -131,6 +135,34 @@ function machine() {
     postgres: pgVersion,
     platform: `${process.platform} ${process.arch}`,
   };
+}
+
+if (only.has('purge')) {
+  const purgeOut = option('out') ?? join(root, 'bench', 'RESULTS.purge.json');
+  try {
+    await buildEntries([...ENTRIES]);
+    await adminQuery(`CREATE DATABASE ${dbName}`);
+    log(`Verity bench ${runId}: retention purge on PostgreSQL`);
+    const r = await purgeBench({
+      databaseUrl: databaseUrl!,
+      dbName,
+      keys,
+      baseEnv,
+      rows: Number(option('purge-rows') ?? 1_000_000),
+      auditEvents: Number(option('purge-audit') ?? 100_000),
+      batchSize: Number(option('purge-batch') ?? 5000),
+      loginRate: Number(option('purge-login-rate') ?? 50),
+      baselineMs: durationMs,
+      children,
+      log,
+    });
+    writeFileSync(purgeOut, JSON.stringify({ date: new Date().toISOString(), machine: machine(), purge: r }, null, 2) + '\n');
+    log(`results written to ${purgeOut}`);
+  } finally {
+    await cleanup();
+    log(`done in ${round((Date.now() - t0) / 1000, 0)} s`);
+  }
+  process.exit(0);
 }
 
 try {

@@ -2,13 +2,20 @@
 // the database the app uses (DATABASE_URL, or the embedded $VERITY_DATA_DIR — stop the embedded
 // server first: PGlite is single-process). Reads in batches (VERITY_AUDIT_BATCH, default 1000), so
 // memory stays constant. Exit 0 and "OK: N events in M chains", or exit 1 and the first row that
-// does not verify. Read-only: it never migrates or writes.
+// does not verify. Read-only: it never migrates or writes. A chain shortened by `npm run purge`
+// starts from its signed checkpoint: verifying it needs the keys the server uses
+// (VERITY_ENCRYPTION_KEYS, or the embedded data dir's key file), read only when a checkpoint exists.
+import { deriveCheckpointKey } from '../src/domain/audit.ts';
+import { loadFingerprintKey, loadKeyring } from '../src/infra/keys.ts';
 import { verifyAuditTrail } from '../src/services/audit.ts';
 import { withDatabase } from './with-database.ts';
 
 await withDatabase(
-  async ({ db }) => {
-    const result = await verifyAuditTrail(db.prisma, { batchSize: Number(process.env.VERITY_AUDIT_BATCH ?? 1000) });
+  async ({ config, db }) => {
+    const result = await verifyAuditTrail(db.prisma, {
+      batchSize: Number(process.env.VERITY_AUDIT_BATCH ?? 1000),
+      checkpointKey: async () => deriveCheckpointKey(await loadFingerprintKey(db.prisma, loadKeyring(config))),
+    });
     if (result.ok) {
       console.log(`OK: ${result.events} events in ${result.chains} chains`);
     } else {

@@ -14,6 +14,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxStreamsPerAccount: 1_000,
 };
 
+/** One Redis Cluster seed node: scheme, optional credentials, host (or [IPv6]) and port, nothing after. */
+const SEED_NODE = /^rediss?:\/\/([^@/]*@)?(\[[0-9a-fA-F:.]+\]|[^:/@[\],]+):[0-9]{1,5}\/?$/;
+
 /** Every environment variable Verity reads (docs/api-contract.md "Environment"), parsed once. */
 const envSchema = z
   .object({
@@ -31,6 +34,7 @@ const envSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
       .default('verity'),
+    VERITY_REDIS_CLUSTER: z.enum(['true', 'false']).default('false'),
     VERITY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     VERITY_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -43,6 +47,7 @@ const envSchema = z
     VERITY_RUN_WORKERS: z.enum(['true', 'false']).optional(),
     VERITY_RESYNC_WINDOW_STEPS: z.coerce.number().int().min(RESYNC_WINDOW.min).max(RESYNC_WINDOW.max).default(RESYNC_WINDOW.default),
     VERITY_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
+    VERITY_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(90),
     VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
     VERITY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(102_400),
     // Connection limits (docs/security.md "Connections"); for the caps 0 turns a limit off.
@@ -85,6 +90,19 @@ const envSchema = z
   .refine((e) => e.VERITY_HTTP_HEADERS_TIMEOUT_MS <= e.VERITY_HTTP_BODY_TIMEOUT_MS, {
     path: ['VERITY_HTTP_HEADERS_TIMEOUT_MS'],
     message: 'must not exceed VERITY_HTTP_BODY_TIMEOUT_MS',
+  })
+  // A cluster is reached through seed nodes, each host:port; one Redis through one URL.
+  .refine((e) => e.VERITY_REDIS_CLUSTER === 'false' || e.REDIS_URL !== undefined, {
+    path: ['VERITY_REDIS_CLUSTER'],
+    message: 'needs REDIS_URL (comma-separated redis://host:port seed nodes)',
+  })
+  .refine((e) => e.VERITY_REDIS_CLUSTER === 'false' || !e.REDIS_URL || e.REDIS_URL.split(',').every((u) => SEED_NODE.test(u.trim())), {
+    path: ['REDIS_URL'],
+    message: 'with VERITY_REDIS_CLUSTER=true, must be comma-separated redis://host:port or rediss://host:port seed nodes',
+  })
+  .refine((e) => e.VERITY_REDIS_CLUSTER === 'true' || !e.REDIS_URL?.includes(','), {
+    path: ['REDIS_URL'],
+    message: 'a comma-separated list of nodes needs VERITY_REDIS_CLUSTER=true',
   });
 
 export interface Config {
@@ -94,6 +112,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** Namespace for BullMQ keys and pub/sub channels (several deployments can share one Redis). */
   redisPrefix: string;
+  /** REDIS_URL lists a Redis Cluster's seed nodes: ioredis' Cluster client, BullMQ keys under the hash tag `{prefix}`. */
+  redisCluster: boolean;
   adminToken: string | undefined;
   /** Bearer token that may read /metrics (besides the operator token); nothing else. */
   metricsToken: string | undefined;
@@ -121,6 +141,8 @@ export interface Config {
   resyncWindowSteps: number;
   /** How often overdue pending challenges are swept (the safety net behind per-challenge jobs). */
   reconcileIntervalMs: number;
+  /** The daily purge deletes ended challenges, finished deliveries and audit events older than this many days; 0 keeps everything. */
+  retentionDays: number;
   /** PostgreSQL: opening a connection or waiting for a pooled one fails after this long (also bounds /readyz). */
   dbConnectTimeoutMs: number;
   /** PostgreSQL statement_timeout; the client drops a connection silent for this + 500 ms. */
@@ -207,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.VERITY_DATA_DIR,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.VERITY_REDIS_PREFIX,
+    redisCluster: e.VERITY_REDIS_CLUSTER === 'true',
     adminToken: e.VERITY_ADMIN_TOKEN,
     metricsToken: e.VERITY_METRICS_TOKEN,
     workerMetricsPort: e.VERITY_WORKER_METRICS_PORT,
@@ -229,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerConnection: e.VERITY_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     resyncWindowSteps: e.VERITY_RESYNC_WINDOW_STEPS,
     reconcileIntervalMs: e.VERITY_RECONCILE_INTERVAL_MS,
+    retentionDays: e.VERITY_RETENTION_DAYS,
     dbConnectTimeoutMs: e.VERITY_DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: e.VERITY_DB_STATEMENT_TIMEOUT_MS,
     dbPreparedStatements: e.VERITY_DB_PREPARED_STATEMENTS === 'true',

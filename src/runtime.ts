@@ -50,6 +50,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const now = opts.now ?? (() => new Date());
   const jobs: JobEngine = createJobEngine({
     redisUrl: config.redisUrl,
+    redisCluster: config.redisCluster,
     now, // runAt is on the app's clock, as every time-dependent rule
     prefix: opts.redisPrefix ?? config.redisPrefix,
     // A failed job is logged every time; the engine's connection errors (no job) once per 10 s.
@@ -60,13 +61,14 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const events =
     opts.events ??
     (config.redisUrl
-      ? createRedisEventBus(config.redisUrl, opts.redisPrefix ?? config.redisPrefix, onEventError, {
+      ? createRedisEventBus({ url: config.redisUrl, cluster: config.redisCluster }, opts.redisPrefix ?? config.redisPrefix, onEventError, {
           commandTimeoutMs: config.redisCommandTimeoutMs,
         })
       : createLocalEventBus(onEventError));
   const rateLimits = createRateLimits({
     limits: config.limits,
     redisUrl: config.redisUrl,
+    redisCluster: config.redisCluster,
     redisPrefix: opts.redisPrefix ?? config.redisPrefix,
     logger,
     commandTimeoutMs: config.redisCommandTimeoutMs,

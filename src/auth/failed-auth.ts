@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../domain/errors.ts';
 import type { FailedAuthBudget } from '../deps.ts';
@@ -17,7 +17,7 @@ type Seen = { consumedPoints: number; msBeforeNext: number };
  */
 export function failedAuthBudget(opts: {
   limiter: RateLimiterAbstract | undefined;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   limit: number;
   /** A store outage must not take the API down with it: allow, and say so in the log. */
   onStoreError: (err: unknown, what: string) => void;

@@ -1,7 +1,15 @@
 import { Prisma } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
 import { PREPARED, hotQuery } from './prepared.ts';
-import { AUDIT_FORMAT, GENESIS_HASH, auditContentHash, auditLinkHash, type AuditContent, type AuditRow } from '../domain/audit.ts';
+import {
+  AUDIT_FORMAT,
+  GENESIS_HASH,
+  auditContentHash,
+  auditLinkHash,
+  type AuditCheckpoint,
+  type AuditContent,
+  type AuditRow,
+} from '../domain/audit.ts';
 import type { AuditEvent } from '../generated/prisma/client.ts';
 
 // The audit trail's persistence: appends to the per-account hash chains (src/domain/audit.ts has
@@ -383,4 +391,9 @@ export async function auditChainHead(prisma: PrismaClient, accountSid: string) {
 /** One batch of a chain's rows in seq order, after `afterSeq` (keyset: constant memory). */
 export async function auditRowsAfter(prisma: PrismaClient, accountSid: string, afterSeq: bigint, limit: number): Promise<AuditRow[]> {
   return prisma.auditEvent.findMany({ where: { accountSid, seq: { gt: afterSeq } }, orderBy: { seq: 'asc' }, take: limit });
+}
+
+/** The chain's retention checkpoints (src/db/retention-store.ts writes them), oldest first. */
+export async function auditCheckpoints(prisma: PrismaClient, accountSid: string): Promise<AuditCheckpoint[]> {
+  return prisma.auditCheckpoint.findMany({ where: { accountSid }, orderBy: { seq: 'asc' } });
 }

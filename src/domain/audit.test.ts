@@ -7,6 +7,10 @@ import {
   auditLinkHash,
   auditRowHash,
   canonicalJson,
+  checkpointMac,
+  checkpointMacValid,
+  deriveCheckpointKey,
+  type AuditCheckpointLink,
   type AuditContent,
   type AuditRow,
 } from './audit.ts';
@@ -81,8 +85,8 @@ function chain(n: number): AuditRow[] {
   return rows;
 }
 
-const run = (rows: AuditRow[], head: { seq: bigint; headHash: string } | null) => {
-  const v = new AuditChainVerifier(event.accountSid);
+const run = (rows: AuditRow[], head: { seq: bigint; headHash: string } | null, checkpoints: AuditCheckpointLink[] = []) => {
+  const v = new AuditChainVerifier(event.accountSid, checkpoints);
   for (const r of rows) {
     const f = v.push(r);
     if (f) return f;
@@ -115,5 +119,55 @@ describe('AuditChainVerifier', () => {
     expect(run(rows.slice(0, 3), head)).toMatchObject({ kind: 'head', seq: 4n, reason: expect.stringMatching(/truncated/) });
     expect(run(rows, null)).toMatchObject({ kind: 'head', reason: expect.stringMatching(/missing/) });
     expect(run(rows, { ...head, headHash: GENESIS_HASH })).toMatchObject({ kind: 'head', seq: 5n });
+  });
+});
+
+describe('AuditChainVerifier from a retention checkpoint', () => {
+  const rows = chain(8);
+  const head = { seq: 8n, headHash: rows[7]!.hash };
+  const cp = { seq: 5n, hash: rows[4]!.hash };
+  const from = (seq: number) => rows.filter((r) => r.seq >= BigInt(seq));
+
+  it('accepts a chain purged up to the checkpoint, a purge under way, and a chain that is only its checkpoint', () => {
+    expect(run(from(6), head, [cp])).toBeNull();
+    expect(run(from(3), head, [cp])).toBeNull(); // rows 3–5 still to purge: linked up to the checkpoint
+    expect(run([], head, [{ seq: 8n, hash: head.headHash }])).toBeNull();
+    expect(run(from(6), head, [{ seq: 2n, hash: rows[1]!.hash }, cp])).toBeNull(); // the newest checkpoint anchors
+  });
+
+  it('catches rows deleted without a checkpoint, beyond it, or a broken link to it', () => {
+    expect(run(from(6), head)).toMatchObject({ kind: 'gap', seq: 6n, reason: expect.stringMatching(/seq 1–5 is missing/) });
+    expect(run(from(7), head, [cp])).toMatchObject({ kind: 'gap', seq: 7n, reason: expect.stringMatching(/seq 6 is missing/) });
+    const relinked = from(6).map((r) => ({ ...r }));
+    relinked[0]!.prevHash = rows[3]!.hash;
+    relinked[0]!.hash = auditRowHash(relinked[0]!);
+    expect(run(relinked, head, [cp])).toMatchObject({ kind: 'link', seq: 6n });
+  });
+
+  it('catches a change in the covered rows still stored, even re-hashed up to the checkpoint', () => {
+    const changed = from(3).map((r) => (r.seq === 4n ? { ...r, actor: 'operator' } : r));
+    expect(run(changed, head, [cp])).toMatchObject({ kind: 'content', seq: 4n });
+    // Rewritten from 4 to 5 with valid links: the row at the checkpoint no longer has the signed hash.
+    const rewritten = from(3).map((r) => ({ ...r }));
+    for (const r of rewritten.filter((x) => x.seq >= 4n && x.seq <= 5n)) {
+      if (r.seq === 4n) r.actor = 'operator';
+      r.prevHash = rewritten.find((x) => x.seq === r.seq - 1n)!.hash;
+      r.hash = auditRowHash(r);
+    }
+    expect(run(rewritten, head, [cp])).toMatchObject({ kind: 'checkpoint', seq: 5n });
+  });
+
+  it('signs a checkpoint under a key of its own: another key, or any changed field, does not verify', () => {
+    const master = new Uint8Array(32).fill(7);
+    const key = deriveCheckpointKey(master);
+    expect(Buffer.from(key).equals(Buffer.from(master))).toBe(false);
+    const c = { accountSid: event.accountSid, seq: 5n, hash: cp.hash, dateCreated: new Date('2026-12-05T06:00:00.000Z') };
+    const signed = { ...c, mac: checkpointMac(key, c) };
+    expect(checkpointMacValid(key, signed)).toBe(true);
+    expect(checkpointMacValid(deriveCheckpointKey(new Uint8Array(32).fill(8)), signed)).toBe(false);
+    expect(checkpointMacValid(key, { ...signed, seq: 6n })).toBe(false);
+    expect(checkpointMacValid(key, { ...signed, hash: rows[5]!.hash })).toBe(false);
+    expect(checkpointMacValid(key, { ...signed, dateCreated: new Date('2026-12-05T06:00:00.001Z') })).toBe(false);
+    expect(checkpointMacValid(key, { ...signed, mac: 'ab' })).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
 // The audit trail's pure rules: which events exist, the exact bytes that are hashed, and the
 // checks an auditor runs over a chain (docs/operations.md "Audit trail" documents the same format so anyone
@@ -108,7 +108,7 @@ export const auditLinkHash = (seq: bigint, prevHash: string, contentHash: string
 
 export const auditRowHash = (r: AuditContent & { seq: bigint; prevHash: string }) => auditLinkHash(r.seq, r.prevHash, auditContentHash(r));
 
-export type AuditFailureKind = 'gap' | 'link' | 'content' | 'head';
+export type AuditFailureKind = 'gap' | 'link' | 'content' | 'head' | 'checkpoint';
 
 export interface AuditFailure {
   accountSid: string;
@@ -127,8 +127,18 @@ export class AuditChainVerifier {
   private expected = 1n;
   private prevHash = GENESIS_HASH;
   count = 0;
+  /** The newest checkpoint: where the chain starts once the rows it covers are purged. */
+  private readonly anchor: AuditCheckpointLink | undefined;
+  private readonly checkpoints: Map<bigint, string>;
 
-  constructor(readonly accountSid: string) {}
+  /** `checkpoints`: the chain's checkpoints whose MAC verified (checkpointMacValid), any order. */
+  constructor(
+    readonly accountSid: string,
+    checkpoints: readonly AuditCheckpointLink[] = [],
+  ) {
+    this.checkpoints = new Map(checkpoints.map((c) => [c.seq, c.hash]));
+    this.anchor = checkpoints.reduce<AuditCheckpointLink | undefined>((a, c) => (a && a.seq >= c.seq ? a : c), undefined);
+  }
 
   push(r: AuditRow): AuditFailure | null {
     const fail = (kind: AuditFailureKind, reason: string): AuditFailure => ({
@@ -139,6 +149,19 @@ export class AuditChainVerifier {
       reason,
     });
     if (r.accountSid !== this.accountSid) return fail('content', `row belongs to chain ${r.accountSid}`);
+    if (this.count === 0 && this.anchor && r.seq > 1n) {
+      // The purge deletes covered rows oldest first, so what is left starts either just after the
+      // newest checkpoint (linked to its hash) or inside the covered range, whose first row's
+      // predecessor is gone: that row is then tied to the checkpoint from above, through the links
+      // up to the checkpoint's seq, whose hash must be the signed one.
+      if (r.seq === this.anchor.seq + 1n) {
+        this.expected = r.seq;
+        this.prevHash = this.anchor.hash;
+      } else if (r.seq <= this.anchor.seq) {
+        this.expected = r.seq;
+        this.prevHash = r.prevHash;
+      } else this.expected = this.anchor.seq + 1n;
+    }
     if (r.seq !== this.expected) {
       return fail(
         'gap',
@@ -156,6 +179,8 @@ export class AuditChainVerifier {
       );
     }
     if (auditRowHash(r) !== r.hash) return fail('content', 'hash does not match the row’s fields (the row was changed)');
+    const signed = this.checkpoints.get(r.seq);
+    if (signed !== undefined && signed !== r.hash) return fail('checkpoint', `hash does not match the checkpoint at seq ${r.seq}`);
     this.expected = r.seq + 1n;
     this.prevHash = r.hash;
     this.count++;
@@ -164,6 +189,11 @@ export class AuditChainVerifier {
 
   /** The head must name the last row: a deleted tail leaves the head ahead of the rows. */
   finish(head: { seq: bigint; headHash: string } | null): AuditFailure | null {
+    if (this.count === 0 && this.anchor) {
+      // Every row up to the checkpoint was purged and none came after: the chain is the checkpoint.
+      this.expected = this.anchor.seq + 1n;
+      this.prevHash = this.anchor.hash;
+    }
     const last = this.expected - 1n;
     const fail = (reason: string, seq: bigint | null): AuditFailure => ({
       accountSid: this.accountSid,
@@ -178,4 +208,42 @@ export class AuditChainVerifier {
     if (head.headHash !== this.prevHash) return fail(`the chain head hash does not match seq ${last}`, last);
     return null;
   }
+}
+
+// ------------------------------------------------------------------ retention checkpoints
+
+/** Where a purged chain now starts: the last deleted event's seq and hash. */
+export interface AuditCheckpointLink {
+  seq: bigint;
+  hash: string;
+}
+
+export interface AuditCheckpoint extends AuditCheckpointLink {
+  accountSid: string;
+  dateCreated: Date;
+  mac: string;
+}
+
+export const AUDIT_CHECKPOINT_FORMAT = 'verity-audit-checkpoint-v1';
+
+/**
+ * The checkpoint MAC key, derived (HKDF, RFC 5869) from the stable fingerprint master so no key
+ * serves two purposes; it survives keyring rotation like the master itself.
+ */
+export function deriveCheckpointKey(fingerprintKey: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', fingerprintKey, new Uint8Array(0), 'verity-audit-checkpoint', 32));
+}
+
+/** The MAC'd text: the format tag and the fields, '|'-separated (none of them can hold a '|'). */
+export const checkpointText = (c: Omit<AuditCheckpoint, 'mac'>) =>
+  `${AUDIT_CHECKPOINT_FORMAT}|${c.accountSid}|${c.seq}|${c.hash}|${c.dateCreated.toISOString()}`;
+
+/** hex(HMAC-SHA256(key, checkpointText)). */
+export const checkpointMac = (key: Uint8Array, c: Omit<AuditCheckpoint, 'mac'>) =>
+  createHmac('sha256', key).update(checkpointText(c), 'utf8').digest('hex');
+
+export function checkpointMacValid(key: Uint8Array, c: AuditCheckpoint): boolean {
+  const want = Buffer.from(checkpointMac(key, c), 'hex');
+  const got = Buffer.from(c.mac, 'hex');
+  return got.length === want.length && timingSafeEqual(got, want);
 }

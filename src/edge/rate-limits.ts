@@ -7,7 +7,7 @@
  * and stays in the database (docs/security.md "Guessing throttle"): it must be atomic with the challenge.
  */
 import { once } from 'node:events';
-import { Redis } from 'ioredis';
+import { openRedis, type RedisClient } from '../redis.ts';
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { LimitsConfig } from '../config.ts';
 import { RateLimitedError } from '../domain/errors.ts';
@@ -20,22 +20,27 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 export function createRateLimits(opts: {
   limits: LimitsConfig;
   redisUrl?: string;
+  /** `redisUrl` lists Redis Cluster seed nodes (each limiter key is one command on one slot: no hash tag needed). */
+  redisCluster?: boolean;
   redisPrefix: string;
   logger: Logger;
   commandTimeoutMs?: number;
 }): RateLimits {
   const { limits, logger } = opts;
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   if (opts.redisUrl && (limits.accountPerSecond > 0 || limits.identityPerSecond > 0 || limits.authFailures > 0)) {
     // Fails fast while Redis is away (no offline queue) or silent (command timeout): the limiter then fails open, below.
     // Auto-pipelining: concurrent requests' commands issued in one tick leave in one write (the failed-auth GET on every request).
-    redis = new Redis(opts.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      disconnectTimeout: 200,
-      commandTimeout: opts.commandTimeoutMs,
-      enableAutoPipelining: true,
-    });
+    redis = openRedis(
+      { url: opts.redisUrl, cluster: opts.redisCluster },
+      {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        disconnectTimeout: 200,
+        commandTimeout: opts.commandTimeoutMs,
+        enableAutoPipelining: true,
+      },
+    );
     redis.on('error', (err) => logger.debug({ err }, 'rate-limit redis error'));
   }
   const make = (name: string, points: number, duration: number): RateLimiterAbstract =>

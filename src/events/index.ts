@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { watchRedis, watchdogTiming } from './redis-watchdog.ts';
+import { openRedis, pingRedis, type RedisClient, type RedisTarget } from '../redis.ts';
 
 /**
  * A status change, published after its transaction commits (never for a rolled-back change).
@@ -92,26 +93,33 @@ export function createLocalEventBus(onError: (err: unknown) => void = () => {}):
 /**
  * Redis pub/sub (@graphql-yoga/redis-event-target): an event published by any API instance or
  * worker reaches subscribers on every instance. `prefix` namespaces channels (tests, tenants of Redis).
+ *
+ * On a Redis Cluster the bus uses sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): a classic PUBLISH
+ * is forwarded over the cluster bus to every node, so each node carries every event and adding
+ * shards adds no pub/sub capacity; a shard channel lives on the node that owns its slot, and an
+ * account's channel (one per account) is published to and subscribed on that node only.
  */
 export function createRedisEventBus(
-  redisUrl: string,
+  redis: RedisTarget,
   prefix: string,
   onError: (err: unknown) => void = () => {},
   opts: { commandTimeoutMs?: number } = {},
 ): EventBus {
+  const sharded = redis.cluster === true;
   // Publishing fails fast during an outage (the change is committed; reconciliation and re-reads
   // cover a lost event): no offline queue for a refused link, a command timeout for a silent one
   // (without it a black-holed publish or readiness ping would wait forever).
-  // Subscribing waits for Redis to come back; ioredis then resubscribes (autoResubscribe).
+  // Subscribing waits for Redis to come back; ioredis then resubscribes (autoResubscribe; on a
+  // cluster its sharded subscriber group resubscribes each node's channels).
   // Auto-pipelining: the PUBLISHes issued in one tick (a reconciliation batch announces thousands)
   // leave in one write instead of one syscall each.
-  const publishClient = new Redis(redisUrl, {
+  const publishClient = openRedis(redis, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     commandTimeout: opts.commandTimeoutMs ?? 1_000,
     enableAutoPipelining: true,
   });
-  const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const subscribeClient = openRedis(redis, { maxRetriesPerRequest: null, shardedSubscribers: sharded });
   for (const c of [publishClient, subscribeClient]) c.on('error', (err) => onError(err));
   const timeoutMs = opts.commandTimeoutMs ?? 1_000;
   const stopWatchdogs = [publishClient, subscribeClient].map((c) =>
@@ -121,16 +129,34 @@ export function createRedisEventBus(
     }),
   );
   // redis-event-target does not await publish(): catch here, or an outage is an unhandled rejection.
-  const publisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(onError) };
+  const publisher = {
+    publish: (channel: string, message: string) =>
+      (sharded ? publishClient.spublish(channel, message) : publishClient.publish(channel, message)).catch(onError),
+  };
   const target = createRedisEventTarget<CustomEvent>({
     publishClient: publisher as unknown as Redis,
-    subscribeClient,
+    subscribeClient: (sharded ? shardedSubscriber(subscribeClient, onError) : subscribeClient) as unknown as Redis,
   }) as unknown as Target;
   return busOver(target, prefix, onError, {
-    ping: async () => void (await publishClient.ping()),
+    ping: () => pingRedis(publishClient),
     close: async () => {
       for (const stop of stopWatchdogs) stop();
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },
   });
+}
+
+/**
+ * The three calls redis-event-target makes on its subscriber, mapped onto sharded pub/sub:
+ * SSUBSCRIBE/SUNSUBSCRIBE, and 'smessage' events for 'message'.
+ */
+function shardedSubscriber(client: RedisClient, onError: (err: unknown) => void) {
+  return {
+    on(event: 'message', listener: (channel: string, message: string) => void) {
+      client.on(event === 'message' ? 'smessage' : event, listener);
+      return this;
+    },
+    subscribe: (channel: string) => client.ssubscribe(channel).catch(onError),
+    unsubscribe: (channel: string) => client.sunsubscribe(channel).catch(onError),
+  };
 }

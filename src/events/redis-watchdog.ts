@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { pingRedis, type RedisClient } from '../redis.ts';
 
 /**
  * Reconnects an ioredis client whose link went silent. A refused or reset link is noticed by
@@ -6,9 +6,11 @@ import type { Redis } from 'ioredis';
  * NAT/firewall that forgot the flow when the network healed — looks "ready" forever: commands
  * only time out, and a subscriber just stops receiving. So while the client is ready, a PING every
  * `everyMs` must answer within `timeoutMs`, or the socket is dropped and ioredis reconnects.
- * PING is allowed in subscriber mode. Returns a stop function.
+ * PING is allowed in subscriber mode. On a cluster every master must answer (a silent one would
+ * strand its slots), and the reconnect renews every node link, sharded subscribers included.
+ * Returns a stop function.
  */
-export function watchRedis(client: Redis, opts: { everyMs: number; timeoutMs: number; onSilent: (err: Error) => void }): () => void {
+export function watchRedis(client: RedisClient, opts: { everyMs: number; timeoutMs: number; onSilent: (err: Error) => void }): () => void {
   let busy = false;
   let misses = 0;
   const check = async () => {
@@ -16,7 +18,7 @@ export function watchRedis(client: Redis, opts: { everyMs: number; timeoutMs: nu
     busy = true;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const ping = client.ping();
+      const ping = pingRedis(client);
       ping.catch(() => {}); // settles after the race when the socket is dropped: nobody left to hear it
       await Promise.race([
         ping,

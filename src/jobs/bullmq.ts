@@ -1,12 +1,14 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { openRedis, type RedisClient } from '../redis.ts';
 import { watchRedis, watchdogTiming } from '../events/redis-watchdog.ts';
 import { tracing } from '../observability/tracing.ts';
 import type { EnqueueOptions, JobData, JobEngine, JobErrorListener, JobHandler, JobMeta } from './types.ts';
 
 export interface BullJobEngineOptions {
   redisUrl: string;
-  /** BullMQ key prefix (keys are `${prefix}:${queueName}:…`). */
+  /** `redisUrl` lists Redis Cluster seed nodes. */
+  redisCluster?: boolean;
+  /** BullMQ key prefix (keys are `${prefix}:${queueName}:…`; on a cluster `{${prefix}}:${queueName}:…`). */
   prefix?: string;
   queueName?: string;
   /** Producer calls (enqueue, repeat, pendingCount) reject after this long instead of waiting for Redis. */
@@ -29,7 +31,12 @@ const safeId = (id: string) => id.replaceAll(':', '-');
  * must never hang on an outage. Workers, on the other hand, wait outages out.
  */
 export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
-  const { redisUrl, prefix = 'verity', queueName = 'verity-jobs', timeoutMs = 2_000 } = opts;
+  const { redisUrl, queueName = 'verity-jobs', timeoutMs = 2_000 } = opts;
+  const target = { url: redisUrl, cluster: opts.redisCluster };
+  // BullMQ's Lua scripts touch several keys of a queue at once, which a cluster allows only within
+  // one slot: a hash tag puts them all in the slot of `prefix` (BullMQ's "Redis Cluster" pattern).
+  // A single Redis keeps the plain prefix, so an existing deployment's queue stays where it is.
+  const prefix = opts.redisCluster ? `{${opts.prefix ?? 'verity'}}` : (opts.prefix ?? 'verity');
   const listener = opts.onError ?? defaultOnError;
   const now = opts.now ?? (() => new Date());
   const onError: JobErrorListener = (err, job) => {
@@ -43,7 +50,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
   const telemetry = tracing()?.bullmq;
 
   // enableOfflineQueue: false makes commands reject at once while disconnected instead of queueing.
-  const producerConn = new Redis(redisUrl, { ...connOpts, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const producerConn = openRedis(target, { ...connOpts, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   // Errors reach onError through the Queue/Worker 'error' events; these listeners only keep ioredis
   // from printing "Unhandled error event" once BullMQ has detached during close().
   producerConn.on('error', () => {});
@@ -72,7 +79,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
     onSilent: (err) => onError(new Error(`jobs: silent Redis link, reconnecting: ${err.message}`)),
   });
 
-  let workerConn: Redis | undefined;
+  let workerConn: RedisClient | undefined;
   let stopWorkerWatchdog = () => {};
   let worker: Worker | undefined;
   let closing: Promise<void> | undefined;
@@ -165,7 +172,7 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       if (worker) throw new Error('workers already started');
       // maxRetriesPerRequest: null is mandatory for a Worker's connection (BullMQ throws otherwise);
       // the offline queue stays on so a worker rides out outages.
-      const conn = new Redis(redisUrl, { ...connOpts, maxRetriesPerRequest: null }).on('error', () => {});
+      const conn = openRedis(target, { ...connOpts, maxRetriesPerRequest: null }).on('error', () => {});
       try {
         worker = new Worker(
           queueName,
@@ -259,7 +266,7 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
 }
 
 /** QUIT (lets replies in flight arrive), but never wait on a dead server: drop the socket instead. */
-async function quit(conn: Redis): Promise<void> {
+async function quit(conn: RedisClient): Promise<void> {
   if (conn.status === 'ready') await settlesWithin(conn.quit(), 1_000);
   conn.disconnect();
 }

@@ -2,6 +2,7 @@ import type { Deps } from '../deps.ts';
 import { EXPIRE_JOB, RECONCILE_JOB, expireChallengeJob, reconcileExpiry } from '../services/challenge-expiry.ts';
 import { DELIVER_WEBHOOK_JOB } from '../services/webhook-fanout.ts';
 import { deliverWebhookJob, reconcileWebhookDeliveries } from '../services/webhook-delivery.ts';
+import { RETENTION_JOB, runRetentionJob } from '../services/retention.ts';
 import type { JobEngine, JobHandler } from './types.ts';
 import { withJobLogContext } from '../observability/jobs.ts';
 
@@ -16,6 +17,10 @@ export function jobHandlers(deps: Deps): Record<string, JobHandler> {
       const d = await reconcileWebhookDeliveries(deps, 60_000 + deps.config.webhookTimeoutMs);
       if (d > 0) deps.logger.info({ deliveries: d }, 'reconciliation re-enqueued overdue webhook deliveries');
     },
+    [RETENTION_JOB]: async () => {
+      const r = await runRetentionJob(deps);
+      if (r) deps.logger.info({ ...r, retentionDays: deps.config.retentionDays }, 'retention purge done');
+    },
     [DELIVER_WEBHOOK_JOB]: async (data) =>
       deliverWebhookJob(deps, {
         deliverySid: String(data.deliverySid),
@@ -25,8 +30,13 @@ export function jobHandlers(deps: Deps): Record<string, JobHandler> {
   };
 }
 
-/** Starts this process's workers and (re)registers the repeating reconciliation job. */
+/** Every day: the retention purge's schedule (its first run is when the schedule is registered). */
+export const RETENTION_EVERY_MS = 86_400_000;
+
+/** Starts this process's workers and (re)registers the repeating reconciliation and retention jobs. */
 export async function startWorkers(deps: Deps, jobs: JobEngine, opts: { reconcileEveryMs: number; concurrency?: number }) {
   await jobs.startWorkers(withJobLogContext(deps.logger, jobHandlers(deps)), { concurrency: opts.concurrency ?? 8 });
   await jobs.repeat(RECONCILE_JOB, opts.reconcileEveryMs);
+  // VERITY_RETENTION_DAYS=0 keeps everything: no schedule at all (the handler also does nothing then).
+  if (deps.config.retentionDays > 0) await jobs.repeat(RETENTION_JOB, RETENTION_EVERY_MS);
 }

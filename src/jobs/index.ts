@@ -9,11 +9,14 @@ export { createLocalJobEngine, type LocalJobEngineOptions } from './local.ts';
 /** Production (REDIS_URL set) gets BullMQ; embedded mode the in-process scheduler, same handlers either way. */
 export function createJobEngine(config: {
   redisUrl?: string;
+  redisCluster?: boolean;
   prefix?: string;
   onError?: JobErrorListener;
   timeoutMs?: number;
   now?: () => Date;
 }): JobEngine {
-  const { redisUrl, prefix, onError, timeoutMs, now } = config;
-  return redisUrl ? createBullJobEngine({ redisUrl, prefix, onError, timeoutMs, now }) : createLocalJobEngine({ onError, now });
+  const { redisUrl, redisCluster, prefix, onError, timeoutMs, now } = config;
+  return redisUrl
+    ? createBullJobEngine({ redisUrl, redisCluster, prefix, onError, timeoutMs, now })
+    : createLocalJobEngine({ onError, now });
 }

@@ -4,6 +4,7 @@ import {
   AUDIT_EVENT_TYPES,
   AuditChainVerifier,
   canonicalJson,
+  checkpointMacValid,
   type AuditActor,
   type AuditContent,
   type AuditEventType,
@@ -17,6 +18,7 @@ import {
   accountsWithUnsealedAudit,
   appendAuditEvents,
   auditChainHead,
+  auditCheckpoints,
   auditEventPage,
   findAuditEventRow,
   auditRowsAfter,
@@ -148,20 +150,44 @@ export type AuditVerification =
 /**
  * Recomputes every chain (accountSid order), each in seq order, in batches of `batchSize` rows:
  * memory stays constant whatever the table holds. Stops at the first row that does not verify.
+ * A chain the retention purge shortened starts from its newest checkpoint, whose MAC is checked
+ * with `checkpointKey` (called only when a checkpoint exists: verifying a trail never purged needs no key).
  */
 export async function verifyAuditTrail(
   prisma: PrismaClient,
-  opts: { batchSize?: number; accountSid?: string; onProgress?: (p: { events: number; chains: number }) => void } = {},
+  opts: {
+    batchSize?: number;
+    accountSid?: string;
+    onProgress?: (p: { events: number; chains: number }) => void;
+    checkpointKey?: () => Promise<Uint8Array>;
+  } = {},
 ): Promise<AuditVerification> {
   const batchSize = opts.batchSize ?? 1000;
   // Events committed with their change but not sealed yet (a process stopped in between) join their chains first.
   for (const a of opts.accountSid ? [opts.accountSid] : await accountsWithUnsealedAudit(prisma)) await sealAuditInbox(prisma, a);
   let events = 0;
   let chains = 0;
+  let key: Uint8Array | undefined;
   let accountSid: string | null = opts.accountSid ?? (await nextAuditChain(prisma, ''));
   while (accountSid) {
     chains++;
-    const v = new AuditChainVerifier(accountSid);
+    const checkpoints = await auditCheckpoints(prisma, accountSid);
+    if (checkpoints.length > 0) {
+      if (!opts.checkpointKey) throw new Error('verifyAuditTrail: the chain has retention checkpoints and no checkpointKey was given');
+      key ??= await opts.checkpointKey();
+      const forged = checkpoints.find((c) => !checkpointMacValid(key!, c));
+      if (forged) {
+        const failure: AuditFailure = {
+          accountSid,
+          kind: 'checkpoint',
+          seq: forged.seq,
+          sid: null,
+          reason: `the retention checkpoint at seq ${forged.seq} is not signed by this installation (forged or altered)`,
+        };
+        return { ok: false, events, chains, failure };
+      }
+    }
+    const v = new AuditChainVerifier(accountSid, checkpoints);
     let after = 0n;
     for (;;) {
       const rows = await auditRowsAfter(prisma, accountSid, after, batchSize);

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Redis } from 'ioredis';
+import { once } from 'node:events';
+import { Cluster, type Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { print } from 'graphql';
@@ -12,6 +13,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, pgdataDir, type Database } from '../../src/db/client.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
+import { openRedis, type RedisTarget } from '../../src/redis.ts';
 import { randomPrefix } from './random-prefix.ts';
 import { createApp, type App } from '../../src/server.ts';
 import type { AppDeps } from '../../src/deps.ts';
@@ -189,22 +191,35 @@ export async function startTestApp(env: Record<string, string> = {}, opts: TestA
     runtime,
     close: async () => {
       await runtime.close();
-      if (config.redisUrl) await deleteRedisPrefix(config.redisUrl, runtime.redisPrefix);
+      if (config.redisUrl) await deleteRedisPrefix({ url: config.redisUrl, cluster: config.redisCluster }, runtime.redisPrefix);
     },
   };
 }
 
-/** Removes every Redis key of one test run's prefix (BullMQ queues, schedulers). */
-export async function deleteRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
+/** Removes every Redis key of one test run's prefix (BullMQ queues, schedulers, limits), on every master of a cluster. */
+export async function deleteRedisPrefix(redis: string | RedisTarget, prefix: string): Promise<void> {
+  const client = openRedis(typeof redis === 'string' ? { url: redis } : redis);
   try {
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = nextCursor;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
+    const nodes = client instanceof Cluster ? (await readyCluster(client)).nodes('master') : [client as Redis];
+    for (const node of nodes) {
+      // `{prefix}`: BullMQ's hash-tagged keys on a cluster.
+      for (const match of [`${prefix}:*`, `{${prefix}}:*`]) {
+        let cursor = '0';
+        do {
+          const [nextCursor, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 500);
+          cursor = nextCursor;
+          // One DEL per key: a cluster refuses a multi-key DEL across slots, even on one node.
+          if (keys.length) await Promise.all(keys.map((k) => node.del(k)));
+        } while (cursor !== '0');
+      }
+    }
   } finally {
-    redis.disconnect();
+    client.disconnect();
   }
+}
+
+/** A cluster client once it knows the slots map (its node list is empty before). */
+export async function readyCluster(c: Cluster): Promise<Cluster> {
+  if (c.status !== 'ready') await once(c, 'ready');
+  return c;
 }
