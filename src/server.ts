@@ -115,6 +115,9 @@ export function createApp(deps: AppDeps): App {
     maskedErrors: { maskError: (error) => toClientError(error, deps.logger) },
     // Yoga's default CORS reflects any Origin; ours decides by origin and credential (src/edge/cors.ts).
     cors: false,
+    // The body cap is ours (httpRoutes: the declared length; chunkedBodyLimit: a body without one).
+    // Yoga's own would pipe every body through a TransformStream, cap already enforced (bench/RESULTS.md).
+    maxRequestBodySize: false,
     plugins: [
       graphiql.headers,
       observability(deps),

@@ -5,6 +5,9 @@ import type { FailedAuthBudget } from '../deps.ts';
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
+/** An address's failed authentications in the current window, and the window's remaining time. */
+type Seen = { consumedPoints: number; msBeforeNext: number };
+
 /**
  * The per-address failed-authentication budget, one per deployment (Redis) or process (memory):
  * every endpoint that checks a credential — GraphQL over HTTP, SSE, REST, WebSocket
@@ -27,14 +30,31 @@ export function failedAuthBudget(opts: {
    * auto-pipelined with concurrent requests' GETs into one write, where the limiter's get() is a
    * MULTI/GET/PTTL/EXEC of its own. The window's remaining time is only read for a refusal.
    */
-  const failuresOf = async (address: string): Promise<{ consumedPoints: number; msBeforeNext: number } | null> => {
-    if (!limiter) return null;
-    if (!redis) return limiter.get(address);
-    const key = limiter.getKey(address);
-    const points = await redis.get(key);
+  const read = async (address: string): Promise<Seen | null> => {
+    const key = limiter!.getKey(address);
+    const points = await redis!.get(key);
     if (points === null) return null;
     const consumedPoints = Number(points);
-    return { consumedPoints, msBeforeNext: consumedPoints >= limit ? Math.max(0, await redis.pttl(key)) : 0 };
+    return { consumedPoints, msBeforeNext: consumedPoints >= limit ? Math.max(0, await redis!.pttl(key)) : 0 };
+  };
+  /**
+   * The read in flight per address: a check that starts while one is on its way shares its answer
+   * instead of sending its own GET. That answer is at most one round trip old, no older than the
+   * answers concurrent checks got from their own pipelined GETs; a failure this process counts
+   * drops the shared read, so the checks after it see that failure.
+   */
+  const inFlight = new Map<string, Promise<Seen | null>>();
+  const failuresOf = (address: string): Promise<Seen | null> | null => {
+    if (!limiter) return null;
+    if (!redis) return limiter.get(address);
+    let pending = inFlight.get(address);
+    if (!pending) {
+      const p = read(address).finally(() => {
+        if (inFlight.get(address) === p) inFlight.delete(address);
+      });
+      inFlight.set(address, (pending = p));
+    }
+    return pending;
   };
 
   return {
@@ -54,8 +74,10 @@ export function failedAuthBudget(opts: {
       }
     },
     async spend(address) {
+      inFlight.delete(address);
       // Over budget: refused from the next request on (check). A store outage was already logged by check.
       await limiter?.consume(address).catch(() => undefined);
+      inFlight.delete(address);
     },
   };
 }

@@ -140,6 +140,23 @@ describe('operation cost', () => {
     expect(cost(`{ services(first: 5000) ${page} }`)).toBe(cost(`{ services(first: 1) ${page} }`));
   });
 
+  it('one parsed document reused (Yoga caches parses) is re-costed whenever a variable can change its cost', () => {
+    const at = (doc: ReturnType<typeof parse>, variableValues: Record<string, unknown>) =>
+      operationCost({ schema, document: doc, variableValues });
+    const sized = parse(`query ($n: Int) { services(first: $n) ${page} }`);
+    expect(at(sized, { n: 1 })).toBe(cost(`{ services(first: 1) ${page} }`));
+    expect(at(sized, { n: 100 })).toBe(cost(`{ services(first: 100) ${page} }`));
+    const ids = parse(`query ($ids: [ID!]!) { nodes(ids: $ids) { sid } }`);
+    expect(at(ids, { ids: ['VA1', 'VA2', 'VA3'] })).toBeGreaterThan(at(ids, { ids: ['VA1'] })!);
+    const included = parse(`query ($no: Boolean!) { services(first: 10) @include(if: $no) ${page} }`);
+    expect(at(included, { no: true })).toBeGreaterThan(at(included, { no: false })!);
+    // A variable the estimator never reads (a mutation's input) leaves the cost fixed: computed once.
+    const login = parse('mutation ($input: CreateChallengeInput!) { createChallenge(input: $input) { sid status } }');
+    const input = { factorSid: 'YF00000000000000000000000000000000' };
+    expect(at(login, { input })).toBe(at(login, { input: { ...input, authPayload: '123456' } }));
+    expect(at(login, {})).toBeUndefined(); // still refused when the variables do not fit
+  });
+
   it('undefined when execution itself will refuse: unknown operation, variables that do not fit', () => {
     expect(cost('query A { viewer { sid } }', {}, 'B')).toBeUndefined();
     expect(cost(`query ($n: Int) { services(first: $n) ${page} }`, { n: 'many' })).toBeUndefined();

@@ -14,7 +14,11 @@ import {
   getVariableValues,
   isListType,
   Kind,
+  visit,
+  BREAK,
   type DocumentNode,
+  type GraphQLArgument,
+  type ValueNode,
   type ExecutionArgs,
   type GraphQLError,
   type ValidationContext,
@@ -133,27 +137,75 @@ const estimator: ComplexityEstimator = ({ field, node, args, childComplexity }) 
   return object;
 };
 
+/** Costs that no variable can change, per parsed document (Yoga's parse cache reuses the object) and operation. */
+const fixedCosts = new WeakMap<DocumentNode, Map<string, number>>();
+
+/** Does this value (an argument's) reference a variable anywhere inside it? */
+function usesVariable(value: ValueNode): boolean {
+  if (value.kind === Kind.VARIABLE) return true;
+  if (value.kind === Kind.LIST) return value.values.some(usesVariable);
+  if (value.kind === Kind.OBJECT) return value.fields.some((f) => usesVariable(f.value));
+  return false;
+}
+
+/** Is `name` an argument the estimator reads: a page size, or a list that chooses the rows? */
+function sizesRows(fieldArgs: readonly GraphQLArgument[], name: string): boolean {
+  if (name === 'first' || name === 'last') return true;
+  const arg = fieldArgs.find((x) => x.name === name);
+  return !!arg && isListType(getNullableType(arg.type));
+}
+
+/** Does any directive in the document take a variable (`@include(if: $x)` changes what is counted)? */
+function directiveUsesVariable(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if (node.arguments?.some((a) => usesVariable(a.value))) found = true;
+      return found ? BREAK : undefined;
+    },
+  });
+  return found;
+}
+
 /**
  * The cost of the operation `args` will run, with the variables it will run with; undefined when
  * there is no such operation or the variables do not fit (execution reports those, with its codes).
  * A document too large to be estimated (a fragment fan-out over graphql-query-complexity's node
- * limit) costs Infinity.
+ * limit) costs Infinity. A cost no variable can change (no variable in a size or list argument the
+ * estimator reads, nor in a directive) is computed once per document: every request repeats it.
  */
 export function operationCost(args: Pick<ExecutionArgs, 'schema' | 'document' | 'variableValues' | 'operationName'>): number | undefined {
   const operation = getOperationAST(args.document, args.operationName ?? undefined);
   if (!operation) return undefined;
   const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-  if (getVariableValues(args.schema, operation.variableDefinitions ?? [], variables).errors) return undefined;
+  if (operation.variableDefinitions?.length && getVariableValues(args.schema, operation.variableDefinitions, variables).errors)
+    return undefined;
+  const key = args.operationName ?? '';
+  const known = fixedCosts.get(args.document)?.get(key);
+  if (known !== undefined) return known;
   // Only the operation that runs (and the fragments): the others in the document cost nothing.
   const query: DocumentNode = {
     ...args.document,
     definitions: args.document.definitions.filter((d) => d.kind !== Kind.OPERATION_DEFINITION || d === operation),
   };
+  let variable = !!operation.variableDefinitions?.length && directiveUsesVariable(query);
+  const counting: ComplexityEstimator = (a) => {
+    const cost = estimator(a);
+    if (!variable && a.node.arguments?.some((arg) => sizesRows(a.field.args, arg.name.value) && usesVariable(arg.value))) variable = true;
+    return cost;
+  };
+  let cost: number;
   try {
-    return getComplexity({ schema: args.schema, query, variables, estimators: [estimator] });
+    cost = getComplexity({ schema: args.schema, query, variables, estimators: [counting] });
   } catch {
     return Infinity;
   }
+  if (!variable) {
+    let byOperation = fixedCosts.get(args.document);
+    if (!byOperation) fixedCosts.set(args.document, (byOperation = new Map()));
+    byOperation.set(key, cost);
+  }
+  return cost;
 }
 
 const tooCostly = (max: number, cost: number) =>

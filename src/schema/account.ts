@@ -1,3 +1,4 @@
+import { Kind, type GraphQLResolveInfo } from 'graphql';
 import { builder } from './builder.ts';
 import { NodeInterface } from './node.ts';
 import { createAccount, getAccount, rotateAuthToken, type RotatedToken } from '../services/accounts.ts';
@@ -22,12 +23,26 @@ const CreateAccountPayload = builder.objectRef<Awaited<ReturnType<typeof createA
   }),
 });
 
+const IDENTITY_FIELDS = new Set(['sid', 'id', '__typename']);
+
+/** True when every selection of this field is `sid`, `id` (the SID) or `__typename`, fragments excluded. */
+function onlyIdentity(info: GraphQLResolveInfo): boolean {
+  return info.fieldNodes.every((node) =>
+    (node.selectionSet?.selections ?? []).every(
+      (s) => s.kind === Kind.FIELD && IDENTITY_FIELDS.has(s.name.value) && !s.directives?.length && !s.selectionSet,
+    ),
+  );
+}
+
 builder.queryField('viewer', (t) =>
   t.field({
     type: AccountType,
     description: 'The authenticated account',
-    resolve: (_root, _args, ctx) => {
+    resolve: (_root, _args, ctx, info) => {
       const tenant = ctx.tenant();
+      // The SID is the authenticated principal's (its account row was read to authenticate it):
+      // a selection of nothing else needs no second read.
+      if (onlyIdentity(info)) return { sid: tenant.accountSid } as Awaited<ReturnType<typeof getAccount>>;
       return getAccount(ctx.deps, tenant.accountSid);
     },
   }),
