@@ -9,6 +9,8 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import { parseKeyring } from '../src/domain/seed-crypto.ts';
@@ -46,12 +48,25 @@ const concurrency = Number(option('concurrency') ?? 16);
 const drainN = Number(option('drain') ?? 50_000);
 const jobsDrainN = quick ? 1000 : 5000;
 const sustainedRate = 5000;
-// --only hot,accounts,overhead,enrolment,reads,jobs,statements,bulk: a subset (baselines always run: every figure needs them).
+// --only hot,accounts,overhead,traced,enrolment,reads,jobs,statements,bulk: a subset (baselines always run: every figure needs them).
 // --only purge (alone, PostgreSQL only; not in the default set, it seeds --purge-rows ended challenges, default 1 million):
 // the retention purge under login load, measured against the same load alone (bench/purge.ts).
 // --only import: bulk import throughput (10,000 factors, batches of 1000) ÷ createTotpFactor one at a time.
 // --only two (PostgreSQL only): two API instances against one, logins spread over both, and bytes stored per login.
-const GROUPS = ['hot', 'accounts', 'overhead', 'enrolment', 'reads', 'jobs', 'statements', 'bulk', 'import', 'two', 'purge'] as const;
+const GROUPS = [
+  'hot',
+  'accounts',
+  'overhead',
+  'traced',
+  'enrolment',
+  'reads',
+  'jobs',
+  'statements',
+  'bulk',
+  'import',
+  'two',
+  'purge',
+] as const;
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
@@ -59,6 +74,8 @@ const only = new Set((option('only') ?? GROUPS.filter((g) => g !== 'purge').join
 if (only.has('purge') && (only.size > 1 || embedded)) throw new Error('--only purge runs alone, on PostgreSQL');
 for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
 const runs = (g: (typeof GROUPS)[number]) => only.has(g);
+// Factors of their own for the traced run: the hot runs leave theirs with few fresh steps.
+const tracedN = runs('traced') ? (quick ? 600 : 1500) : 0;
 const partial = only.size < GROUPS.length - 1;
 // Hot-path factors (--factors n): each gives ~4 right codes at once, then one per 30 s; the two-instance runs need more.
 const factorsN = Number(option('factors') ?? (quick ? 1200 : only.has('two') ? 8000 : 2500));
@@ -185,7 +202,7 @@ try {
     const db = await openDatabase({ databaseUrl, dataDir: dataDir ? dataDir : undefined, poolSize: 4 });
     const keyring = parseKeyring(keys);
     seeded = await seed(db.prisma, keyring, await loadFingerprintKey(db.prisma, keyring), {
-      factors: factorsN,
+      factors: factorsN + tracedN,
       readChallenges: 200,
       accounts: runs('accounts') ? otherAccounts : 0,
       factorsPerAccount: quick ? 40 : 80,
@@ -199,6 +216,7 @@ try {
   }
   // Ten factors kept aside for the in-process statement counts.
   const spare = seeded.factors.splice(-10);
+  const tracedFactors = seeded.factors.splice(seeded.factors.length - tracedN);
 
   // 2. Baselines.
   log('baselines:');
@@ -459,6 +477,69 @@ try {
   }
   if (profile) log(`CPU profile written to ${profDir}`);
 
+  // Tracing on against off: the same right-code login on a second API process exporting every
+  // span over OTLP/HTTP to a loopback sink (a bare node:http server answering 200), against
+  // `rightCode` above (no OTEL_* variable: no OpenTelemetry SDK loaded).
+  if (runs('traced')) {
+    const sink = { requests: 0, bytes: 0 };
+    const receiver = createServer((req, res) => {
+      sink.requests++;
+      req.on('data', (d: Buffer) => (sink.bytes += d.length));
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    }).listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    const sinkUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+    const tracedPort = await freePort();
+    // Factors no earlier run has charged with wrong codes (the guessing throttle would answer some).
+    const tracedPool = new FactorPool(tracedFactors);
+    const traced = startChild('src/main.ts', [], {
+      ...apiEnv,
+      PORT: String(tracedPort),
+      OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+      OTEL_SERVICE_NAME: 'verity-bench',
+    });
+    children.push(traced);
+    try {
+      await waitReady(traced, `http://127.0.0.1:${tracedPort}/healthz`);
+      const tracedUrl = `http://127.0.0.1:${tracedPort}/graphql`;
+      await runLoad({
+        url: tracedUrl,
+        name: 'warm-up traced',
+        durationMs: 1000,
+        maxRequests: 300,
+        concurrency,
+        next: () => challengeRequest(seeded.auth, tracedPool.right()),
+        check: () => true,
+      });
+      const cpu0 = traced.cpuMs();
+      traced.resetPeak();
+      const r = await runLoad({
+        url: tracedUrl,
+        name: 'a-otel. right code, tracing on (OTLP/HTTP to a loopback sink)',
+        durationMs,
+        maxRequests: 1e9,
+        concurrency,
+        onTick: () => traced.sample(),
+        next: () => challengeRequest(seeded.auth, tracedPool.right()),
+        check: expectStatus('APPROVED'),
+      });
+      traced.sample();
+      results.scenarios.rightCodeTraced = {
+        ...r,
+        rssMb: traced.peakRssMb(),
+        cpuMsPerReq: round((traced.cpuMs() - cpu0) / Math.max(1, r.requests), 3),
+      };
+      await traced.stop(); // exports what is still buffered
+      results.notes.push(`tracing on: the OTLP sink received ${sink.requests} export requests, ${round(sink.bytes / 1024, 0)} KiB`);
+      log(
+        `  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${traced.peakRssMb()} MB; sink: ${sink.requests} exports, ${round(sink.bytes / 1024, 0)} KiB`,
+      );
+    } finally {
+      await traced.stop();
+      receiver.close();
+    }
+  }
+
   // 5. Exact SQL statements per request, in-process.
   if (runs('statements')) {
     results.statements = await countStatements(baseEnv, seeded, spare);
@@ -557,7 +638,10 @@ function report() {
   const right = s.rightCode;
   const wrong = s.wrongCode;
   const at70 = s.rightCodeAt70;
-  const scen = Object.values(s);
+  // The RSS target is the API as configured by default: the traced process (SDK loaded) is reported, not judged.
+  const scen = Object.entries(s)
+    .filter(([k]) => k !== 'rightCodeTraced')
+    .map(([, r]) => r);
   const maxRss = scen.length ? Math.max(...scen.map((r) => r.rssMb)) : NaN;
   const bulk = results.expiry.find((e) => e.path === 'bulk');
   const sustained = results.expiry.find((e) => e.path === 'sustained');
@@ -582,6 +666,11 @@ function report() {
       'one account × 32 in flight ≥ 0.8 × 32 accounts (the chain head does not serialise)',
       s.oneAccount32 && s.accounts32 ? ratio(s.oneAccount32.rps, s.accounts32.rps) : na,
       !!s.oneAccount32 && !!s.accounts32 && s.oneAccount32.rps / s.accounts32.rps >= 0.8,
+    ],
+    [
+      'login with tracing on ÷ off (req/s; issue 20: the cost both ways)',
+      s.rightCodeTraced && right ? ratio(s.rightCodeTraced.rps, right.rps) : na,
+      null, // a measured cost, not a target
     ],
     ['expiry ≥ 5,000 challenges/s', bulk ? `${bulk.perSecond}/s` : na, !!bulk && bulk.stillPending === 0 && bulk.perSecond >= 5000],
     ['expiry lag p99 ≤ 1 s (one-instant burst)', bulk ? `${bulk.lagP99Ms} ms` : na, !!bulk && bulk.lagP99Ms <= 1000],
@@ -637,7 +726,7 @@ function report() {
       : []),
     '| target | measured | met |',
     '|---|---:|:---:|',
-    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? 'yes' : '**no**'} |`),
+    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok === null ? '—' : ok ? 'yes' : '**no**'} |`),
     '',
   ];
   (results as Record<string, unknown>).targets = targets.map(([target, measured, met]) => ({ target, measured, met }));

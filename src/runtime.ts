@@ -4,7 +4,6 @@ import { createAuditLog } from './db/audit-store.ts';
 import { createSeedCache } from './services/seed-cache.ts';
 import { createLocalEventBus, createRedisEventBus, type EventBus } from './events/index.ts';
 import { createJobEngine, type JobEngine } from './jobs/index.ts';
-import { startWorkers } from './jobs/handlers.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createAuthCaches, type AppDeps } from './deps.ts';
@@ -97,7 +96,10 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     deps,
     db,
     redisPrefix: opts.redisPrefix ?? config.redisPrefix,
-    startWorkers: () => startWorkers(deps, jobs, { reconcileEveryMs: config.reconcileIntervalMs }),
+    // The job handlers (webhook delivery and the rest) load only in a process that runs them:
+    // an API beside `npm run worker` never does.
+    startWorkers: async () =>
+      (await import('./jobs/handlers.ts')).startWorkers(deps, jobs, { reconcileEveryMs: config.reconcileIntervalMs }),
     close: async () => {
       await jobs.close(); // lets running handlers finish before the database goes
       await events.close();

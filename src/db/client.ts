@@ -1,15 +1,17 @@
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
+import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { applyMigrations, loadMigrations } from './schema-engine-wasm.ts';
 import { DEFAULT_PG_TIMEOUTS } from '../config.ts';
 import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
 import pg from 'pg';
 import { registerDirectPool, statementName } from './prepared.ts';
 import { ownerOnly, restrictUmask } from '../infra/private-files.ts';
+
+// The migration engine (a WASM module), PGlite and its adapter are imported when used: the
+// PostgreSQL API process needs none of them once started (bench/RESULTS.md "Memory").
+const migrations = () => import('./schema-engine-wasm.ts');
 
 export type { PrismaClient };
 
@@ -52,7 +54,7 @@ export class PendingMigrationsError extends Error {
 }
 
 async function refusePendingMigrations(config: pg.PoolConfig): Promise<void> {
-  const { migrationDirectories } = await loadMigrations();
+  const { migrationDirectories } = await (await migrations()).loadMigrations();
   const c = new pg.Client(config);
   await c.connect();
   try {
@@ -91,7 +93,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
       // Behind a transaction-mode pooler the migration engine's session advisory lock
       // (pg_advisory_lock) is taken on one server connection and released on another, so it leaks
       // and blocks the next deploy: there, only check that nothing is pending.
-      if (named) await applyMigrations(new PrismaPg(config));
+      if (named) await (await migrations()).applyMigrations(new PrismaPg(config));
       else await refusePendingMigrations(config);
     }
     // One pool for Prisma and for the hot path's marked statements, which go to pg directly, named
@@ -119,9 +121,9 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     restrictUmask();
     ownerOnly(dataDir);
   }
-  pglite ??= await PGlite.create(dataDir ? pgdataDir(dataDir) : undefined);
-  const factory = new PrismaPGlite(pglite);
-  if (opts.migrate !== false) await applyMigrations(factory);
+  pglite ??= await (await import('@electric-sql/pglite')).PGlite.create(dataDir ? pgdataDir(dataDir) : undefined);
+  const factory = new (await import('pglite-prisma-adapter')).PrismaPGlite(pglite);
+  if (opts.migrate !== false) await (await migrations()).applyMigrations(factory);
   if (dataDir) ownerOnly(dataDir);
   const prisma = client(factory, opts.onQuery);
   const db = pglite;

@@ -1,26 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { CONTENT_TYPES, DEMO_OUT_DIR, DEMO_SOURCE_DIR, type DemoAsset } from './assets.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-/** Source of the /demo page (HTML, CSS, TS entry). */
-export const DEMO_SOURCE_DIR = join(root, 'demo');
-/** Where `npm run build:demo` writes the page (gitignored; built on install, start and test). */
-export const DEMO_OUT_DIR = join(root, 'dist', 'demo');
-
-export const DEMO_FILES = ['index.html', 'demo.css', 'demo.js'] as const;
-export const CONTENT_TYPES: Record<(typeof DEMO_FILES)[number], string> = {
-  'index.html': 'text/html; charset=utf-8',
-  'demo.css': 'text/css; charset=utf-8',
-  'demo.js': 'text/javascript; charset=utf-8',
-};
-
-export interface DemoAsset {
-  body: Uint8Array<ArrayBuffer>;
-  contentType: string;
-}
+export { CONTENT_TYPES, DEMO_FILES, DEMO_OUT_DIR, DEMO_SOURCE_DIR, type DemoAsset } from './assets.ts';
 
 /** The page's files by name (index.html, demo.css, demo.js), built in memory; `write` also saves them to DEMO_OUT_DIR. */
 export async function buildDemo(opts: { write?: boolean } = {}): Promise<Map<string, DemoAsset>> {

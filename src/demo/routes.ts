@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from '../logger.ts';
-import { CONTENT_TYPES, DEMO_FILES, DEMO_OUT_DIR, type DemoAsset } from './build.ts';
+import { CONTENT_TYPES, DEMO_FILES, DEMO_OUT_DIR, type DemoAsset } from './assets.ts';
 
 /**
  * The page may load only its own files and talk only to this origin: no inline script or style,
