@@ -463,6 +463,7 @@ try {
       db: () => pgBackends(databaseUrl),
       auth: seeded.auth,
       pool,
+      factors: seeded.factors.length,
       durationMs,
       concurrency,
       log,
