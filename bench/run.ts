@@ -27,6 +27,8 @@ import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path
 import { enrolment } from './scenarios/enrolment.ts';
 import { expectPage, listRequest } from './scenarios/reads.ts';
 import { countStatements, type StatementCounts } from './scenarios/statements.ts';
+import { importThroughput, type ImportBench } from './scenarios/import.ts';
+import { twoInstances, type TwoInstances } from './scenarios/two-instances.ts';
 import { clearDrain, insertPending, measureDrain, spreadPending, type DrainResult } from './scenarios/expiry.ts';
 import { purgeBench } from './purge.ts';
 
@@ -43,14 +45,28 @@ const quick = flag('quick');
 const profile = flag('profile');
 const durationMs = Number(option('duration') ?? (quick ? 4 : 10)) * 1000;
 const concurrency = Number(option('concurrency') ?? 16);
-const factorsN = quick ? 1200 : 2500;
 const drainN = Number(option('drain') ?? 50_000);
 const jobsDrainN = quick ? 1000 : 5000;
 const sustainedRate = 5000;
 // --only hot,accounts,overhead,traced,enrolment,reads,jobs,statements,bulk: a subset (baselines always run: every figure needs them).
 // --only purge (alone, PostgreSQL only; not in the default set, it seeds --purge-rows ended challenges, default 1 million):
 // the retention purge under login load, measured against the same load alone (bench/purge.ts).
-const GROUPS = ['hot', 'accounts', 'overhead', 'traced', 'enrolment', 'reads', 'jobs', 'statements', 'bulk', 'purge'] as const;
+// --only import: bulk import throughput (10,000 factors, batches of 1000) ÷ createTotpFactor one at a time.
+// --only two (PostgreSQL only): two API instances against one, logins spread over both, and bytes stored per login.
+const GROUPS = [
+  'hot',
+  'accounts',
+  'overhead',
+  'traced',
+  'enrolment',
+  'reads',
+  'jobs',
+  'statements',
+  'bulk',
+  'import',
+  'two',
+  'purge',
+] as const;
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
@@ -61,6 +77,9 @@ const runs = (g: (typeof GROUPS)[number]) => only.has(g);
 // Factors of their own for the traced run: the hot runs leave theirs with few fresh steps.
 const tracedN = runs('traced') ? (quick ? 600 : 1500) : 0;
 const partial = only.size < GROUPS.length - 1;
+// Hot-path factors (--factors n): each gives ~4 right codes at once, then one per 30 s; the two-instance runs need more.
+const factorsN = Number(option('factors') ?? (quick ? 1200 : only.has('two') ? 8000 : 2500));
+if (only.has('two') && embedded) throw new Error('--only two needs PostgreSQL and Redis (two processes cannot share PGlite)');
 const out =
   option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}${partial ? '.partial' : ''}.json`);
 
@@ -99,6 +118,8 @@ const results: {
   flags: Record<string, unknown>;
   baselines?: Baselines;
   scenarios: Record<string, Scenario>;
+  import?: ImportBench;
+  twoInstances?: TwoInstances;
   statements?: StatementCounts;
   expiry: DrainResult[];
   workerRssMb?: number;
@@ -213,6 +234,8 @@ try {
     VERITY_RUN_WORKERS: embedded ? 'true' : 'false',
     VERITY_RECONCILE_INTERVAL_MS: '600000',
     ...(seedCache !== undefined ? { VERITY_SEED_CACHE_SIZE: seedCache } : {}),
+    // A 1000-item import is ~120 KB of JSON, over the default 100 KB cap (docs/importing.md).
+    ...(runs('import') ? { VERITY_BODY_LIMIT_BYTES: String(2 * 1024 * 1024) } : {}),
   };
   const api = startChild('src/main.ts', [], apiEnv, profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
   children.push(api);
@@ -248,15 +271,17 @@ try {
   };
 
   // Warm-up: JIT, connection pools, Yoga's parse cache.
-  await runLoad({
-    url,
-    name: 'warm-up',
-    durationMs: 2000,
-    maxRequests: 1e9,
-    concurrency,
-    next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 10),
-    check: () => true,
-  });
+  const warmUp = (target: string) =>
+    runLoad({
+      url: target,
+      name: 'warm-up',
+      durationMs: 2000,
+      maxRequests: 1e9,
+      concurrency,
+      next: () => listRequest(seeded.auth, seeded.serviceSid, seeded.reader.identity, 10),
+      check: () => true,
+    });
+  await warmUp(url);
   await runLoad({
     url,
     name: 'warm-up',
@@ -404,6 +429,45 @@ try {
     } else {
       results.notes.push('jobs-path expiry not measured in embedded mode (the API process owns the PGlite database)');
     }
+  }
+
+  if (runs('import')) {
+    results.import = await importThroughput({
+      url,
+      auth: seeded.auth,
+      serviceSid: seeded.serviceSid,
+      factors: Number(option('import-factors') ?? (quick ? 2000 : 10_000)),
+      batch: 1000,
+      oneByOneFactors: quick ? 500 : 2000,
+      durationMs: Math.max(durationMs, 30_000),
+      apiCpuMs: () => api.cpuMs(),
+      db: databaseUrl ? () => pgBackends(databaseUrl) : undefined,
+      log,
+    });
+  }
+  if (runs('two') && worker && databaseUrl) {
+    const port2 = await freePort();
+    const api2 = startChild('src/main.ts', [], { ...apiEnv, PORT: String(port2) });
+    children.push(api2);
+    await waitReady(api2, `http://127.0.0.1:${port2}/healthz`);
+    const url2 = `http://127.0.0.1:${port2}/graphql`;
+    await warmUp(url2);
+    results.twoInstances = await twoInstances({
+      apis: [
+        { child: api, url },
+        { child: api2, url: url2 },
+      ],
+      worker,
+      databaseUrl,
+      redisUrl: baseEnv.REDIS_URL!,
+      db: () => pgBackends(databaseUrl),
+      auth: seeded.auth,
+      pool,
+      durationMs,
+      concurrency,
+      log,
+    });
+    await api2.stop();
   }
 
   await api.stop();
@@ -633,6 +697,33 @@ function report() {
         `| ${e.path} | ${e.challenges} | ${e.drainSeconds} | ${e.perSecond} | ${e.lagP50Ms} | ${e.lagP99Ms} | ${e.lagMaxMs} | ${e.stillPending} |`,
     ),
     '',
+    ...(results.import
+      ? [
+          '| import | factors | s | factors/s | CPU ms/factor API | CPU ms/factor DB |',
+          '|---|---:|---:|---:|---:|---:|',
+          ...[results.import.import, results.import.oneByOne].map(
+            (r) =>
+              `| ${r.name} | ${r.factors} | ${r.seconds} | ${r.factorsPerSecond} | ${r.apiCpuMsPerFactor} | ${r.dbCpuMsPerFactor ?? ''} |`,
+          ),
+          `| import ÷ one at a time | | | ${results.import.ratio} | | |`,
+          '',
+        ]
+      : []),
+    ...(results.twoInstances
+      ? [
+          '| instances | logins/s | p50 ms | p99 ms | CPU ms/login API | worker | DB | Redis (shared, ≤) |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|',
+          ...results.twoInstances.runs.map(
+            (r) =>
+              `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.apiCpuMsPerLogin} | ${r.workerCpuMsPerLogin} | ${r.dbCpuMsPerLogin} | ${r.redisCpuMsPerLogin ?? ''} |`,
+          ),
+          `| two ÷ one (mean of both single runs) | ${results.twoInstances.ratio} | | | | | | |`,
+          '',
+          `Stored per approved login (${results.twoInstances.storage.logins} logins): ${results.twoInstances.storage.bytesPerLogin} bytes — ` +
+            results.twoInstances.storage.tables.map((t) => `${t.table} ${t.bytesPerLogin} B / ${t.rowsPerLogin} rows`).join(', '),
+          '',
+        ]
+      : []),
     '| target | measured | met |',
     '|---|---:|:---:|',
     ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok === null ? '—' : ok ? 'yes' : '**no**'} |`),
