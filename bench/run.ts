@@ -70,6 +70,8 @@ const GROUPS = [
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
+/** `npm start`'s node flags besides source maps (package.json "start"): the API's old-space cap. */
+const API_NODE_FLAGS = ['--max-old-space-size=192'];
 const only = new Set((option('only') ?? GROUPS.filter((g) => g !== 'purge').join(',')).split(',').map((g) => g.trim()));
 if (only.has('purge') && (only.size > 1 || embedded)) throw new Error('--only purge runs alone, on PostgreSQL');
 for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
@@ -237,7 +239,8 @@ try {
     // A 1000-item import is ~120 KB of JSON, over the default 100 KB cap (docs/importing.md).
     ...(runs('import') ? { VERITY_BODY_LIMIT_BYTES: String(2 * 1024 * 1024) } : {}),
   };
-  const api = startChild('src/main.ts', [], apiEnv, profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
+  // The API runs with `npm start`'s heap cap (package.json; bench/RESULTS.md "Memory, session 6").
+  const api = startChild('src/main.ts', [], apiEnv, [...API_NODE_FLAGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])]);
   children.push(api);
   await waitReady(api, `http://127.0.0.1:${port}/healthz`);
   let worker: Child | undefined;
@@ -493,12 +496,17 @@ try {
     const tracedPort = await freePort();
     // Factors no earlier run has charged with wrong codes (the guessing throttle would answer some).
     const tracedPool = new FactorPool(tracedFactors);
-    const traced = startChild('src/main.ts', [], {
-      ...apiEnv,
-      PORT: String(tracedPort),
-      OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
-      OTEL_SERVICE_NAME: 'verity-bench',
-    });
+    const traced = startChild(
+      'src/main.ts',
+      [],
+      {
+        ...apiEnv,
+        PORT: String(tracedPort),
+        OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+        OTEL_SERVICE_NAME: 'verity-bench',
+      },
+      API_NODE_FLAGS,
+    );
     children.push(traced);
     try {
       await waitReady(traced, `http://127.0.0.1:${tracedPort}/healthz`);
