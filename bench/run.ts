@@ -466,6 +466,7 @@ try {
       db: () => pgBackends(databaseUrl),
       auth: seeded.auth,
       pool,
+      factors: seeded.factors.length,
       durationMs,
       concurrency,
       log,

@@ -89,6 +89,8 @@ export async function twoInstances(o: {
   db: () => CpuMeter;
   auth: string;
   pool: FactorPool;
+  /** How many factors the pool holds (each warm-up pass uses each once). */
+  factors: number;
   durationMs: number;
   concurrency: number;
   log: (s: string) => void;
@@ -144,20 +146,19 @@ export async function twoInstances(o: {
     return r;
   };
 
-  // Both instances warm (JIT, pools, seed caches) on the measured path before anything counts.
-  await Promise.all(
-    o.apis.map((a) =>
-      runLoad({
-        url: a.url,
-        name: 'warm-up, right code',
-        durationMs: 2000,
-        maxRequests: 1e9,
-        concurrency: Math.max(1, Math.round(o.concurrency / 2)),
-        next: () => challengeRequest(o.auth, o.pool.right()),
-        check: () => true,
-      }),
-    ),
-  );
+  // Each instance logs in once with every factor before anything counts: JIT, pools, and a full seed
+  // cache (src/services/seed-cache.ts) on both, so no run is charged the other's cold cache. One
+  // instance after the other: the pool hands out factors round-robin, so each pass sees them all.
+  for (const a of o.apis)
+    await runLoad({
+      url: a.url,
+      name: 'warm-up, every factor once',
+      durationMs: 120_000,
+      maxRequests: o.factors,
+      concurrency: o.concurrency,
+      next: () => challengeRequest(o.auth, o.pool.right()),
+      check: () => true,
+    });
   await auditSealed(o.databaseUrl);
   const before = await tableSizes(o.databaseUrl);
   const one = await run(1, 't1. right code, one instance');
