@@ -107,6 +107,12 @@ describe.skipIf(!clusterUrl || !databaseUrl)('on a 3-master Redis Cluster: two A
     return counts.reduce((x, y) => x + y, 0);
   }
 
+  it('/readyz on each instance pings every master of the cluster', async () => {
+    for (const deps of [a.deps, b.runtime.deps, worker.deps])
+      expect(await deps.ready()).toEqual({ status: 'ready', checks: { database: 'up', redis: 'up' } });
+    expect(cluster.nodes('master')).toHaveLength(3);
+  });
+
   it('a subscriber on B sees an approval made on A and the expiry done by the worker, over sharded pub/sub', async () => {
     const f = await verifiedFactor(a, tenant);
     const client = wsClient(b.http.port, { authorization: tenant.auth });
