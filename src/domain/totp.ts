@@ -1,7 +1,8 @@
 // TOTP (RFC 6238) as used by Verity: a thin, pure wrapper over otplib v13.
 // Time is always passed in (unix seconds); nothing here reads the clock or does I/O.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { generateSync } from 'otplib';
+import { generateSync } from '@otplib/hotp';
+import { NodeCryptoPlugin } from '@otplib/plugin-crypto-node';
 
 export type TotpAlgorithm = 'sha1' | 'sha256' | 'sha512';
 
@@ -105,9 +106,16 @@ export function normalizeBase32Secret(input: string): Uint8Array | null {
 /** RFC 6238 §4.2: T = floor(t / X) with T0 = 0. */
 export const timeStepAt = (nowSeconds: number, timeStep: number): number => Math.floor(nowSeconds / timeStep);
 
+// RFC 6238 §4.2: a TOTP code is the HOTP code (RFC 4226 §5.3) of the time step T. otplib's HOTP
+// generator with Node's HMAC (OpenSSL) costs a third of its TOTP wrapper with the pure-JS default
+// (6 µs vs 19 µs per code here), and a login computes one code per step of its window.
+const hmac = new NodeCryptoPlugin();
+const hotpCode = (seed: Uint8Array, cfg: TotpConfig, step: number): string =>
+  generateSync({ secret: seed, counter: step, algorithm: cfg.alg, digits: cfg.codeLength, crypto: hmac });
+
 export function generateCode(seed: Uint8Array, cfg: TotpConfig, nowSeconds: number): string {
   assertTotpConfig(cfg);
-  return generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: nowSeconds });
+  return hotpCode(seed, cfg, timeStepAt(nowSeconds, cfg.timeStep));
 }
 
 export type VerifyResult =
@@ -121,10 +129,7 @@ export function codeBytes(code: string, cfg: TotpConfig): Buffer | null {
 
 /** The code a device shows at time step `step` (RFC 6238 §4.2), as ASCII bytes for codesEqual. */
 export function stepCode(seed: Uint8Array, cfg: TotpConfig, step: number): Buffer {
-  return Buffer.from(
-    generateSync({ secret: seed, algorithm: cfg.alg, digits: cfg.codeLength, period: cfg.timeStep, epoch: step * cfg.timeStep }),
-    'ascii',
-  );
+  return Buffer.from(hotpCode(seed, cfg, step), 'ascii');
 }
 
 /**
