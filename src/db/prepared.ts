@@ -67,13 +67,15 @@ const TIMESTAMP = 1114;
 const INT8 = 20;
 const BYTEA = 17;
 const bytea = pg.types.getTypeParser(BYTEA, 'text') as (s: string) => Buffer;
+// One parser per type for the process: pg asks for a column's parser on every result.
+const own = new Map<number, (s: string) => unknown>([
+  [TIMESTAMP, (s: string) => new Date(`${s.replace(' ', 'T')}Z`)],
+  [INT8, (s: string) => BigInt(s)],
+  [BYTEA, (s: string) => new Uint8Array(bytea(s))], // $queryRaw's Bytes are plain Uint8Arrays
+]);
 const types = {
-  getTypeParser: ((oid: number, format?: string) => {
-    if (oid === TIMESTAMP) return (s: string) => new Date(`${s.replace(' ', 'T')}Z`);
-    if (oid === INT8) return (s: string) => BigInt(s);
-    if (oid === BYTEA) return (s: string) => new Uint8Array(bytea(s)); // $queryRaw's Bytes are plain Uint8Arrays
-    return pg.types.getTypeParser(oid, format as 'text');
-  }) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: string) =>
+    own.get(oid) ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /** Parameters as Prisma's adapter sends them: a Date as its UTC wall time (pg would send local time). */

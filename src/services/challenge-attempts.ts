@@ -15,7 +15,7 @@ import { matchingSteps, timeStepAt } from '../domain/totp.ts';
 import { observedDrift } from '../domain/resync.ts';
 import { auditContentHash, canonicalJson } from '../domain/audit.ts';
 import type { CachedSeed } from './seed-cache.ts';
-import { emit } from './events.ts';
+import { emit, emitAll } from './events.ts';
 import { actorOf, audit } from './audit.ts';
 import { countRefusal } from '../observability/metrics.ts';
 import { getChallenge } from './challenges.ts';
@@ -220,8 +220,9 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
       throw new Error('factor kept changing during a login');
     }
     const { challenge } = r;
-    await emit(t.deps, challengeEvent('challenge.created', challenge), { webhookSids: r.createdWebhookSids });
+    const created = { event: challengeEvent('challenge.created', challenge), known: { webhookSids: r.createdWebhookSids } };
     if (r.kind === 'throttled') {
+      await emit(t.deps, created.event, created.known);
       await scheduleExpiry(t.deps, challenge);
       throw await throttled(t, challenge, r.throttledUntil, now);
     }
@@ -229,10 +230,12 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
     if (r.drift !== entry.drift) t.deps.seedCache.delete(fields.factorSid); // the window's centre moved: the next login re-reads it
     if (r.outcome === 'approved') {
       t.deps.metrics.verification('challenge', 'approved');
-      await emit(t.deps, challengeEvent('challenge.approved', challenge), { webhookSids: r.approvedWebhookSids });
+      const approved = { event: challengeEvent('challenge.approved', challenge), known: { webhookSids: r.approvedWebhookSids } };
+      await emitAll(t.deps, [created, approved]);
       // Approved on creation (the login hot path) needs no expiry job: one queue round trip less.
       return challenge;
     }
+    await emit(t.deps, created.event, created.known);
     t.deps.metrics.verification('challenge', 'wrong_code');
     await scheduleExpiry(t.deps, challenge);
     return challenge;

@@ -15,10 +15,21 @@ export interface KnownSubscribers {
  * already read them (src/db/webhook-match.ts), saving the lookup.
  */
 export async function emit(deps: Deps, event: VerityEvent, known?: KnownSubscribers): Promise<void> {
-  await deps.events.publish(event);
-  try {
-    await fanOutWebhooks(deps, event, known?.webhookSids);
-  } catch (err) {
-    deps.logger.warn({ err, type: event.type, accountSid: event.accountSid, serviceSid: event.serviceSid }, 'webhook fan-out failed');
+  await emitAll(deps, [{ event, known }]);
+}
+
+/**
+ * Several changes one statement committed, announced in order like consecutive `emit`s, but
+ * published in one tick: the Redis bus auto-pipelines them into one write (a login approved on
+ * creation announces `challenge.created` and `challenge.approved`).
+ */
+export async function emitAll(deps: Deps, items: { event: VerityEvent; known?: KnownSubscribers | undefined }[]): Promise<void> {
+  await Promise.all(items.map(({ event }) => deps.events.publish(event)));
+  for (const { event, known } of items) {
+    try {
+      await fanOutWebhooks(deps, event, known?.webhookSids);
+    } catch (err) {
+      deps.logger.warn({ err, type: event.type, accountSid: event.accountSid, serviceSid: event.serviceSid }, 'webhook fan-out failed');
+    }
   }
 }
