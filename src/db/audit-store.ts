@@ -228,7 +228,7 @@ async function sealOnce(prisma: PrismaClient, accountSid: string): Promise<numbe
     WITH RECURSIVE locked AS (
       SELECT "seq", "headHash" FROM "AuditChain" WHERE "accountSid" = ${accountSid} FOR UPDATE
     ), taken AS (
-      DELETE FROM "AuditInbox" WHERE "id" IN (
+      DELETE FROM "AuditInbox" WHERE "accountSid" = ${accountSid} AND "id" IN (
         SELECT "id" FROM "AuditInbox" WHERE "accountSid" = ${accountSid} ORDER BY "id" LIMIT ${SEAL_MAX} FOR UPDATE SKIP LOCKED
       ) AND EXISTS (SELECT 1 FROM locked)
       RETURNING *

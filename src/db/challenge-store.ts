@@ -1,7 +1,7 @@
 import { Prisma, type Challenge } from '../generated/prisma/client.ts';
 import type { PrismaClient } from './client.ts';
 import { CHALLENGE, type ChallengeStatus } from '../domain/challenge.ts';
-import { matchingWebhookSids } from './webhook-store.ts';
+import { matchingWebhookSids, matchingWebhookSidsEach } from './webhook-store.ts';
 import { CHALLENGE_COLUMNS, PREPARED, hotQuery } from './prepared.ts';
 import { attemptCharge, consumeStep, notThrottled, stepUnused, streakCharge, type CodeFactor } from './factor-store.ts';
 import { inboxColumns } from './audit-store.ts';
@@ -217,9 +217,9 @@ export async function openAndAttempt(
     )
     SELECT i.*, f."status"::text AS "f_status", f."fresh" AS "f_fresh", f."throttledUntil" AS "f_throttledUntil",
       k."ok" AS "k_ok", k."drift" AS "k_drift", u."used" AS "k_used",
-      ${matchingWebhookSids(Prisma.raw('i'), 'challenge.created')} AS "w_created",
-      CASE WHEN k."ok" THEN ${matchingWebhookSids(Prisma.raw('i'), 'challenge.approved')} ELSE '{}'::text[] END AS "w_approved"
-    FROM f LEFT JOIN k ON true LEFT JOIN used u ON true LEFT JOIN ins i ON true`,
+      w."w_created", CASE WHEN k."ok" THEN w."w_approved" ELSE '{}'::text[] END AS "w_approved"
+    FROM f LEFT JOIN k ON true LEFT JOIN used u ON true LEFT JOIN ins i ON true
+      LEFT JOIN LATERAL ${matchingWebhookSidsEach(Prisma.raw('i'), { w_created: 'challenge.created', w_approved: 'challenge.approved' })} w ON true`,
   );
   const row = rows[0];
   if (!row) return { kind: 'no-factor' };

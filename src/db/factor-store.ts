@@ -52,16 +52,19 @@ export type CodeFactor = Pick<
  * consumeStep does) and reset the streak instead. Evaluated on the row version the UPDATE locked,
  * so of two racing requests with the same code only the first finds the step unused (RFC 6238
  * §5.2). The updated row's "failureStreak" = 0 tells whether the step was taken. `steps` are
- * decimal text (bigint in SQL).
+ * decimal text (bigint in SQL). The four columns are set from one sub-select, so the earliest
+ * unused step is looked up once per row, not once per column (each lookup is a plan node the
+ * login statement starts on every execution).
  */
-const nextUnused = (steps: string[], drifts: number[], column: 's' | 'd') =>
-  Prisma.sql`(SELECT ${Prisma.raw(column)} FROM unnest(${steps}::bigint[], ${drifts}::int[]) AS x(s, d)
-    WHERE "lastUsedTimeStep" IS NULL OR s > "lastUsedTimeStep" ORDER BY s LIMIT 1)`;
 export const attemptCharge = (steps: string[], drifts: number[], now: Date) => Prisma.sql`
-  "lastUsedTimeStep" = COALESCE(${nextUnused(steps, drifts, 's')}, "lastUsedTimeStep"),
-  "drift" = COALESCE(${nextUnused(steps, drifts, 'd')}, "drift"),
-  "failureStreak" = CASE WHEN ${nextUnused(steps, drifts, 's')} IS NOT NULL THEN 0 ELSE "failureStreak" + 1 END,
-  "throttledUntil" = CASE WHEN ${nextUnused(steps, drifts, 's')} IS NOT NULL THEN NULL ELSE ${throttleAfterCharge(now)} END`;
+  ("lastUsedTimeStep", "drift", "failureStreak", "throttledUntil") = (
+    SELECT COALESCE(x.s, "lastUsedTimeStep"), COALESCE(x.d, "drift"),
+      CASE WHEN x.s IS NOT NULL THEN 0 ELSE "failureStreak" + 1 END,
+      CASE WHEN x.s IS NOT NULL THEN NULL ELSE ${throttleAfterCharge(now)} END
+    FROM (SELECT) AS one LEFT JOIN LATERAL (
+      SELECT s, d FROM unnest(${steps}::bigint[], ${drifts}::int[]) AS u(s, d)
+      WHERE "lastUsedTimeStep" IS NULL OR s > "lastUsedTimeStep" ORDER BY s LIMIT 1
+    ) AS x ON true)`;
 
 /** What a login needs to check a code before its statement (seed, config, subjects), read without locking. */
 export type LoginFactor = CodeFactor & Pick<Factor, 'accountSid' | 'serviceSid' | 'entitySid' | 'identity' | 'status'>;

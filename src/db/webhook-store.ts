@@ -16,9 +16,25 @@ import { keysetPage } from './paging.ts';
  */
 export const matchingWebhookSids = (row: Prisma.Sql, eventType: string): Prisma.Sql => Prisma.sql`ARRAY(
   SELECT w."sid" FROM "Webhook" w
-  WHERE w."accountSid" = ${row}."accountSid" AND w."serviceSid" = ${row}."serviceSid" AND w."status" = 'enabled'
-    AND w."eventTypes" && ARRAY[${eventType}, '*']::text[]
+  WHERE ${enabledIn(row)} AND ${subscribesTo(eventType)}
   ORDER BY w."sid")`;
+
+/**
+ * matchingWebhookSids for several event types from one scan of the service's webhooks: a subquery
+ * with one `text[]` column per entry of `types` (named by its key), for a `LATERAL` join.
+ */
+export const matchingWebhookSidsEach = (row: Prisma.Sql, types: Record<string, string>): Prisma.Sql => Prisma.sql`(
+  SELECT ${Prisma.join(
+    Object.entries(types).map(
+      ([as, eventType]) =>
+        Prisma.sql`COALESCE(array_agg(w."sid" ORDER BY w."sid") FILTER (WHERE ${subscribesTo(eventType)}), '{}') AS ${Prisma.raw(`"${as}"`)}`,
+    ),
+  )}
+  FROM "Webhook" w WHERE ${enabledIn(row)})`;
+
+const enabledIn = (row: Prisma.Sql) =>
+  Prisma.sql`w."accountSid" = ${row}."accountSid" AND w."serviceSid" = ${row}."serviceSid" AND w."status" = 'enabled'`;
+const subscribesTo = (eventType: string) => Prisma.sql`w."eventTypes" && ARRAY[${eventType}, '*']::text[]`;
 
 export async function subscribedWebhookSids(
   prisma: PrismaClient,

@@ -219,6 +219,11 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
       if (round < 5) continue;
       throw new Error('factor kept changing during a login');
     }
+    // The statement moved the window's centre (RFC 6238 §6) and says to what: the entry follows the
+    // row, so the next login needs no re-read. A login that already read the old drift finds the row
+    // changed (its statement's drift check) and reads again. Changed in place: the entry's age (the
+    // seed's time in memory) still counts from its decryption.
+    if (r.kind === 'answered' && r.drift !== entry.drift) entry.drift = r.drift;
     const { challenge } = r;
     const created = { event: challengeEvent('challenge.created', challenge), known: { webhookSids: r.createdWebhookSids } };
     if (r.kind === 'throttled') {
@@ -227,7 +232,6 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
       throw await throttled(t, challenge, r.throttledUntil, now);
     }
     t.deps.auditLog.kick(t.accountSid); // the event is committed in the inbox; it joins the chain in a grouped seal
-    if (r.drift !== entry.drift) t.deps.seedCache.delete(fields.factorSid); // the window's centre moved: the next login re-reads it
     if (r.outcome === 'approved') {
       t.deps.metrics.verification('challenge', 'approved');
       const approved = { event: challengeEvent('challenge.approved', challenge), known: { webhookSids: r.approvedWebhookSids } };
