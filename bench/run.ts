@@ -71,8 +71,8 @@ const GROUPS = [
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
-/** `npm start`'s node flags besides source maps (package.json "start"): the API's old-space cap. */
-const API_NODE_FLAGS = ['--max-old-space-size=192'];
+/** `npm start`'s node flags besides source maps (package.json "start"): the API's old-space cap, WASM kept at V8's baseline tier. */
+const API_NODE_FLAGS = ['--max-old-space-size=192', '--liftoff-only'];
 // --api-flags "<node flags>": added to the API's (trials of V8 flags, which NODE_OPTIONS refuses; the baselines keep theirs).
 const apiExtraFlags = (option('api-flags') ?? '').split(' ').filter(Boolean);
 const DEFAULT_GROUPS = GROUPS.filter((g) => g !== 'purge' && g !== 'two');
