@@ -1,4 +1,4 @@
-// `npm run bench [-- --embedded] [-- --quick] [-- --duration <s>] [-- --concurrency <n>] [-- --profile] [-- --out <file>]`
+// `npm run bench [-- --embedded] [-- --quick] [-- --duration <s>] [-- --concurrency <n>] [-- --profile] [-- --out <file>] [-- --api-flags "<node flags>"]`
 //
 // Starts Verity as a child process against its own throw-away PostgreSQL database and Redis prefix
 // (or embedded PGlite with --embedded), seeds it, measures the machine's ceilings (baselines) and
@@ -71,8 +71,10 @@ const GROUPS = [
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
-/** `npm start`'s node flags besides source maps (package.json "start"): the API's old-space cap. */
-const API_NODE_FLAGS = ['--max-old-space-size=192'];
+/** `npm start`'s node flags besides source maps (package.json "start"): the API's old-space cap, WASM kept at V8's baseline tier. */
+const API_NODE_FLAGS = ['--max-old-space-size=192', '--liftoff-only'];
+// --api-flags "<node flags>": added to the API's (trials of V8 flags, which NODE_OPTIONS refuses; the baselines keep theirs).
+const apiExtraFlags = (option('api-flags') ?? '').split(' ').filter(Boolean);
 const DEFAULT_GROUPS = GROUPS.filter((g) => g !== 'purge' && g !== 'two');
 const only = new Set((option('only') ?? DEFAULT_GROUPS.join(',')).split(',').map((g) => g.trim()));
 if (only.has('purge') && (only.size > 1 || embedded)) throw new Error('--only purge runs alone, on PostgreSQL');
@@ -244,7 +246,11 @@ try {
     ...(runs('import') ? { VERITY_BODY_LIMIT_BYTES: String(2 * 1024 * 1024) } : {}),
   };
   // The API runs with `npm start`'s heap cap (package.json; bench/RESULTS.md "Memory, session 6").
-  const api = startChild('src/main.ts', [], apiEnv, [...API_NODE_FLAGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])]);
+  const api = startChild('src/main.ts', [], apiEnv, [
+    ...API_NODE_FLAGS,
+    ...apiExtraFlags,
+    ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+  ]);
   children.push(api);
   await waitReady(api, `http://127.0.0.1:${port}/healthz`);
   let worker: Child | undefined;
@@ -513,7 +519,7 @@ try {
         OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
         OTEL_SERVICE_NAME: 'verity-bench',
       },
-      API_NODE_FLAGS,
+      [...API_NODE_FLAGS, ...apiExtraFlags],
     );
     children.push(traced);
     try {

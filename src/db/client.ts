@@ -8,9 +8,13 @@ import { pgPoolConfig, type PgTimeouts } from './pg-pool.ts';
 import pg from 'pg';
 import { registerDirectPool, statementName } from './prepared.ts';
 import { ownerOnly, restrictUmask } from '../infra/private-files.ts';
+import { migrationNames } from './migration-files.ts';
 
 // The migration engine (a WASM module), PGlite and its adapter are imported when used: the
-// PostgreSQL API process needs none of them once started (bench/RESULTS.md "Memory").
+// PostgreSQL API process needs none of them once started (bench/RESULTS.md "Memory"). The engine
+// is started only when a migration is pending: compiling and running its 5 MB WASM module costs
+// an idle API ≈ 14 MB of RSS for good, and most starts have nothing to apply
+// (docs/decisions/persistence.md).
 const migrations = () => import('./schema-engine-wasm.ts');
 
 export type { PrismaClient };
@@ -53,21 +57,27 @@ export class PendingMigrationsError extends Error {
   }
 }
 
-async function refusePendingMigrations(config: pg.PoolConfig): Promise<void> {
-  const { migrationDirectories } = await (await migrations()).loadMigrations();
+type Query = (sql: string) => Promise<{ rows: Record<string, unknown>[] }>;
+
+/**
+ * The committed migrations this database has not finished, by name. A failed one (started, never
+ * finished) counts as pending, so the engine still reports it; a rolled-back one is re-applied by the engine.
+ */
+async function pendingMigrations(query: Query): Promise<string[]> {
+  const done = new Set<string>();
+  const table = await query(`SELECT to_regclass('_prisma_migrations')::text AS t`);
+  if (table.rows[0]?.t) {
+    const r = await query('SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL');
+    for (const row of r.rows) done.add(String(row.name));
+  }
+  return (await migrationNames()).filter((name) => !done.has(name));
+}
+
+async function pendingOverPg(config: pg.PoolConfig): Promise<string[]> {
   const c = new pg.Client(config);
   await c.connect();
   try {
-    const table = await c.query<{ t: string | null }>(`SELECT to_regclass('_prisma_migrations')::text AS t`);
-    const done = new Set<string>();
-    if (table.rows[0]?.t) {
-      const r = await c.query<{ name: string }>(
-        'SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
-      );
-      for (const row of r.rows) done.add(row.name);
-    }
-    const pending = migrationDirectories.map((d) => d.path).filter((name) => !done.has(name));
-    if (pending.length) throw new PendingMigrationsError(pending);
+    return await pendingMigrations((sql) => c.query(sql));
   } finally {
     await c.end();
   }
@@ -90,11 +100,12 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     // Migrations get no statement deadline: building an index on a big table may take a while.
     if (opts.migrate !== false) {
       const config = pgPoolConfig(opts.databaseUrl, 2, { ...timeouts, statementTimeoutMs: 0 });
+      const pending = await pendingOverPg(config);
       // Behind a transaction-mode pooler the migration engine's session advisory lock
       // (pg_advisory_lock) is taken on one server connection and released on another, so it leaks
-      // and blocks the next deploy: there, only check that nothing is pending.
-      if (named) await (await migrations()).applyMigrations(new PrismaPg(config));
-      else await refusePendingMigrations(config);
+      // and blocks the next deploy: there, a pending migration stops the start instead.
+      if (pending.length && !named) throw new PendingMigrationsError(pending);
+      if (pending.length) await (await migrations()).applyMigrations(new PrismaPg(config));
     }
     // One pool for Prisma and for the hot path's marked statements, which go to pg directly, named
     // (prepared) unless turned off — src/db/prepared.ts. Idle-connection errors are expected in outages: handled, not fatal.
@@ -123,10 +134,11 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   }
   pglite ??= await (await import('@electric-sql/pglite')).PGlite.create(dataDir ? pgdataDir(dataDir) : undefined);
   const factory = new (await import('pglite-prisma-adapter')).PrismaPGlite(pglite);
-  if (opts.migrate !== false) await (await migrations()).applyMigrations(factory);
+  const db = pglite;
+  if (opts.migrate !== false && (await pendingMigrations((sql) => db.query(sql))).length)
+    await (await migrations()).applyMigrations(factory);
   if (dataDir) ownerOnly(dataDir);
   const prisma = client(factory, opts.onQuery);
-  const db = pglite;
   return {
     prisma,
     mode: 'embedded',
