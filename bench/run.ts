@@ -5,7 +5,7 @@
 // the scenarios over loopback, and prints every figure with its ratio to the baselines. Each load
 // run is bounded by time and count. Performance is measured here, never by timed assertions in tests.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -71,8 +71,13 @@ const GROUPS = [
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
-/** `npm start`'s node flags besides source maps (package.json "start"): the API's old-space cap, WASM kept at V8's baseline tier. */
-const API_NODE_FLAGS = ['--max-old-space-size=192', '--liftoff-only'];
+/**
+ * `npm start`'s node flags besides source maps (the API's old-space cap, WASM kept at V8's baseline
+ * tier), read from package.json's "start" so the bench cannot drift from what operators run.
+ */
+const API_NODE_FLAGS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+  .split(/\s+/)
+  .filter((a) => a.startsWith('--') && a !== '--enable-source-maps');
 // --api-flags "<node flags>": added to the API's (trials of V8 flags, which NODE_OPTIONS refuses; the baselines keep theirs).
 const apiExtraFlags = (option('api-flags') ?? '').split(' ').filter(Boolean);
 const DEFAULT_GROUPS = GROUPS.filter((g) => g !== 'purge' && g !== 'two');
@@ -464,7 +469,7 @@ try {
   }
   if (runs('two') && worker && databaseUrl) {
     const port2 = await freePort();
-    const api2 = startChild('src/main.ts', [], { ...apiEnv, PORT: String(port2) });
+    const api2 = startChild('src/main.ts', [], { ...apiEnv, PORT: String(port2) }, [...API_NODE_FLAGS, ...apiExtraFlags]);
     children.push(api2);
     await waitReady(api2, `http://127.0.0.1:${port2}/healthz`);
     const url2 = `http://127.0.0.1:${port2}/graphql`;

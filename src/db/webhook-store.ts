@@ -7,9 +7,14 @@ import { keysetPage } from './paging.ts';
 
 // ------------------------------------------------------------------ who subscribes
 
+// The subscription rule, written once: an enabled webhook of the row's service whose event types hold the type or '*'.
+const enabledIn = (row: Prisma.Sql) =>
+  Prisma.sql`w."accountSid" = ${row}."accountSid" AND w."serviceSid" = ${row}."serviceSid" AND w."status" = 'enabled'`;
+const subscribesTo = (eventType: string) => Prisma.sql`w."eventTypes" && ARRAY[${eventType}, '*']::text[]`;
+
 /**
  * SQL for "the enabled webhooks of this row's account and service subscribed to `eventType` (or
- * `*`)", as a `text[]` of SIDs. The one form of the subscription rule: fan-out's own lookup
+ * `*`)", as a `text[]` of SIDs, from the rule above: fan-out's own lookup
  * (subscribedWebhookSids) uses it, and so can a statement that changes a challenge, returning its
  * subscribers so the event needs no lookup of its own. `row` is an SQL alias with "accountSid"
  * and "serviceSid" columns.
@@ -31,10 +36,6 @@ export const matchingWebhookSidsEach = (row: Prisma.Sql, types: Record<string, s
     ),
   )}
   FROM "Webhook" w WHERE ${enabledIn(row)})`;
-
-const enabledIn = (row: Prisma.Sql) =>
-  Prisma.sql`w."accountSid" = ${row}."accountSid" AND w."serviceSid" = ${row}."serviceSid" AND w."status" = 'enabled'`;
-const subscribesTo = (eventType: string) => Prisma.sql`w."eventTypes" && ARRAY[${eventType}, '*']::text[]`;
 
 export async function subscribedWebhookSids(
   prisma: PrismaClient,
