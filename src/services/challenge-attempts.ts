@@ -120,7 +120,7 @@ export async function createChallenge(t: Tenant, input: CreateChallengeInput): P
   if (opened.kind === 'factor-unverified') throw new FactorNotVerifiedError();
   const { challenge } = opened;
   await emit(t.deps, challengeEvent('challenge.created', challenge));
-  await scheduleExpiry(t.deps, challenge);
+  scheduleExpiry(t.deps, challenge);
   return challenge;
 }
 
@@ -228,7 +228,7 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
     const created = { event: challengeEvent('challenge.created', challenge), known: { webhookSids: r.createdWebhookSids } };
     if (r.kind === 'throttled') {
       await emit(t.deps, created.event, created.known);
-      await scheduleExpiry(t.deps, challenge);
+      scheduleExpiry(t.deps, challenge);
       throw await throttled(t, challenge, r.throttledUntil, now);
     }
     t.deps.auditLog.kick(t.accountSid); // the event is committed in the inbox; it joins the chain in a grouped seal
@@ -241,7 +241,7 @@ async function login(t: Tenant, fields: store.NewChallenge, code: string, input:
     }
     await emit(t.deps, created.event, created.known);
     t.deps.metrics.verification('challenge', 'wrong_code');
-    await scheduleExpiry(t.deps, challenge);
+    scheduleExpiry(t.deps, challenge);
     return challenge;
   }
 }

@@ -14,17 +14,16 @@ export const EXPIRE_JOB = 'expire-challenge';
 export const RECONCILE_JOB = 'reconcile-expiry';
 
 /** One delayed job per challenge; its id comes from the SID, so retries and duplicates are harmless. */
-export async function scheduleExpiry(deps: Deps, c: Challenge) {
-  try {
-    await deps.jobs.enqueue(
-      EXPIRE_JOB,
-      { challengeSid: c.sid },
-      { jobId: `expire-${c.sid}`, runAt: c.expirationDate, attempts: 5, backoffMs: 1000 },
-    );
-  } catch (err) {
+/**
+ * Schedules the challenge's expiry job without holding up the answer: the request's outcome is
+ * already committed, and the job only makes EXPIRED durable (the effective status reads it at once).
+ * One that fails, or is cut off by a shutdown, is expired by reconciliation.
+ */
+export function scheduleExpiry(deps: Deps, c: Challenge): void {
+  deps.jobs
+    .enqueue(EXPIRE_JOB, { challengeSid: c.sid }, { jobId: `expire-${c.sid}`, runAt: c.expirationDate, attempts: 5, backoffMs: 1000 })
     // The queue being down never fails a request: reconciliation expires it anyway.
-    deps.logger.warn({ err, challengeSid: c.sid }, 'could not schedule expiry; reconciliation will catch it');
-  }
+    .catch((err: unknown) => deps.logger.warn({ err, challengeSid: c.sid }, 'could not schedule expiry; reconciliation will catch it'));
 }
 
 export async function markExpired(deps: Deps, c: Pick<Challenge, 'sid'>, now: Date): Promise<ExpiredRow | null> {
