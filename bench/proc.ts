@@ -10,6 +10,18 @@ import { distPath } from '../scripts/build.ts';
 
 export { freePort } from '../test/support/process.ts';
 
+/**
+ * `npm start`'s node flags besides source maps (the API's old-space cap, WASM kept at V8's baseline
+ * tier), read from package.json's "start" so no bench or soak run can drift from what operators run.
+ */
+export const API_NODE_FLAGS = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    scripts: { start: string };
+  }
+).scripts.start
+  .split(/\s+/)
+  .filter((a) => a.startsWith('--') && a !== '--enable-source-maps');
+
 /** Resident set size of a process, in MB (Linux /proc). */
 export function rssMb(pid: number): number {
   try {

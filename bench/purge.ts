@@ -15,7 +15,7 @@ import { loadFingerprintKey } from '../src/infra/keys.ts';
 import { verifyAuditTrail } from '../src/services/audit.ts';
 import { purge, type PurgePhase } from '../src/services/retention.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
-import { freePort, startChild, waitReady, type Child } from './proc.ts';
+import { API_NODE_FLAGS, freePort, startChild, waitReady, type Child } from './proc.ts';
 import { seed } from './seed.ts';
 import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path.ts';
 
@@ -123,12 +123,17 @@ export async function purgeBench(o: {
 
     // The API, compiled; no workers in it (the purge under test is this process's).
     const port = await freePort();
-    const api = startChild('src/main.ts', [], {
-      ...o.baseEnv,
-      PORT: String(port),
-      VERITY_RUN_WORKERS: 'false',
-      VERITY_RETENTION_DAYS: '0',
-    });
+    const api = startChild(
+      'src/main.ts',
+      [],
+      {
+        ...o.baseEnv,
+        PORT: String(port),
+        VERITY_RUN_WORKERS: 'false',
+        VERITY_RETENTION_DAYS: '0',
+      },
+      API_NODE_FLAGS,
+    );
     o.children.push(api);
     await waitReady(api, `http://127.0.0.1:${port}/healthz`);
     const url = `http://127.0.0.1:${port}/graphql`;

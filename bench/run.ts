@@ -5,7 +5,7 @@
 // the scenarios over loopback, and prints every figure with its ratio to the baselines. Each load
 // run is bounded by time and count. Performance is measured here, never by timed assertions in tests.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { reconcileExpiry } from '../src/services/challenge-expiry.ts';
 import { VIEWER_QUERY, measureBaselines, pgBackends, type Baselines } from './baselines.ts';
 import { progress, progressDone, round, runLoad, type LoadResult } from './load.ts';
 import { ENTRIES, buildEntries } from '../scripts/build.ts';
-import { freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
+import { API_NODE_FLAGS, freePort, root, startChild, waitOutput, waitReady, type Child } from './proc.ts';
 import { cleanUpOnInterrupt, runEnvironment } from './env.ts';
 import { seed, type Seeded } from './seed.ts';
 import { FactorPool, challengeRequest, expectStatus } from './scenarios/hot-path.ts';
@@ -71,13 +71,6 @@ const GROUPS = [
 // --seed-cache <n>: the API's VERITY_SEED_CACHE_SIZE (0: every login reads its factor first instead).
 const seedCache = option('seed-cache');
 const otherAccounts = 32;
-/**
- * `npm start`'s node flags besides source maps (the API's old-space cap, WASM kept at V8's baseline
- * tier), read from package.json's "start" so the bench cannot drift from what operators run.
- */
-const API_NODE_FLAGS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
-  .split(/\s+/)
-  .filter((a) => a.startsWith('--') && a !== '--enable-source-maps');
 // --api-flags "<node flags>": added to the API's (trials of V8 flags, which NODE_OPTIONS refuses; the baselines keep theirs).
 const apiExtraFlags = (option('api-flags') ?? '').split(' ').filter(Boolean);
 const DEFAULT_GROUPS = GROUPS.filter((g) => g !== 'purge' && g !== 'two');

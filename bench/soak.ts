@@ -24,7 +24,7 @@ import { generateCode, parseBase32Secret } from '../src/domain/totp.ts';
 import { loadFingerprintKey } from '../src/infra/keys.ts';
 import { Receiver } from '../test/support/receiver.ts';
 import { percentile, progress, progressDone, round, send } from './load.ts';
-import { freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } from './proc.ts';
+import { API_NODE_FLAGS, freePort, root, rssMb, startChild, waitOutput, waitReady, type Child } from './proc.ts';
 import { cleanUpOnInterrupt, runEnvironment } from './env.ts';
 import { buildEntries } from '../scripts/build.ts';
 import { seed } from './seed.ts';
@@ -123,7 +123,12 @@ try {
   await buildEntries();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/graphql`;
-  const api = startChild('src/main.ts', [], { ...baseEnv, PORT: String(port), VERITY_RUN_WORKERS: embedded ? 'true' : 'false' });
+  const api = startChild(
+    'src/main.ts',
+    [],
+    { ...baseEnv, PORT: String(port), VERITY_RUN_WORKERS: embedded ? 'true' : 'false' },
+    API_NODE_FLAGS,
+  );
   children.push(api);
   await waitReady(api, `http://127.0.0.1:${port}/healthz`);
   let worker: Child | undefined;
