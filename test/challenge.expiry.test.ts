@@ -7,7 +7,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/client.ts';
 import { newSid } from '../src/domain/sid.ts';
@@ -270,7 +270,8 @@ describe.skipIf(!REDIS_URL)('Redis loses every BullMQ key mid-run', () => {
     const { jobs } = live.runtime.deps;
     const log = eventLog(live.runtime.deps.events, live.tenant.accountSid);
     const challenges = await createExpiring(live, 5, 2_000);
-    expect(await jobs.pendingCount()).toBeGreaterThanOrEqual(5); // their delayed jobs exist…
+    // Their delayed jobs exist (enqueued just after each answer, so wait for the last one)…
+    await vi.waitFor(async () => expect(await jobs.pendingCount()).toBeGreaterThanOrEqual(5), { timeout: 5_000, interval: 20 });
     expect(await deleteKeys(redis, live.prefix)).toBeGreaterThan(0); // …and now they do not (FLUSHALL, scoped to this run)
     const lags = await expectExpiredOnTime(live, log, challenges);
     await log.close();
