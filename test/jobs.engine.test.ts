@@ -192,6 +192,21 @@ describe.each(backends)('job engine: $kind', ({ make }) => {
     expect(finished).toBe(true);
   });
 
+  it('a burst of enqueues in one turn lands whole: each job once, with its own options', async () => {
+    const jobs = engine();
+    const rec = recorder();
+    const soon = new Date(Date.now() + 200);
+    await Promise.all([
+      ...Array.from({ length: 40 }, (_, i) => jobs.enqueue('a', { i }, { jobId: `burst-${i}`, runAt: i % 2 ? soon : undefined })),
+      jobs.enqueue('a', { i: 99 }, { jobId: 'burst-0' }), // same id in the same turn: one job, the first data
+    ]);
+    expect(await jobs.pendingCount()).toBe(40);
+    await jobs.startWorkers({ a: async (d, m) => rec.record(d, m) }, { concurrency: 4 });
+    const runs = await rec.count(40);
+    expect(runs.map((r) => r.data.i).sort((x, y) => Number(x) - Number(y))).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    for (const r of runs) if (Number(r.data.i) % 2) expect(r.at).toBeGreaterThanOrEqual(soon.getTime());
+  });
+
   it('holds jobs enqueued before startWorkers and runs them after', async () => {
     const jobs = engine();
     const rec = recorder();
@@ -231,6 +246,22 @@ describe('local engine', () => {
     expect(ran[0]! - runAt).toBeGreaterThanOrEqual(0);
     expect(ran[0]! - runAt).toBeLessThan(10);
     await jobs.close();
+  });
+});
+
+describe.skipIf(!REDIS_URL)('bullmq engine: close()', () => {
+  it('sends what was enqueued before it, even unawaited, and refuses what comes after', async () => {
+    const queueName = `q${++queueSeq}`;
+    const jobs = createBullJobEngine({ redisUrl: REDIS_URL!, prefix, queueName, onError: () => {} });
+    const sent = Array.from({ length: 10 }, (_, i) =>
+      jobs.enqueue('a', { i }, { jobId: `close-${i}`, runAt: new Date(Date.now() + 60_000) }),
+    );
+    await jobs.close();
+    await Promise.all(sent);
+    await expect(jobs.enqueue('a', { i: 10 })).rejects.toThrow(/closed/);
+    const queue = new Queue(queueName, { connection: { url: REDIS_URL }, prefix });
+    expect(await queue.getDelayedCount()).toBe(10);
+    await queue.close();
   });
 });
 
