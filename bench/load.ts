@@ -34,6 +34,8 @@ export interface LoadResult {
   requests: number;
   errors: number;
   firstError?: string;
+  /** next() returned null before the duration was up: the run measured less than it was asked to. */
+  spent?: true;
   seconds: number;
   rps: number;
   p50: number;
@@ -154,6 +156,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     requests: latencies.length,
     errors,
     ...(firstError ? { firstError } : {}),
+    ...(stopped ? { spent: true as const } : {}),
     seconds: round(seconds),
     rps: round(latencies.length / seconds, 1),
     p50: round(percentile(latencies, 50)),

@@ -52,7 +52,7 @@ const sustainedRate = 5000;
 // --only purge (alone, PostgreSQL only; not in the default set, it seeds --purge-rows ended challenges, default 1 million):
 // the retention purge under login load, measured against the same load alone (bench/purge.ts).
 // --only import: bulk import throughput (10,000 factors, batches of 1000) ÷ createTotpFactor one at a time.
-// --only two (PostgreSQL only; not in the default set: it seeds 8,000 hot-path factors, which would change the hot runs):
+// --only two (PostgreSQL only; not in the default set, which it would lengthen):
 // two API instances against one, logins spread over both, and bytes stored per login.
 const GROUPS = [
   'hot',
@@ -79,12 +79,13 @@ if (only.has('purge') && (only.size > 1 || embedded)) throw new Error('--only pu
 for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
 const runs = (g: (typeof GROUPS)[number]) => only.has(g);
 // Factors of their own for the traced run: the hot runs leave theirs with few fresh steps.
-const tracedN = runs('traced') ? (quick ? 600 : 1500) : 0;
+const tracedN = runs('traced') ? (quick ? 600 : 5000) : 0;
 const partial = only.size < DEFAULT_GROUPS.length;
-// Hot-path factors (--factors n): each gives ~4 right codes at once, then one per 30 s; the two-instance runs need more.
-// The one-account run needs fresh steps after the hot runs have used three per factor: on a quiet
-// machine those use up 2,500 factors' window within a time step.
-const factorsN = Number(option('factors') ?? (quick ? 1200 : only.has('two') || only.has('accounts') ? 8000 : 2500));
+// Hot-path factors (--factors n): each gives ~4 right codes at once, then one per 30 s, and 4 wrong
+// ones between right ones. At ~2,000 logins/s (a quiet 2-core box) the right, open-loop and
+// one-account runs take ~55,000 fresh steps within two minutes: 16,000 factors leave a 2× margin.
+// A run that still spends its supply ends early and says so.
+const factorsN = Number(option('factors') ?? (quick ? 3000 : 16_000));
 if (only.has('two') && embedded) throw new Error('--only two needs PostgreSQL and Redis (two processes cannot share PGlite)');
 const out =
   option('out') ?? join(root, 'bench', `RESULTS${embedded ? '.embedded' : ''}${quick ? '.quick' : ''}${partial ? '.partial' : ''}.json`);
@@ -213,7 +214,7 @@ try {
       factors: factorsN + tracedN,
       readChallenges: 200,
       accounts: runs('accounts') ? otherAccounts : 0,
-      factorsPerAccount: quick ? 40 : 80,
+      factorsPerAccount: quick ? 40 : 400,
       onProgress: (d, t) => progress(`  seeding factors ${d}/${t}`),
     });
     progressDone();
@@ -241,7 +242,9 @@ try {
     PORT: String(port),
     VERITY_RUN_WORKERS: embedded ? 'true' : 'false',
     VERITY_RECONCILE_INTERVAL_MS: '600000',
-    ...(seedCache !== undefined ? { VERITY_SEED_CACHE_SIZE: seedCache } : {}),
+    // Sized for every factor the bench logs in with, as an operator sizes it for its active factors
+    // (with the default 10,000 a round-robin over more would miss on every login).
+    VERITY_SEED_CACHE_SIZE: seedCache ?? String(seeded.factors.length + seeded.otherAccounts.length + 100),
     // A 1000-item import is ~120 KB of JSON, over the default 100 KB cap (docs/importing.md).
     ...(runs('import') ? { VERITY_BODY_LIMIT_BYTES: String(2 * 1024 * 1024) } : {}),
   };
@@ -262,6 +265,7 @@ try {
   log(`Verity API pid ${api.pid} on :${port}${worker ? `, worker pid ${worker.pid}` : ''}`);
 
   const pool = new FactorPool(seeded.factors);
+  const many = new FactorPool(seeded.otherAccounts);
   const scenario = async (key: string, run: (tick: () => void) => Promise<LoadResult>) => {
     api.resetPeak();
     const cpu0 = api.cpuMs();
@@ -278,7 +282,7 @@ try {
     };
     results.scenarios[key] = s;
     log(
-      `  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${s.rssMb} MB  CPU/req API ${s.cpuMsPerReq} ms${s.dbCpuMsPerReq !== undefined ? ` DB ${s.dbCpuMsPerReq} ms` : ''}  ${r.requests} done${r.errors ? `, ${r.errors} ERRORS (${r.firstError})` : ''}`,
+      `  ${r.name.padEnd(34)} ${String(r.rps).padStart(8)} /s  p50 ${r.p50} ms  p99 ${r.p99} ms  RSS ${s.rssMb} MB  CPU/req API ${s.cpuMsPerReq} ms${s.dbCpuMsPerReq !== undefined ? ` DB ${s.dbCpuMsPerReq} ms` : ''}  ${r.requests} done${r.errors ? `, ${r.errors} ERRORS (${r.firstError})` : ''}${r.spent ? `  ENDED EARLY at ${r.seconds} s: every factor's fresh steps spent (raise --factors)` : ''}`,
     );
     return s;
   };
@@ -299,15 +303,20 @@ try {
   // wrong-code and right-code runs below compare the same path (a wrong run that met each factor
   // first would pay every cache miss — a read and a decryption — that the right run then skips).
   // The cold path is measured on its own with `--seed-cache 0`.
-  await runLoad({
-    url,
-    name: 'warm-up',
-    durationMs: 30_000,
-    maxRequests: seeded.factors.length,
-    concurrency,
-    next: () => challengeRequest(seeded.auth, pool.wrongCode()),
-    check: () => true,
-  });
+  for (const [p, n] of [
+    [pool, seeded.factors.length],
+    [many, seeded.otherAccounts.length],
+  ] as const)
+    if (n > 0)
+      await runLoad({
+        url,
+        name: 'warm-up',
+        durationMs: 30_000,
+        maxRequests: n,
+        concurrency,
+        next: () => challengeRequest(seeded.auth, p.wrongCode()),
+        check: () => true,
+      });
 
   log('scenarios:');
   if (runs('hot')) {
@@ -353,7 +362,6 @@ try {
   // One account's chain head must not serialise its logins: 32 in flight on one account against
   // the same load spread over 32 accounts (one in flight each, on average).
   if (runs('accounts')) {
-    const many = new FactorPool(seeded.otherAccounts);
     for (const [key, name, p] of [
       ['oneAccount32', 'a1. right code, 1 account, 32 in flight', pool],
       ['accounts32', 'a32. right code, 32 accounts, 32 in flight', many],
@@ -534,10 +542,10 @@ try {
       await runLoad({
         url: tracedUrl,
         name: 'warm-up traced',
-        durationMs: 1000,
-        maxRequests: 300,
+        durationMs: 30_000,
+        maxRequests: tracedFactors.length, // one wrong code each: the seeds cached, as for the run it is set against
         concurrency,
-        next: () => challengeRequest(seeded.auth, tracedPool.right()),
+        next: () => challengeRequest(seeded.auth, tracedPool.wrongCode()),
         check: () => true,
       });
       const cpu0 = traced.cpuMs();
@@ -746,10 +754,15 @@ function report() {
         .join(', ')
     : undefined;
   if (drift) (results as Record<string, unknown>).baselineDrift = drift;
+  const spent = Object.values(results.scenarios).filter((r) => r.spent);
+  const spentNote = spent.length
+    ? `Ended early, every factor's fresh steps spent (fewer requests than the duration asked for; raise --factors): ${spent.map((r) => `${r.name} at ${r.seconds} s`).join(', ')}`
+    : undefined;
   const lines = [
     '',
     ...rows,
     ...(drift ? ['', drift] : []),
+    ...(spentNote ? ['', spentNote] : []),
     '',
     '| expiry path | challenges | drain s | per s | lag p50 ms | lag p99 ms | lag max ms | still pending |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',

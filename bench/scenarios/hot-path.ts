@@ -32,7 +32,7 @@ export class FactorPool {
   }
 
   /** A factor and a code that is wrong for every step in its window. */
-  wrongCode(): { factorSid: string; code: string } | null {
+  wrongCode(): { factorSid: string; code: string; auth?: string } | null {
     const now = Date.now() / 1000;
     for (let n = 0; n < this.factors.length; n++) {
       const f = this.factors[this.cursor++ % this.factors.length]!;
@@ -42,7 +42,7 @@ export class FactorPool {
       const valid = new Set([-3, -2, -1, 0, 1, 2, 3].map((d) => generateCode(f.seed, CFG, now + d * CFG.timeStep)));
       let code = generateCode(f.seed, CFG, now);
       while (valid.has(code)) code = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
-      return { factorSid: f.sid, code };
+      return { factorSid: f.sid, code, auth: f.auth };
     }
     return null;
   }
