@@ -7,6 +7,7 @@ import { createApp } from '../../src/server.ts';
 import type { Seeded, SeededFactor } from '../seed.ts';
 import { FactorPool, challengeRequest } from './hot-path.ts';
 import { listRequest } from './reads.ts';
+import type { Req } from '../load.ts';
 
 export interface StatementCounts {
   listByPageSize: Record<string, number>;
@@ -29,21 +30,21 @@ export async function countStatements(env: Record<string, string>, seeded: Seede
   const config = loadConfig({ ...env, REDIS_URL: undefined, LOG_LEVEL: 'silent' });
   const runtime = await openRuntime(config, { db });
   const app = createApp(runtime.deps);
-  const count = async (r: { body: string; headers?: Record<string, string> } | null) => {
+  /** One request through the app; its body (a missing request is a bug of the caller). */
+  const post = async (r: Req | null) => {
     if (!r) throw new Error('no request');
     const res = await app.fetch('http://bench/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...r.headers },
       body: r.body,
     });
-    const body = await res.text();
+    return res.text();
+  };
+  const count = async (r: Req | null) => {
+    const body = await post(r);
     if (body.includes('"errors"')) throw new Error(body.slice(0, 300));
     log = [];
-    await app.fetch('http://bench/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...r.headers },
-      body: r.body,
-    });
+    await post(r);
     return log.length;
   };
   try {
@@ -56,22 +57,10 @@ export async function countStatements(env: Record<string, string>, seeded: Seede
     // first meeting adds one read of the factor (cold path, `--seed-cache 0`).
     const countOnce = async (factor: SeededFactor, code: (p: FactorPool) => ReturnType<typeof challengeRequest>) => {
       const pool = new FactorPool([factor]);
-      const warm = challengeRequest(seeded.auth, pool.wrongCode())!;
-      await (
-        await app.fetch('http://bench/graphql', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...warm.headers },
-          body: warm.body,
-        })
-      ).text();
-      const r = code(pool)!;
+      await post(challengeRequest(seeded.auth, pool.wrongCode()));
+      const r = code(pool);
       log = [];
-      const res = await app.fetch('http://bench/graphql', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...r.headers },
-        body: r.body,
-      });
-      await res.text();
+      await post(r);
       return [...log];
     };
     const right = await countOnce(spare[0]!, (p) => challengeRequest(seeded.auth, p.right()));

@@ -141,7 +141,8 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
 
   // Enqueues issued in the same turn of the event loop (the answers to concurrent requests) go to
   // Redis as one pipeline (BullMQ's addBulk): one write and one reply read for all of them instead
-  // of one each. Each caller still learns its own batch's outcome.
+  // of one each. Each caller still learns its own batch's outcome; \`bounded\` refuses a batch
+  // flushed after close() or while Redis is lost, as it refuses a single add.
   type Queued = { job: { name: string; data: JobData; opts: JobsOptions }; resolve: () => void; reject: (err: unknown) => void };
   let batch: Queued[] = [];
   const inFlight = new Set<Promise<void>>();
@@ -175,7 +176,6 @@ export function createBullJobEngine(opts: BullJobEngineOptions): JobEngine {
       };
       // With tracing on, each job carries its own request's trace context, which a shared batch cannot.
       if (telemetry) return void (await bounded('enqueue', () => queue.add(name, data, opts)));
-      if (closing) throw new Error('job engine is closed');
       return new Promise<void>((resolve, reject) => {
         if (batch.length === 0) setImmediate(flush);
         batch.push({ job: { name, data, opts }, resolve, reject });
